@@ -1,0 +1,57 @@
+/*
+ * Host imports: the only way the core reaches the world.
+ *
+ * This table is implemented twice and the two must match it exactly:
+ *   - wasm/library_threadmem.js   for the package (JavaScript, Asyncify)
+ *   - tests/c/host_native.c       for the native C tests (scriptable fake)
+ *
+ * Rules for every import:
+ *   - It never throws into C. On failure it returns TM_EHOST and the host
+ *     keeps the cause (the JS layer rethrows it from the public call).
+ *   - `ctx` is the host_ctx given to tm_agent_run: it tells the host which
+ *     run (agent, thread, providers, tools) is calling.
+ *   - A `char **out` result is NUL-terminated JSON allocated with tm_malloc;
+ *     the core frees it with tm_free. On failure *out is left NULL.
+ *   - The imports marked async suspend the core (Asyncify in the package);
+ *     only they are listed in wasm/asyncify_imports.json.
+ */
+#ifndef THREADMEM_HOST_H
+#define THREADMEM_HOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Milliseconds since the Unix epoch. Sync. */
+double tm_host_now_ms(void);
+
+/* Fills buf with n cryptographically random bytes. Sync. */
+void tm_host_random(uint8_t *buf, size_t n);
+
+/* Sends a chat-completions request body and writes the response body.
+ * Async. Retries, timeouts and HTTP errors are the host's business. */
+int tm_host_llm(uint32_t ctx, const char *request_json, char **out);
+
+/* Executes a JSON array of tool calls [{"call_id","name","arguments"}]
+ * (concurrently where the host can) and writes a JSON array of results in
+ * the same order [{"call_id","result"}]. Async. */
+int tm_host_tools(uint32_t ctx, const char *calls_json, char **out);
+
+/* Lists the messages of the run's host (custom) store as a JSON array,
+ * oldest first. Async. */
+int tm_host_store_list(uint32_t ctx, char **out);
+
+/* Appends a JSON array of messages to the run's host store, in one call.
+ * Async. */
+int tm_host_store_add(uint32_t ctx, const char *messages_json);
+
+/* Calls the context providers' invoking with {"messages":[...new input...]}
+ * and writes a JSON array of their contexts, in provider order:
+ * [{"instructions":"...","messages":[...],"tools":[...]}]. Async. */
+int tm_host_invoking(uint32_t ctx, const char *request_json, char **out);
+
+/* Calls the context providers' invoked with {"request_messages":[...],
+ * "response_messages":[...], "failed":false}. Async. When "failed" is true
+ * the core ignores the result. */
+int tm_host_invoked(uint32_t ctx, const char *json);
+
+#endif /* THREADMEM_HOST_H */

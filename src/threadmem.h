@@ -1,0 +1,205 @@
+/*
+ * threadmem: conversation memory for LLM agents.
+ *
+ * The one public header of the C core. The core is portable C11 and talks to
+ * the world only through the host imports declared in host.h.
+ *
+ * Conventions (they hold for every function below):
+ *
+ *  - Handles are opaque. Every handle starts with the same hidden header, so
+ *    tm_errcode() and tm_errmsg() accept any of them.
+ *  - Functions that can fail return an int result code (TM_OK or TM_E*). On
+ *    failure the code and a human message are kept on the handle passed in;
+ *    the message names the problem (for JSON input: its path, such as
+ *    "messages[12].contents[0].type") and is valid until the next call on
+ *    that handle. A failed call changes nothing.
+ *  - Ownership: inputs are copied. A `char **out` result is a NUL-terminated
+ *    UTF-8 string allocated with tm_malloc; the caller frees it with tm_free.
+ *    On failure *out is set to NULL.
+ *  - All text is UTF-8 JSON. Messages use Agent Framework's serialized shape
+ *    (see serialize.c): {"type":"chat_message","role":{"type":"role",
+ *    "value":"user"},"contents":[...],"message_id":"...", ...}.
+ *  - Handles are not thread-safe; one call at a time per handle.
+ */
+#ifndef THREADMEM_H
+#define THREADMEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TM_VERSION_MAJOR 0
+#define TM_VERSION_MINOR 1
+#define TM_VERSION_PATCH 0
+#define TM_VERSION_STRING "0.1.0"
+
+/* ---- Limits: checked before they are exceeded, failing with TM_ERANGE. ---- */
+
+/* Largest JSON document the core parses (a whole thread state). */
+#define TM_MAX_JSON_BYTES ((size_t)256 * 1024 * 1024)
+/* Largest single message, measured as its serialized JSON. */
+#define TM_MAX_MESSAGE_BYTES ((size_t)16 * 1024 * 1024)
+/* Deepest nesting of arrays and objects accepted in any JSON input. */
+#define TM_MAX_NESTING 64
+/* Most contents in one message. */
+#define TM_MAX_CONTENTS 4096
+/* Most messages in one store. */
+#define TM_MAX_MESSAGES ((size_t)10 * 1000 * 1000)
+/* Most tools offered to the model in one request. */
+#define TM_MAX_TOOLS 512
+/* Most model round trips in one run (the first answer plus tool rounds). */
+#define TM_MAX_TOOL_ROUNDS 64
+/* Tool rounds allowed when the agent's config does not say. */
+#define TM_DEFAULT_TOOL_ROUNDS 8
+/* Longest identifier (thread id, message id, call id, tool name). */
+#define TM_MAX_ID_BYTES 256
+
+/* ---- Result codes. Their names are stable; the JS layer maps them to
+ *      ThreadmemError codes. ---- */
+enum {
+  TM_OK = 0,
+  TM_ENOMEM = 1,     /* an allocation failed */
+  TM_EINVAL = 2,     /* a bad argument from the caller (NULL, unknown option) */
+  TM_EPARSE = 3,     /* input is not well-formed JSON */
+  TM_EFORMAT = 4,    /* well-formed JSON of the wrong shape: wrong type tag,
+                        unknown role or content type, wrong JSON type */
+  TM_ESTATE = 5,     /* an inconsistent state: both a service thread id and
+                        messages, a tool result without its call */
+  TM_ERANGE = 6,     /* a limit above was exceeded */
+  TM_EHOST = 7,      /* a host import failed; the host keeps the cause */
+  TM_ERESPONSE = 8,  /* the model's response is unusable: no choices,
+                        tool-call arguments that are not JSON */
+  TM_EROUNDS = 9,    /* the model kept calling tools past the round limit */
+  TM_ENOTFOUND = 10  /* no such item */
+};
+
+/* ---- Memory. ---- */
+
+/* The one allocator of the core, also installed into cJSON. Defaults to the
+ * C library. tm_set_allocator() must be called before any handle exists;
+ * passing NULLs restores the defaults. Tests use it to count allocations and
+ * to inject failures. */
+void *tm_malloc(size_t size);
+void *tm_realloc(void *ptr, size_t size);
+void tm_free(void *ptr);
+void tm_set_allocator(void *(*malloc_fn)(size_t), void *(*realloc_fn)(void *, size_t),
+                      void (*free_fn)(void *));
+
+/* ---- Errors, for any handle. ---- */
+
+/* The code of the last failed call on `handle`, or TM_OK. */
+int tm_errcode(const void *handle);
+/* The message of the last failed call on `handle` ("" when none). Borrowed:
+ * valid until the next call on that handle. */
+const char *tm_errmsg(const void *handle);
+/* The stable name of a code: "TM_EFORMAT" for TM_EFORMAT. Static storage. */
+const char *tm_code_name(int code);
+
+/* ---- Context: the error holder for calls that work on no other handle. ---- */
+
+typedef struct tm_ctx tm_ctx;
+
+/* A new context, or NULL when out of memory. Free it with tm_ctx_free. */
+tm_ctx *tm_ctx_new(void);
+void tm_ctx_free(tm_ctx *ctx);
+
+/* A new random identifier (UUID v4 text, from the host's randomness) into
+ * *out. */
+int tm_new_id(tm_ctx *ctx, char **out);
+
+/* Checks one message given leniently (role as a string or {"type":"role",...},
+ * missing "type", "text" instead of "contents", unknown keys) and writes its
+ * canonical compact JSON to *out. */
+int tm_message_normalize(tm_ctx *ctx, const char *json, char **out);
+
+/* Checks a thread state (Agent Framework's agent_thread_state, leniently) and
+ * writes its canonical form: {"service_thread_id":"..."} or
+ * {"chat_message_store_state":{...canonical store state...}} or
+ * {"store_reference":{...}} or {} for an empty thread. Never both a service
+ * thread id and messages (TM_ESTATE). */
+int tm_thread_state_normalize(tm_ctx *ctx, const char *json, char **out);
+
+/* Builds a thread state from its parts; NULL parts are omitted. The store
+ * state is a JSON object (a canonical store state, or a custom store's own
+ * JSON). Both a service thread id and a non-NULL store state is TM_ESTATE. */
+int tm_thread_state_build(tm_ctx *ctx, const char *service_thread_id,
+                          const char *store_state_json, char **out);
+
+/* ---- In-memory chat message store. ---- */
+
+typedef struct tm_store tm_store;
+
+/* A new empty store. max_messages > 0 keeps only the newest max_messages
+ * (oldest evicted first); 0 means unbounded. NULL when out of memory. */
+tm_store *tm_store_new(size_t max_messages);
+void tm_store_free(tm_store *store);
+
+/* Appends a JSON array of messages (lenient, as tm_message_normalize), all or
+ * nothing, in O(added) amortized. Messages without a message_id get a new
+ * one; messages without created_at get the host clock's time. */
+int tm_store_add(tm_store *store, const char *messages_json);
+
+/* Number of messages held. */
+size_t tm_store_count(const tm_store *store);
+
+/* Writes a JSON array of messages, oldest first, to *out. `query_json` may
+ * be NULL (all) or {"limit":n,"offset":n,"roles":["user",...]}: offset skips
+ * the newest n matching messages, limit keeps at most the newest n of the
+ * rest, and the result stays oldest first. */
+int tm_store_list(tm_store *store, const char *query_json, char **out);
+
+/* Removes every message. */
+void tm_store_clear(tm_store *store);
+
+/* Writes the store's Agent Framework state ({"type":"chat_message_store_state",
+ * "messages":[...]}) to *out. */
+int tm_store_serialize(tm_store *store, char **out);
+
+/* Replaces the store's messages with those of a serialized state (lenient,
+ * Agent Framework's shapes), all or nothing. */
+int tm_store_load(tm_store *store, const char *state_json);
+
+/* ---- Agent and its run loop. ---- */
+
+typedef struct tm_agent tm_agent;
+
+/* A new agent from its configuration:
+ *   {"instructions":"...", "name":"...", "tools":[{"name","description",
+ *    "parameters"}], "max_tool_rounds":8, "tool_choice":"auto",
+ *    "options":{...extra request fields: model, temperature...}}
+ * On failure returns NULL and, when ctx is not NULL, keeps the error on it. */
+tm_agent *tm_agent_new(tm_ctx *ctx, const char *config_json);
+void tm_agent_free(tm_agent *agent);
+
+/* Runs one turn and writes its result to *out.
+ *
+ * `run_json`:
+ *   {"messages":[...new input messages...],
+ *    "service_thread_id":"..." (optional),
+ *    "host_store":true (optional: the history lives in a host store),
+ *    "providers":true (optional: call the host's context providers),
+ *    "tools":[...] (optional: extra tools for this run),
+ *    "options":{...} (optional: extra request fields for this run)}
+ * `store` is the thread's in-memory store, or NULL (host store, service
+ * thread, or no history at all). `host_ctx` is passed back to every host
+ * import so the host knows which run calls it.
+ *
+ * The loop: history → providers' invoking → request → host LLM → tool rounds
+ * → providers' invoked → the turn (input, assistant and tool messages)
+ * appended to the store in one call. On any failure nothing is appended.
+ *
+ * Result: {"text":"...", "messages":[...assistant and tool messages...],
+ *          "usage":{"prompt_tokens","completion_tokens","total_tokens"},
+ *          "response_id":"...", "finish_reason":"...",
+ *          "service_thread_id":"..." (when the service returned one)} */
+int tm_agent_run(tm_agent *agent, tm_store *store, uint32_t host_ctx, const char *run_json,
+                 char **out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* THREADMEM_H */
