@@ -55,4 +55,13 @@ void tm_path_field(char *dst, const char *base, const char *field);
 /* Installs the core's allocator into cJSON; idempotent. */
 void tm_install_json_hooks(void);
 
+/* How many allocations have failed so far. cJSON returns NULL both for bad
+ * input and for an allocation failure; comparing this before and after a
+ * cJSON call tells the two apart (TM_ENOMEM versus TM_EPARSE). */
+unsigned long tm_alloc_failures(void);
+
+/* True when the n bytes at s are well-formed UTF-8 (no overlong forms, no
+ * surrogates, nothing above U+10FFFF, no NUL). */
+bool tm_utf8_valid(const char *s, size_t n);
+
 #endif /* THREADMEM_CORE_H */

@@ -1,0 +1,226 @@
+// The thin binding over the WASM module: loading, strings across the
+// boundary, result codes to errors, the host import table, and the queue
+// that keeps one asynchronous call inside the module at a time.
+//
+// Memory rules (see STYLE.md): every pointer malloc'd here is freed in a
+// `finally`; no HEAP view is held across an `await` (memory may grow).
+
+import { loadCore } from './module.js';
+import { ThreadmemError, TM_OK, TM_EHOST, codeName } from './errors.js';
+
+let M = null;
+let loadError = null;
+let ctxHandle = 0; // a tm_ctx for calls that work on no other handle
+
+const encoder = new TextEncoder();
+
+/** Loads (or reloads) the WASM module; `import 'threadmem'` already did it
+ *  with the defaults unless that failed (custom hosting). */
+export async function init({ wasmBinary, wasmUrl } = {}) {
+  const module = await loadCore({ wasmBinary, wasmUrl });
+  module.tmHost = host;
+  const ctx = module._tm_ctx_new();
+  if (!ctx) throw new ThreadmemError('OUT_OF_MEMORY', 'cannot create the core context');
+  M = module;
+  ctxHandle = ctx;
+  loadError = null;
+}
+
+/** The default load at import time; a failure is kept and reported by the
+ *  first call that needs the module, so that init() can still fix it. */
+export async function initDefault() {
+  try {
+    await init();
+  } catch (err) {
+    loadError = err;
+  }
+}
+
+export function mod() {
+  if (M) return M;
+  throw new ThreadmemError(
+    'NOT_INITIALIZED',
+    'the threadmem WASM module is not loaded; call init({ wasmBinary | wasmUrl })',
+    loadError ? { cause: loadError } : undefined,
+  );
+}
+
+export function ctx() {
+  mod();
+  return ctxHandle;
+}
+
+// ---- strings ----
+
+/** Copies a JS string into module memory as NUL-terminated UTF-8 (lone
+ *  surrogates become U+FFFD, as TextEncoder does). The caller frees it. */
+function allocString(str) {
+  const bytes = encoder.encode(str);
+  const p = M._tm_malloc(bytes.length + 1);
+  if (!p) throw new ThreadmemError('OUT_OF_MEMORY', 'out of memory in the WASM module');
+  M.HEAPU8.set(bytes, p);
+  M.HEAPU8[p + bytes.length] = 0;
+  return p;
+}
+
+/** Writes a JS string into a tm_malloc'd buffer and returns its address, or
+ *  0 when memory is exhausted: for the host imports' results. */
+export function hostString(str) {
+  const bytes = encoder.encode(str);
+  const p = M._tm_malloc(bytes.length + 1);
+  if (!p) return 0;
+  M.HEAPU8.set(bytes, p);
+  M.HEAPU8[p + bytes.length] = 0;
+  return p;
+}
+
+/** Serializes a value to JSON text with every string made well-formed, so
+ *  lone surrogates reach the core as U+FFFD rather than as escapes it must
+ *  reject. */
+export function toJSONText(value) {
+  return JSON.stringify(value, (_key, v) =>
+    typeof v === 'string' && v.isWellFormed && !v.isWellFormed() ? v.toWellFormed() : v,
+  );
+}
+
+/** The error kept on `handle` after a call returned `rc`. */
+export function errorOf(handle, rc) {
+  const msg = M.UTF8ToString(M._tm_errmsg(handle));
+  return new ThreadmemError(codeName(rc), msg || codeName(rc));
+}
+
+/**
+ * Calls `fn(...ptrs, outSlot)` synchronously with each string argument copied
+ * into the module (null passes 0), and returns the string the core wrote to
+ * the out slot (or null when `wantOut` is false). Throws the handle's error
+ * when the call fails.
+ */
+export function call(handle, fn, strings, { wantOut = true, extra = [] } = {}) {
+  const m = mod();
+  const ptrs = [];
+  let slot = 0;
+  try {
+    for (const s of strings) ptrs.push(s == null ? 0 : allocString(s));
+    if (wantOut) {
+      slot = m._tm_malloc(4);
+      if (!slot) throw new ThreadmemError('OUT_OF_MEMORY', 'out of memory in the WASM module');
+      m.setValue(slot, 0, 'i32');
+    }
+    const args = [...extra, ...ptrs];
+    if (wantOut) args.push(slot);
+    const rc = fn(...args);
+    if (rc !== TM_OK) throw errorOf(handle, rc);
+    return wantOut ? takeString(slot) : null;
+  } finally {
+    for (const p of ptrs) if (p) m._tm_free(p);
+    if (slot) m._tm_free(slot);
+  }
+}
+
+// Reads and frees the string whose address the core stored in `slot`.
+function takeString(slot) {
+  const p = M.getValue(slot, 'i32') >>> 0;
+  if (!p) return null;
+  try {
+    return M.UTF8ToString(p);
+  } finally {
+    M._tm_free(p);
+  }
+}
+
+// ---- the queue: one asynchronous call inside the module at a time ----
+
+let tail = Promise.resolve();
+
+/** Runs `fn` after every asynchronous call queued before it has settled.
+ *  Synchronous calls need no queue: they never suspend the module. */
+export function serialize(fn) {
+  const result = tail.then(fn);
+  tail = result.catch(() => {});
+  return result;
+}
+
+// ---- runs and the host import table ----
+
+const runs = new Map();
+let nextRunId = 1;
+
+/**
+ * Runs tm_agent_run with `hooks` answering the host imports, and returns the
+ * parsed result. The call is queued behind other asynchronous calls.
+ * A TM_EHOST failure rethrows the error the host kept (its cause intact).
+ */
+export function runAgent(agentHandle, storeHandle, runJson, hooks) {
+  return serialize(async () => {
+    const m = mod();
+    const id = nextRunId++;
+    const run = { hooks, error: null };
+    runs.set(id, run);
+    let runPtr = 0;
+    let slot = 0;
+    try {
+      runPtr = allocString(runJson);
+      slot = m._tm_malloc(4);
+      if (!slot) throw new ThreadmemError('OUT_OF_MEMORY', 'out of memory in the WASM module');
+      m.setValue(slot, 0, 'i32');
+      const rc = await m.ccall(
+        'tm_agent_run',
+        'number',
+        ['number', 'number', 'number', 'number', 'number'],
+        [agentHandle, storeHandle, id, runPtr, slot],
+        { async: true },
+      );
+      if (rc === TM_EHOST && run.error) throw run.error;
+      if (rc !== TM_OK) throw errorOf(agentHandle, rc);
+      return JSON.parse(takeString(slot));
+    } finally {
+      runs.delete(id);
+      if (runPtr) m._tm_free(runPtr);
+      if (slot) m._tm_free(slot);
+    }
+  });
+}
+
+// The host imports of src/host.h, called by wasm/library_threadmem.js. Each
+// asynchronous one forwards to the hooks of the run that called it; the
+// library catches what they throw and hands it to fail().
+const host = {
+  now: () => Date.now(),
+  random: (n) => globalThis.crypto.getRandomValues(new Uint8Array(n)),
+  llm: (id, request) => hooksOf(id).llm(request),
+  tools: (id, calls) => hooksOf(id).tools(calls),
+  storeList: (id) => hooksOf(id).storeList(),
+  storeAdd: (id, messages) => hooksOf(id).storeAdd(messages),
+  invoking: (id, request) => hooksOf(id).invoking(request),
+  invoked: (id, json) => hooksOf(id).invoked(json, runs.get(id).error),
+  fail: (id, error) => {
+    const run = runs.get(id);
+    // The first failure is the cause; later ones (invoked after a failure)
+    // must not hide it.
+    if (run && !run.error) run.error = error;
+  },
+};
+
+function hooksOf(id) {
+  const run = runs.get(id);
+  if (!run) throw new ThreadmemError('INTERNAL_ERROR', `no run with id ${id}`);
+  return run.hooks;
+}
+
+/**
+ * Calls a constructor-like export `fn(ctx, ...strings)` that returns a handle
+ * or 0, and returns the handle; a failure throws the error kept on the core
+ * context.
+ */
+export function create(fn, strings) {
+  const m = mod();
+  const ptrs = [];
+  try {
+    for (const s of strings) ptrs.push(s == null ? 0 : allocString(s));
+    const handle = fn(ctxHandle, ...ptrs);
+    if (!handle) throw errorOf(ctxHandle, m._tm_errcode(ctxHandle) || 1);
+    return handle;
+  } finally {
+    for (const p of ptrs) if (p) m._tm_free(p);
+  }
+}

@@ -1,0 +1,41 @@
+// ThreadmemError: the one error type of the package. `code` is stable and is
+// what callers (and tests) should branch on; the message is for people.
+
+export class ThreadmemError extends Error {
+  constructor(code, message, { cause, status } = {}) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'ThreadmemError';
+    this.code = code;
+    if (status !== undefined) this.status = status;
+  }
+}
+
+// Result codes of src/threadmem.h, by value, to their stable JS names.
+// TM_EHOST (7) is absent on purpose: a host failure rethrows the error the
+// host kept, which carries its own code (TOOL_ERROR, LLM_HTTP_ERROR, ...).
+export const TM_OK = 0;
+export const TM_EHOST = 7;
+const CODE_NAMES = {
+  1: 'OUT_OF_MEMORY',
+  2: 'INVALID_ARGUMENT',
+  3: 'INVALID_JSON',
+  4: 'INVALID_FORMAT',
+  5: 'INVALID_STATE',
+  6: 'LIMIT_EXCEEDED',
+  7: 'HOST_ERROR',
+  8: 'INVALID_RESPONSE',
+  9: 'MAX_TOOL_ROUNDS',
+  10: 'NOT_FOUND',
+};
+
+export function codeName(rc) {
+  return CODE_NAMES[rc] ?? 'INTERNAL_ERROR';
+}
+
+// Wraps anything thrown by user code (a tool, a store, a provider) so that the
+// public call rejects with a ThreadmemError whose cause is the original.
+export function wrapError(code, what, err) {
+  if (err instanceof ThreadmemError) return err;
+  const detail = err instanceof Error ? err.message : String(err);
+  return new ThreadmemError(code, `${what}: ${detail}`, { cause: err });
+}

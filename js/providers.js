@@ -1,0 +1,102 @@
+// Context providers: long-term memory and other context around a run, with
+// Agent Framework's contract (threadCreated, invoking, invoked).
+
+import { ThreadmemError } from './errors.js';
+import { messageValues } from './message.js';
+
+/** What a provider adds to one model call. */
+export class Context {
+  /** @param {{instructions?: string, messages?: Array, tools?: Array}} [options] */
+  constructor({ instructions, messages, tools } = {}) {
+    this.instructions = instructions;
+    this.messages = messages ?? [];
+    this.tools = tools ?? [];
+  }
+}
+
+/** The base class of context providers; every hook is optional. */
+export class ContextProvider {
+  /** Called once for a new thread, before its first run. */
+  async threadCreated(_threadId) {}
+
+  /** Called before the model is invoked with the run's new input messages;
+   *  returns a Context (or nothing). */
+  async invoking(_messages, _options) {
+    return undefined;
+  }
+
+  /** Called after the model answered (or the run failed: `error` is set). */
+  async invoked(_requestMessages, _responseMessages, _options) {}
+}
+
+/**
+ * Several providers acting as one: hooks are called in order; instructions
+ * are joined with a newline, messages and tools concatenated in order.
+ */
+export class AggregateContextProvider extends ContextProvider {
+  /** @param {ContextProvider|ContextProvider[]} [providers] */
+  constructor(providers = []) {
+    super();
+    this.providers = Array.isArray(providers) ? [...providers] : [providers];
+    for (const p of this.providers) {
+      if (!p || typeof p !== 'object') {
+        throw new ThreadmemError('INVALID_ARGUMENT', 'a context provider must be an object');
+      }
+    }
+  }
+
+  add(provider) {
+    this.providers.push(provider);
+  }
+
+  async threadCreated(threadId) {
+    for (const p of this.providers) if (p.threadCreated) await p.threadCreated(threadId);
+  }
+
+  async invoking(messages, options) {
+    const instructions = [];
+    const contextMessages = [];
+    const tools = [];
+    for (const p of this.providers) {
+      if (!p.invoking) continue;
+      const c = await p.invoking(messages, options);
+      if (c == null) continue;
+      if (typeof c !== 'object') {
+        throw new ThreadmemError('INVALID_ARGUMENT', 'invoking() must return a Context or nothing');
+      }
+      if (c.instructions) instructions.push(c.instructions);
+      if (c.messages) contextMessages.push(...c.messages);
+      if (c.tools) tools.push(...c.tools);
+    }
+    return new Context({
+      instructions: instructions.length ? instructions.join('\n') : undefined,
+      messages: contextMessages,
+      tools,
+    });
+  }
+
+  async invoked(requestMessages, responseMessages, options) {
+    for (const p of this.providers) {
+      if (p.invoked) await p.invoked(requestMessages, responseMessages, options);
+    }
+  }
+}
+
+/** The JSON form of a Context that the core reads (tools as definitions). */
+export function contextValue(context) {
+  const value = { messages: messageValues(context.messages ?? []) };
+  if (context.instructions) value.instructions = String(context.instructions);
+  value.tools = (context.tools ?? []).map(toolDefinition);
+  return value;
+}
+
+/** A tool's definition as the core and the model see it. */
+export function toolDefinition(tool) {
+  if (!tool || typeof tool.name !== 'string') {
+    throw new ThreadmemError('INVALID_ARGUMENT', 'a tool needs a string name');
+  }
+  const def = { name: tool.name };
+  if (tool.description !== undefined) def.description = tool.description;
+  if (tool.parameters !== undefined) def.parameters = tool.parameters;
+  return def;
+}

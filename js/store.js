@@ -1,0 +1,131 @@
+// ChatMessageStore: the default in-memory store. Its messages live in the
+// core (a tm_store); this class only carries calls across.
+
+import { call, ctx, mod, toJSONText } from './core.js';
+import { ThreadmemError } from './errors.js';
+import { fromCanonical, messageValues } from './message.js';
+
+// A backstop for stores dropped without close(): frees their C memory when
+// the object is collected. close() remains the way to release it on time.
+const finalizer = new FinalizationRegistry((ptr) => mod()._tm_store_free(ptr));
+
+export class ChatMessageStore {
+  /**
+   * @param {Array|object} [messagesOrOptions] initial messages, or the options
+   * @param {{maxMessages?: number, threadId?: string}} [options]
+   */
+  constructor(messagesOrOptions, options) {
+    let messages;
+    let opts = options ?? {};
+    if (Array.isArray(messagesOrOptions)) messages = messagesOrOptions;
+    else if (messagesOrOptions != null) opts = messagesOrOptions;
+    const maxMessages = opts.maxMessages ?? 0;
+    if (!Number.isSafeInteger(maxMessages) || maxMessages < 0) {
+      throw new ThreadmemError('INVALID_ARGUMENT', 'maxMessages must be a non-negative integer');
+    }
+    this.maxMessages = maxMessages || undefined;
+    this.threadId = opts.threadId;
+    this._ptr = mod()._tm_store_new(maxMessages);
+    if (!this._ptr) throw new ThreadmemError('OUT_OF_MEMORY', 'out of memory creating a store');
+    this._pins = 0;
+    this._closing = false;
+    finalizer.register(this, this._ptr, this);
+    if (messages) this._add(messages);
+  }
+
+  /** Appends messages, all or nothing; missing ids and times are filled in. */
+  async addMessages(messages) {
+    this._add(messages);
+  }
+
+  _add(messages) {
+    call(this._live(), mod()._tm_store_add, [toJSONText(messageValues(messages))], {
+      wantOut: false,
+      extra: [this._ptr],
+    });
+  }
+
+  /** Every message, oldest first. */
+  async listMessages() {
+    return this._list(null);
+  }
+
+  /** The newest `limit` messages after skipping the newest `offset`, with
+   *  optional role filter; oldest first. */
+  async getHistory({ limit, offset, roles } = {}) {
+    const query = {};
+    if (limit !== undefined) query.limit = limit;
+    if (offset !== undefined) query.offset = offset;
+    if (roles !== undefined) query.roles = roles;
+    return this._list(toJSONText(query));
+  }
+
+  _list(query) {
+    const text = call(this._live(), mod()._tm_store_list, [query], { extra: [this._ptr] });
+    return JSON.parse(text).map(fromCanonical);
+  }
+
+  async count() {
+    return mod()._tm_store_count(this._live()) >>> 0;
+  }
+
+  async clear() {
+    mod()._tm_store_clear(this._live());
+  }
+
+  /** Agent Framework's chat_message_store_state. */
+  async serialize() {
+    return JSON.parse(call(this._live(), mod()._tm_store_serialize, [], { extra: [this._ptr] }));
+  }
+
+  /** Replaces the messages with those of a serialized state, all or nothing. */
+  async updateFromState(state) {
+    const text = typeof state === 'string' ? state : toJSONText(state ?? {});
+    call(this._live(), mod()._tm_store_load, [text], { wantOut: false, extra: [this._ptr] });
+  }
+
+  static async deserialize(state, options) {
+    const store = new ChatMessageStore(options);
+    try {
+      await store.updateFromState(state);
+    } catch (err) {
+      store.close();
+      throw err;
+    }
+    return store;
+  }
+
+  /** Frees the store's memory in the core. A run that is using the store
+   *  keeps it alive until it ends; every later call throws CLOSED. */
+  close() {
+    if (this._closing) return;
+    this._closing = true;
+    finalizer.unregister(this);
+    if (this._pins === 0) this._release();
+  }
+
+  get closed() {
+    return this._closing;
+  }
+
+  _release() {
+    if (this._ptr) mod()._tm_store_free(this._ptr);
+    this._ptr = 0;
+  }
+
+  _live() {
+    if (this._closing) throw new ThreadmemError('CLOSED', 'the store is closed');
+    return this._ptr;
+  }
+
+  // A run holds the store while it is suspended in the core.
+  _pin() {
+    this._live();
+    this._pins++;
+    return this._ptr;
+  }
+
+  _unpin() {
+    if (--this._pins === 0 && this._closing) this._release();
+  }
+}

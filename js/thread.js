@@ -1,0 +1,34 @@
+// AgentThread: a conversation's identity, holding either a message store or
+// the id of a thread kept by the service (never both).
+
+import { call, ctx, mod, toJSONText } from './core.js';
+import { ThreadmemError } from './errors.js';
+
+/** A new random id from the core (UUID v4). */
+export function newId() {
+  return call(ctx(), mod()._tm_new_id, [], { extra: [ctx()] });
+}
+
+export class AgentThread {
+  /** @param {{messageStore?: object, serviceThreadId?: string, id?: string}} [options] */
+  constructor({ messageStore, serviceThreadId, id } = {}) {
+    if (messageStore && serviceThreadId) {
+      throw new ThreadmemError('INVALID_STATE', 'a thread holds a message store or a service thread id, never both');
+    }
+    if (serviceThreadId !== undefined && typeof serviceThreadId !== 'string') {
+      throw new ThreadmemError('INVALID_ARGUMENT', 'serviceThreadId must be a string');
+    }
+    this.id = id ?? newId();
+    this.messageStore = messageStore;
+    this.serviceThreadId = serviceThreadId;
+  }
+
+  /** Agent Framework's agent_thread_state, a JSON-safe object. */
+  async serialize() {
+    const storeState = this.messageStore ? toJSONText(await this.messageStore.serialize()) : null;
+    const text = call(ctx(), mod()._tm_thread_state_build, [this.serviceThreadId ?? null, storeState], {
+      extra: [ctx()],
+    });
+    return JSON.parse(text);
+  }
+}

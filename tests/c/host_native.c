@@ -1,0 +1,364 @@
+/*
+ * The native host imports for the C tests: a scriptable fake (see
+ * host_native.h for how tests drive it).
+ *
+ * This file implements the table of src/host.h; it and
+ * wasm/library_threadmem.js must both match that table exactly.
+ */
+#include "host_native.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cJSON.h"
+#include "threadmem.h"
+
+/* ---- the fake's own bookkeeping (C library malloc: invisible to the
+ *      counting allocator of the tests) ---- */
+
+typedef struct strlist {
+  char **items;
+  size_t len, cap;
+} strlist;
+
+static void *xmalloc(size_t n) {
+  void *p = malloc(n ? n : 1);
+  if (!p) {
+    fprintf(stderr, "host_native: out of memory\n");
+    abort();
+  }
+  return p;
+}
+
+static char *xstrdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *p = xmalloc(n);
+  memcpy(p, s, n);
+  return p;
+}
+
+/* Takes ownership of s (may be NULL, recorded as such). */
+static void strlist_push(strlist *l, char *s) {
+  if (l->len == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 8;
+    char **items = realloc(l->items, cap * sizeof *items);
+    if (!items) {
+      fprintf(stderr, "host_native: out of memory\n");
+      abort();
+    }
+    l->items = items;
+    l->cap = cap;
+  }
+  l->items[l->len++] = s;
+}
+
+static void strlist_free(strlist *l) {
+  for (size_t i = 0; i < l->len; i++) free(l->items[i]);
+  free(l->items);
+  memset(l, 0, sizeof *l);
+}
+
+typedef struct script {
+  strlist llm_queue; /* canned bodies; llm_next is the next to serve */
+  size_t llm_next;
+  hn_llm_fn llm_fn;
+  void *llm_user;
+  hn_tools_fn tools_fn;
+  void *tools_user;
+  char *invoking; /* NULL: "[]" */
+  strlist store;  /* compact message JSON, oldest first */
+  long fail_at[HN_IMPORTS];
+  strlist recorded[HN_IMPORTS];
+} script;
+
+#define HN_DEFAULT_NOW 1767225600000.0 /* 2026-01-01T00:00:00.000Z */
+#define HN_DEFAULT_SEED UINT64_C(0x5eed5eed5eed5eed)
+
+static script scripts[HN_MAX_CTX];
+static bool scripts_ready;
+static double clock_now = HN_DEFAULT_NOW;
+static double clock_step;
+static uint64_t prng_state = HN_DEFAULT_SEED;
+
+static void script_init(script *s) {
+  memset(s, 0, sizeof *s);
+  for (int i = 0; i < HN_IMPORTS; i++) s->fail_at[i] = -1;
+}
+
+static void script_free(script *s) {
+  strlist_free(&s->llm_queue);
+  free(s->invoking);
+  strlist_free(&s->store);
+  for (int i = 0; i < HN_IMPORTS; i++) strlist_free(&s->recorded[i]);
+  script_init(s);
+}
+
+static script *get(uint32_t ctx) {
+  if (!scripts_ready) {
+    for (int i = 0; i < HN_MAX_CTX; i++) script_init(&scripts[i]);
+    scripts_ready = true;
+  }
+  return &scripts[ctx % HN_MAX_CTX];
+}
+
+void hn_reset_ctx(uint32_t ctx) { script_free(get(ctx)); }
+
+void hn_reset(void) {
+  for (uint32_t i = 0; i < HN_MAX_CTX; i++) hn_reset_ctx(i);
+  clock_now = HN_DEFAULT_NOW;
+  clock_step = 0;
+  prng_state = HN_DEFAULT_SEED;
+}
+
+void hn_set_now(double ms) { clock_now = ms; }
+void hn_set_clock_step(double step) { clock_step = step; }
+void hn_seed(uint64_t seed) { prng_state = seed; }
+
+void hn_llm_push(uint32_t ctx, const char *response_json) {
+  strlist_push(&get(ctx)->llm_queue, xstrdup(response_json));
+}
+
+void hn_llm_set_fn(uint32_t ctx, hn_llm_fn fn, void *user) {
+  script *s = get(ctx);
+  s->llm_fn = fn;
+  s->llm_user = user;
+}
+
+size_t hn_llm_pending(uint32_t ctx) {
+  script *s = get(ctx);
+  return s->llm_queue.len - s->llm_next;
+}
+
+void hn_tools_set_fn(uint32_t ctx, hn_tools_fn fn, void *user) {
+  script *s = get(ctx);
+  s->tools_fn = fn;
+  s->tools_user = user;
+}
+
+void hn_invoking_set(uint32_t ctx, const char *contexts_json) {
+  script *s = get(ctx);
+  free(s->invoking);
+  s->invoking = contexts_json ? xstrdup(contexts_json) : NULL;
+}
+
+/* Splits a JSON array into the compact texts of its items (C malloc).
+ * Returns TM_ENOMEM when cJSON (which may use the core's allocator) runs
+ * out, TM_EHOST when the text is not an array. `out` is untouched on
+ * failure. */
+static int split_array(const char *json, strlist *out) {
+  strlist tmp = {0};
+  cJSON *arr = cJSON_Parse(json);
+  const cJSON *it;
+  if (!arr) return TM_ENOMEM; /* the core only sends valid JSON */
+  if (!cJSON_IsArray(arr)) {
+    cJSON_Delete(arr);
+    return TM_EHOST;
+  }
+  cJSON_ArrayForEach(it, arr) {
+    char *text = cJSON_PrintUnformatted(it);
+    if (!text) {
+      strlist_free(&tmp);
+      cJSON_Delete(arr);
+      return TM_ENOMEM;
+    }
+    strlist_push(&tmp, xstrdup(text));
+    cJSON_free(text);
+  }
+  cJSON_Delete(arr);
+  for (size_t i = 0; i < tmp.len; i++) strlist_push(out, tmp.items[i]);
+  free(tmp.items);
+  return TM_OK;
+}
+
+void hn_store_set(uint32_t ctx, const char *messages_json) {
+  script *s = get(ctx);
+  strlist fresh = {0};
+  cJSON *arr = cJSON_Parse(messages_json);
+  const cJSON *it;
+  if (!cJSON_IsArray(arr)) {
+    fprintf(stderr, "host_native: hn_store_set needs a JSON array\n");
+    abort();
+  }
+  cJSON_ArrayForEach(it, arr) {
+    char *text = cJSON_PrintUnformatted(it);
+    if (!text) abort();
+    strlist_push(&fresh, xstrdup(text));
+    cJSON_free(text);
+  }
+  cJSON_Delete(arr);
+  strlist_free(&s->store);
+  s->store = fresh;
+}
+
+size_t hn_store_len(uint32_t ctx) { return get(ctx)->store.len; }
+
+const char *hn_store_at(uint32_t ctx, size_t i) {
+  script *s = get(ctx);
+  return i < s->store.len ? s->store.items[i] : NULL;
+}
+
+void hn_fail_at(uint32_t ctx, hn_import imp, long call_index) {
+  get(ctx)->fail_at[imp] = call_index;
+}
+
+size_t hn_calls(uint32_t ctx, hn_import imp) { return get(ctx)->recorded[imp].len; }
+
+const char *hn_recorded(uint32_t ctx, hn_import imp, size_t i) {
+  script *s = get(ctx);
+  return i < s->recorded[imp].len ? s->recorded[imp].items[i] : NULL;
+}
+
+/* Counts and records one call; true when the test armed it to fail. */
+static bool enter(script *s, hn_import imp, const char *input) {
+  size_t index = s->recorded[imp].len;
+  strlist_push(&s->recorded[imp], input ? xstrdup(input) : NULL);
+  return s->fail_at[imp] >= 0 && (size_t)s->fail_at[imp] == index;
+}
+
+/* Hands a result to the core in its allocator. */
+static int give(const char *text, char **out) {
+  size_t n = strlen(text) + 1;
+  char *p = tm_malloc(n);
+  if (!p) return TM_ENOMEM;
+  memcpy(p, text, n);
+  *out = p;
+  return TM_OK;
+}
+
+/* ---- the imports of host.h ---- */
+
+double tm_host_now_ms(void) {
+  double t = clock_now;
+  clock_now += clock_step;
+  return t;
+}
+
+/* splitmix64: deterministic, so ids in tests are reproducible. */
+void tm_host_random(uint8_t *buf, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    uint64_t z = (prng_state += UINT64_C(0x9e3779b97f4a7c15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    z ^= z >> 31;
+    buf[i] = (uint8_t)(z & 0xff);
+  }
+}
+
+int tm_host_llm(uint32_t ctx, const char *request_json, char **out) {
+  script *s = get(ctx);
+  size_t index = s->recorded[HN_LLM].len;
+  *out = NULL;
+  if (enter(s, HN_LLM, request_json)) return TM_EHOST;
+  if (s->llm_next < s->llm_queue.len) {
+    int rc = give(s->llm_queue.items[s->llm_next], out);
+    /* A body is used up only once the core has it, so an allocation
+     * failure leaves the script as it was. */
+    if (rc == TM_OK) s->llm_next++;
+    return rc;
+  }
+  if (s->llm_fn) {
+    const char *body = s->llm_fn(s->llm_user, request_json, index);
+    return body ? give(body, out) : TM_EHOST;
+  }
+  return TM_EHOST;
+}
+
+/* Default tools: each call's result is the string "name(arguments)". */
+static int default_tools(const char *calls_json, char **out) {
+  cJSON *calls = cJSON_Parse(calls_json), *results = NULL;
+  char *args = NULL, *text = NULL, *printed = NULL;
+  const cJSON *c;
+  int rc = TM_ENOMEM;
+  if (!calls) return TM_ENOMEM;
+  if (!cJSON_IsArray(calls)) {
+    rc = TM_EHOST;
+    goto done;
+  }
+  if (!(results = cJSON_CreateArray())) goto done;
+  cJSON_ArrayForEach(c, calls) {
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(c, "call_id");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(c, "name");
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(c, "arguments");
+    cJSON *r = cJSON_CreateObject();
+    if (!r || !cJSON_AddItemToArray(results, r)) {
+      cJSON_Delete(r);
+      goto done;
+    }
+    if (!cJSON_IsString(id) || !cJSON_IsString(name)) {
+      rc = TM_EHOST;
+      goto done;
+    }
+    if (!cJSON_AddStringToObject(r, "call_id", id->valuestring)) goto done;
+    if (!(args = a ? cJSON_PrintUnformatted(a) : NULL) && a) goto done;
+    size_t n = strlen(name->valuestring) + (args ? strlen(args) : 0) + 3;
+    text = xmalloc(n);
+    snprintf(text, n, "%s(%s)", name->valuestring, args ? args : "");
+    if (!cJSON_AddStringToObject(r, "result", text)) goto done;
+    free(text);
+    text = NULL;
+    cJSON_free(args);
+    args = NULL;
+  }
+  if (!(printed = cJSON_PrintUnformatted(results))) goto done;
+  rc = give(printed, out);
+done:
+  free(text);
+  cJSON_free(args);
+  cJSON_free(printed);
+  cJSON_Delete(results);
+  cJSON_Delete(calls);
+  return rc;
+}
+
+int tm_host_tools(uint32_t ctx, const char *calls_json, char **out) {
+  script *s = get(ctx);
+  size_t index = s->recorded[HN_TOOLS].len;
+  *out = NULL;
+  if (enter(s, HN_TOOLS, calls_json)) return TM_EHOST;
+  if (s->tools_fn) {
+    const char *body = s->tools_fn(s->tools_user, calls_json, index);
+    return body ? give(body, out) : TM_EHOST;
+  }
+  return default_tools(calls_json, out);
+}
+
+int tm_host_store_list(uint32_t ctx, char **out) {
+  script *s = get(ctx);
+  size_t n = 3;
+  *out = NULL;
+  if (enter(s, HN_STORE_LIST, NULL)) return TM_EHOST;
+  for (size_t i = 0; i < s->store.len; i++) n += strlen(s->store.items[i]) + 1;
+  char *p = tm_malloc(n), *w = p;
+  if (!p) return TM_ENOMEM;
+  *w++ = '[';
+  for (size_t i = 0; i < s->store.len; i++) {
+    size_t k = strlen(s->store.items[i]);
+    if (i) *w++ = ',';
+    memcpy(w, s->store.items[i], k);
+    w += k;
+  }
+  *w++ = ']';
+  *w = '\0';
+  *out = p;
+  return TM_OK;
+}
+
+int tm_host_store_add(uint32_t ctx, const char *messages_json) {
+  script *s = get(ctx);
+  if (enter(s, HN_STORE_ADD, messages_json)) return TM_EHOST;
+  return split_array(messages_json, &s->store);
+}
+
+int tm_host_invoking(uint32_t ctx, const char *request_json, char **out) {
+  script *s = get(ctx);
+  *out = NULL;
+  if (enter(s, HN_INVOKING, request_json)) return TM_EHOST;
+  return give(s->invoking ? s->invoking : "[]", out);
+}
+
+int tm_host_invoked(uint32_t ctx, const char *json) {
+  script *s = get(ctx);
+  return enter(s, HN_INVOKED, json) ? TM_EHOST : TM_OK;
+}
