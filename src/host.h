@@ -7,7 +7,8 @@
  *
  * Rules for every import:
  *   - It never throws into C. On failure it returns TM_EHOST and the host
- *     keeps the cause (the JS layer rethrows it from the public call).
+ *     keeps the cause (the JS layer rethrows it from the public call); when
+ *     only its result could not be allocated it returns TM_ENOMEM.
  *   - `ctx` is the host_ctx given to tm_agent_run: it tells the host which
  *     run (agent, thread, providers, tools) is calling.
  *   - A `char **out` result is NUL-terminated JSON allocated with tm_malloc;

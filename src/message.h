@@ -73,6 +73,17 @@ int tm_message_copy(tm_base *b, const tm_message *m, tm_message *out);
  * host clock's time (ISO 8601, UTC, milliseconds). */
 int tm_message_stamp(tm_base *b, tm_message *m);
 
+/* A stamp made ahead of time, so that a store can stamp many messages all
+ * or nothing: prepare every stamp (may fail), then apply them (cannot). */
+typedef struct tm_stamp {
+  cJSON *id, *created_at; /* NULL when the message already has one */
+} tm_stamp;
+int tm_stamp_prepare(tm_base *b, const tm_message *m, tm_stamp *out);
+/* Puts the stamp's fields in their canonical places in m; the stamp is
+ * consumed (left empty). */
+void tm_stamp_apply(tm_message *m, tm_stamp *s);
+void tm_stamp_discard(tm_stamp *s);
+
 /* The message's contents array (never NULL for a canonical message). */
 const cJSON *tm_message_contents(const tm_message *m);
 

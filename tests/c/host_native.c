@@ -143,51 +143,63 @@ void hn_invoking_set(uint32_t ctx, const char *contexts_json) {
   s->invoking = contexts_json ? xstrdup(contexts_json) : NULL;
 }
 
-/* Splits a JSON array into the compact texts of its items (C malloc).
- * Returns TM_ENOMEM when cJSON (which may use the core's allocator) runs
- * out, TM_EHOST when the text is not an array. `out` is untouched on
- * failure. */
-static int split_array(const char *json, strlist *out) {
+/* Splits a JSON array into the texts of its items, without cJSON: test
+ * set-up must not depend on the core's allocator, which a test may be
+ * failing on purpose. Whitespace around items is dropped. False when the
+ * text is not an array; `out` is untouched then. Validating the items is
+ * not its job: the core validates what it reads. */
+static bool split_array(const char *json, strlist *out) {
   strlist tmp = {0};
-  cJSON *arr = cJSON_Parse(json);
-  const cJSON *it;
-  if (!arr) return TM_ENOMEM; /* the core only sends valid JSON */
-  if (!cJSON_IsArray(arr)) {
-    cJSON_Delete(arr);
-    return TM_EHOST;
-  }
-  cJSON_ArrayForEach(it, arr) {
-    char *text = cJSON_PrintUnformatted(it);
-    if (!text) {
-      strlist_free(&tmp);
-      cJSON_Delete(arr);
-      return TM_ENOMEM;
+  const char *p = json;
+  while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+  if (*p++ != '[') return false;
+  for (;;) {
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    if (*p == ']' && tmp.len == 0) break;
+    const char *start = p;
+    size_t depth = 0;
+    bool in_string = false;
+    for (; *p; p++) {
+      if (in_string) {
+        if (*p == '\\' && p[1]) p++;
+        else if (*p == '"') in_string = false;
+      } else if (*p == '"') {
+        in_string = true;
+      } else if (*p == '[' || *p == '{') {
+        depth++;
+      } else if (*p == ']' || *p == '}') {
+        if (depth == 0) break;
+        depth--;
+      } else if (*p == ',' && depth == 0) {
+        break;
+      }
     }
-    strlist_push(&tmp, xstrdup(text));
-    cJSON_free(text);
+    const char *end = p;
+    while (end > start && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' ||
+                           end[-1] == '\r'))
+      end--;
+    if (end == start || (*p != ',' && *p != ']')) {
+      strlist_free(&tmp);
+      return false;
+    }
+    char *item = xmalloc((size_t)(end - start) + 1);
+    memcpy(item, start, (size_t)(end - start));
+    item[end - start] = '\0';
+    strlist_push(&tmp, item);
+    if (*p++ == ']') break;
   }
-  cJSON_Delete(arr);
   for (size_t i = 0; i < tmp.len; i++) strlist_push(out, tmp.items[i]);
   free(tmp.items);
-  return TM_OK;
+  return true;
 }
 
 void hn_store_set(uint32_t ctx, const char *messages_json) {
   script *s = get(ctx);
   strlist fresh = {0};
-  cJSON *arr = cJSON_Parse(messages_json);
-  const cJSON *it;
-  if (!cJSON_IsArray(arr)) {
+  if (!split_array(messages_json, &fresh)) {
     fprintf(stderr, "host_native: hn_store_set needs a JSON array\n");
     abort();
   }
-  cJSON_ArrayForEach(it, arr) {
-    char *text = cJSON_PrintUnformatted(it);
-    if (!text) abort();
-    strlist_push(&fresh, xstrdup(text));
-    cJSON_free(text);
-  }
-  cJSON_Delete(arr);
   strlist_free(&s->store);
   s->store = fresh;
 }
@@ -348,7 +360,7 @@ int tm_host_store_list(uint32_t ctx, char **out) {
 int tm_host_store_add(uint32_t ctx, const char *messages_json) {
   script *s = get(ctx);
   if (enter(s, HN_STORE_ADD, messages_json)) return TM_EHOST;
-  return split_array(messages_json, &s->store);
+  return split_array(messages_json, &s->store) ? TM_OK : TM_EHOST;
 }
 
 int tm_host_invoking(uint32_t ctx, const char *request_json, char **out) {

@@ -78,7 +78,7 @@ void hn_tools_set_fn(uint32_t ctx, hn_tools_fn fn, void *user);
 void hn_invoking_set(uint32_t ctx, const char *contexts_json);
 
 /* The host store: replaces its messages with those of a JSON array
- * (each kept as the compact JSON text it had), or reads them back. */
+ * (each kept as the JSON text it had, trimmed), or reads them back. */
 void hn_store_set(uint32_t ctx, const char *messages_json);
 size_t hn_store_len(uint32_t ctx);
 /* Borrowed compact JSON of message i (0 = oldest), or NULL. */

@@ -9,7 +9,7 @@
 //   llm.url            // 'http://127.0.0.1:PORT/v1' (a baseURL)
 //   llm.requests       // [{ method, path, query, headers, rawBody, body, at }]
 //   llm.script({...})  // queue a scripted answer (see below)
-//   llm.reset()        // forget requests and scripts
+//   llm.reset()        // forget requests and scripts; ids count from 1 again
 //   await llm.close()
 //
 // Rules of the default answer, from the received messages:
@@ -196,6 +196,7 @@ export async function startLLMServer() {
     reset() {
       requests.length = 0;
       scripts = [];
+      responseCounter = 0;
     },
     close() {
       for (const s of sockets) s.destroy();
@@ -333,4 +334,37 @@ function sleep(ms, res) {
       resolve();
     });
   });
+}
+
+// ---- small helpers for the tests (no dependency on the package) ----
+
+/** The error a promise (or a function, sync or async) fails with; throws when
+ *  it succeeds, so a test cannot pass by accident. */
+export async function caught(p) {
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a failure, but the call succeeded');
+}
+
+/** A value nested `depth` levels deep: {"a":{"a":...{"a":1}}}. */
+export function deepObject(depth) {
+  let v = 1;
+  for (let i = 0; i < depth; i++) v = { a: v };
+  return v;
+}
+
+/** Waits until `count` callers have arrived, or `timeoutMs` has passed;
+ *  resolves true when all arrived (they ran concurrently). */
+export function barrier(count, timeoutMs = 2000) {
+  let arrived = 0;
+  let release;
+  const all = new Promise((r) => (release = r));
+  return () => {
+    arrived += 1;
+    if (arrived >= count) release(true);
+    return Promise.race([all, new Promise((r) => setTimeout(() => r(false), timeoutMs))]);
+  };
 }

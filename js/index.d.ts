@@ -1,0 +1,229 @@
+// Types of the universal entry point 'threadmem'.
+
+export type Role = 'system' | 'user' | 'assistant' | 'tool';
+
+export type Content =
+  | { type: 'text'; text: string; additional_properties?: Record<string, unknown> }
+  | { type: 'function_call'; call_id: string; name: string; arguments?: string | Record<string, unknown>; additional_properties?: Record<string, unknown> }
+  | { type: 'function_result'; call_id: string; result?: unknown; additional_properties?: Record<string, unknown> }
+  | { type: 'data'; uri: string; media_type?: string; additional_properties?: Record<string, unknown> }
+  | { type: 'uri'; uri: string; media_type?: string; additional_properties?: Record<string, unknown> }
+  | { type: 'text_reasoning'; text: string; additional_properties?: Record<string, unknown> };
+
+/** Agent Framework's serialized chat_message. */
+export interface ChatMessageJSON {
+  type?: 'chat_message';
+  role: { type?: 'role'; value: Role } | Role;
+  contents: Content[];
+  author_name?: string;
+  message_id?: string;
+  created_at?: string;
+  additional_properties?: Record<string, unknown>;
+}
+
+/** Anything accepted where a message is. */
+export type MessageInput =
+  | ChatMessage
+  | string
+  | { role: Role; text: string }
+  | { role: Role; content: string | Content[] }
+  | ChatMessageJSON;
+
+export type ThreadmemErrorCode =
+  | 'INVALID_ARGUMENT' | 'INVALID_JSON' | 'INVALID_FORMAT' | 'INVALID_STATE' | 'LIMIT_EXCEEDED'
+  | 'OUT_OF_MEMORY' | 'INVALID_RESPONSE' | 'MAX_TOOL_ROUNDS' | 'LLM_HTTP_ERROR'
+  | 'LLM_NETWORK_ERROR' | 'LLM_TIMEOUT' | 'ABORTED' | 'TOOL_ERROR' | 'STORE_ERROR'
+  | 'PROVIDER_ERROR' | 'CLOSED' | 'NOT_FOUND' | 'NOT_INITIALIZED' | 'HOST_ERROR'
+  | 'RUN_FAILED' | 'INTERNAL_ERROR';
+
+export class ThreadmemError extends Error {
+  constructor(code: ThreadmemErrorCode, message: string, options?: { cause?: unknown; status?: number });
+  readonly name: 'ThreadmemError';
+  readonly code: ThreadmemErrorCode;
+  /** The HTTP status, for LLM_HTTP_ERROR. */
+  readonly status?: number;
+}
+
+export interface ChatMessageOptions {
+  authorName?: string;
+  messageId?: string;
+  createdAt?: string | Date;
+  metadata?: Record<string, unknown>;
+}
+
+export class ChatMessage {
+  constructor(role: Role, textOrContents?: string | Content[], options?: ChatMessageOptions);
+  role: Role;
+  contents: Content[];
+  authorName?: string;
+  messageId?: string;
+  /** ISO 8601, UTC. */
+  createdAt?: string;
+  metadata?: Record<string, unknown>;
+  /** The text contents joined. */
+  readonly text: string;
+  toJSON(): ChatMessageJSON;
+  static fromJSON(value: MessageInput): ChatMessage;
+}
+
+export interface ChatMessageStoreState {
+  type: 'chat_message_store_state';
+  messages: ChatMessageJSON[];
+}
+
+/** What the agent needs of a message store; any object with these works. */
+export interface MessageStore {
+  addMessages(messages: ChatMessage[]): Promise<void>;
+  listMessages(): Promise<Array<ChatMessage | MessageInput>>;
+  serialize(): Promise<unknown>;
+  updateFromState(state: unknown): Promise<void>;
+}
+
+export interface HistoryQuery {
+  /** At most this many of the newest messages (after offset). */
+  limit?: number;
+  /** Skip this many of the newest messages. */
+  offset?: number;
+  roles?: Role[];
+}
+
+export interface StoreOptions {
+  maxMessages?: number;
+  threadId?: string;
+}
+
+export class ChatMessageStore implements MessageStore {
+  constructor(messagesOrOptions?: MessageInput[] | StoreOptions, options?: StoreOptions);
+  readonly maxMessages?: number;
+  readonly threadId?: string;
+  readonly closed: boolean;
+  addMessages(messages: MessageInput | MessageInput[]): Promise<void>;
+  listMessages(): Promise<ChatMessage[]>;
+  getHistory(query?: HistoryQuery): Promise<ChatMessage[]>;
+  count(): Promise<number>;
+  clear(): Promise<void>;
+  serialize(): Promise<ChatMessageStoreState>;
+  updateFromState(state: unknown): Promise<void>;
+  static deserialize(state: unknown, options?: StoreOptions): Promise<ChatMessageStore>;
+  close(): void;
+}
+
+export interface AgentThreadState {
+  type: 'agent_thread_state';
+  service_thread_id?: string;
+  chat_message_store_state?: unknown;
+}
+
+export class AgentThread {
+  constructor(options?: { messageStore?: MessageStore; serviceThreadId?: string; id?: string });
+  readonly id: string;
+  messageStore?: MessageStore;
+  serviceThreadId?: string;
+  serialize(): Promise<AgentThreadState>;
+}
+
+export interface Tool {
+  name: string;
+  description?: string;
+  /** JSON schema of the arguments. */
+  parameters?: Record<string, unknown>;
+  execute(args: any, options: { thread: AgentThread; signal?: AbortSignal }): unknown | Promise<unknown>;
+}
+
+export class Context {
+  constructor(options?: { instructions?: string; messages?: MessageInput[]; tools?: Tool[] });
+  instructions?: string;
+  messages: MessageInput[];
+  tools: Tool[];
+}
+
+export class ContextProvider {
+  threadCreated(threadId: string): Promise<void>;
+  invoking(messages: ChatMessage[], options: { thread: AgentThread }): Promise<Context | undefined>;
+  invoked(
+    requestMessages: ChatMessage[],
+    responseMessages: ChatMessage[],
+    options: { thread: AgentThread; error?: Error },
+  ): Promise<void>;
+}
+
+export class AggregateContextProvider extends ContextProvider {
+  constructor(providers?: ContextProvider | ContextProvider[]);
+  providers: ContextProvider[];
+  add(provider: ContextProvider): void;
+  invoking(messages: ChatMessage[], options: { thread: AgentThread }): Promise<Context>;
+}
+
+export interface ChatClient {
+  model?: string;
+  /** Posts a chat-completions request body (JSON text); resolves with the response body text. */
+  getResponse(body: string, options?: { signal?: AbortSignal }): Promise<string>;
+}
+
+export interface OpenAIChatClientOptions {
+  baseURL?: string;
+  apiKey?: string;
+  model?: string;
+  headers?: Record<string, string>;
+  /** Azure OpenAI's api-version query parameter. */
+  apiVersion?: string;
+  /** Send the key in an 'api-key' header (Azure OpenAI) instead of Authorization. */
+  azure?: boolean;
+  maxRetries?: number;
+  retryBaseDelayMs?: number;
+  maxRetryDelayMs?: number;
+  timeoutMs?: number;
+  fetch?: typeof fetch;
+}
+
+export class OpenAIChatClient implements ChatClient {
+  constructor(options?: OpenAIChatClientOptions);
+  readonly baseURL: string;
+  readonly model?: string;
+  readonly url: string;
+  getResponse(body: string, options?: { signal?: AbortSignal }): Promise<string>;
+}
+
+export interface ChatAgentOptions {
+  chatClient: ChatClient;
+  instructions?: string;
+  name?: string;
+  description?: string;
+  tools?: Tool[];
+  chatMessageStoreFactory?: () => MessageStore;
+  contextProviders?: ContextProvider | ContextProvider[];
+  /** Tool rounds allowed in one run (default 8, at most 64). */
+  maxToolRounds?: number;
+  toolChoice?: 'auto' | 'none' | 'required' | Record<string, unknown>;
+  /** Extra request fields, such as temperature. */
+  options?: Record<string, unknown>;
+}
+
+export interface RunOptions {
+  thread?: AgentThread;
+  tools?: Tool[];
+  signal?: AbortSignal;
+  options?: Record<string, unknown>;
+}
+
+export interface RunResult {
+  text: string;
+  /** The new assistant and tool messages of the turn. */
+  messages: ChatMessage[];
+  usage: { promptTokens: number; completionTokens: number; totalTokens: number };
+  responseId?: string;
+  finishReason?: string;
+}
+
+export class ChatAgent {
+  constructor(options: ChatAgentOptions);
+  readonly name?: string;
+  readonly instructions?: string;
+  getNewThread(options?: { messageStore?: MessageStore; serviceThreadId?: string }): AgentThread;
+  deserializeThread(state: AgentThreadState | Record<string, unknown> | string): Promise<AgentThread>;
+  run(input: MessageInput | MessageInput[], options?: RunOptions): Promise<RunResult>;
+  close(): void;
+}
+
+/** Loads the WASM module from a custom place (importing already loads it from the default one). */
+export function init(options?: { wasmBinary?: ArrayBuffer | Uint8Array; wasmUrl?: string | URL }): Promise<void>;

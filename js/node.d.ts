@@ -1,0 +1,2 @@
+// Types of the Node entry point 'threadmem/node'.
+export * from './index.js';

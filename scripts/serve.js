@@ -1,0 +1,172 @@
+// A small static file server for the web demo: serves the repository root
+// read-only on 127.0.0.1, so the demo imports the package exactly as a page
+// on any static host would (../js/index.js, ../dist/threadmem-core.wasm).
+//
+//   node scripts/serve.js            PORT=8080 by default; PORT=0 picks a free port
+//   import { start } from './serve.js'; const { url, close } = await start({ port: 0 });
+
+import http from 'node:http';
+import { createReadStream } from 'node:fs';
+import { realpath, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+const MIME = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.txt': 'text/plain; charset=utf-8',
+  '.md': 'text/plain; charset=utf-8',
+  '.ts': 'text/plain; charset=utf-8',
+};
+
+// The page may fetch any model endpoint the person types in (connect-src),
+// and nothing else may run: no inline script or style, no plugins, no framing.
+export const CSP = [
+  "default-src 'self'",
+  "script-src 'self' 'wasm-unsafe-eval'",
+  "connect-src 'self' http: https:",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+const COMMON_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-cache',
+};
+
+/**
+ * Starts the server. Resolves with { server, port, url, close }.
+ * @param {{port?: number, host?: string, root?: string, log?: boolean}} [options]
+ */
+export async function start({ port = 8080, host = '127.0.0.1', root = ROOT, log = false } = {}) {
+  const realRoot = await realpath(root);
+  const server = http.createServer((req, res) => {
+    handle(realRoot, req, res).catch(() => {
+      if (!res.headersSent) send(res, 500, 'internal error');
+      else res.destroy();
+    });
+  });
+  if (log) {
+    server.on('request', (req, res) => {
+      res.on('finish', () => console.log(`${res.statusCode} ${req.method} ${req.url}`));
+    });
+  }
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const actual = server.address().port;
+  const url = `http://${host}:${actual}/`;
+  return {
+    server,
+    port: actual,
+    url,
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections?.();
+      }),
+  };
+}
+
+async function handle(root, req, res) {
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    return send(res, 405, 'method not allowed', { allow: 'GET, HEAD' });
+  }
+  let pathname;
+  try {
+    pathname = decodeURIComponent(new URL(req.url, 'http://localhost').pathname);
+  } catch {
+    return send(res, 400, 'bad request');
+  }
+  if (pathname.includes('\0')) return send(res, 400, 'bad request');
+  if (pathname === '/' || pathname === '/web-demo') {
+    return send(res, 302, 'see /web-demo/', { location: '/web-demo/' });
+  }
+
+  // Resolve inside the root, then again after symlinks: neither "..", an
+  // encoded "%2e%2e", nor a link may lead out of the repository.
+  let file = path.resolve(root, '.' + path.posix.normalize(pathname));
+  if (!inside(root, file)) return send(res, 403, 'forbidden');
+  const rel = path.relative(root, file).split(path.sep);
+  if (rel.some((part) => part.startsWith('.') && part.length > 0)) return send(res, 404, 'not found');
+
+  let info;
+  try {
+    file = await realpath(file);
+    if (!inside(root, file)) return send(res, 403, 'forbidden');
+    info = await stat(file);
+    if (info.isDirectory()) {
+      if (!pathname.endsWith('/')) return send(res, 301, 'moved', { location: pathname + '/' });
+      file = path.join(file, 'index.html');
+      info = await stat(file);
+    }
+  } catch {
+    return send(res, 404, 'not found');
+  }
+  if (!info.isFile()) return send(res, 404, 'not found');
+
+  const type = MIME[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
+  const headers = { ...COMMON_HEADERS, 'content-type': type, 'content-length': info.size };
+  if (type.startsWith('text/html')) {
+    headers['content-security-policy'] = CSP;
+    headers['x-frame-options'] = 'DENY';
+  }
+  res.writeHead(200, headers);
+  if (req.method === 'HEAD') return res.end();
+  createReadStream(file).on('error', () => res.destroy()).pipe(res);
+}
+
+function inside(root, file) {
+  return file === root || file.startsWith(root + path.sep);
+}
+
+function send(res, status, text, extra = {}) {
+  const body = `${text}\n`;
+  res.writeHead(status, {
+    ...COMMON_HEADERS,
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+    ...extra,
+  });
+  res.end(body);
+}
+
+const isMain = process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href;
+if (isMain) {
+  const port = process.env.PORT === undefined || process.env.PORT === '' ? 8080 : Number(process.env.PORT);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(`serve.js: PORT must be a port number, not "${process.env.PORT}"`);
+    process.exit(2);
+  }
+  start({ port, log: process.env.LOG === '1' }).then(
+    ({ port: actual, close }) => {
+      console.log(`threadmem demo: http://127.0.0.1:${actual}/web-demo/`);
+      const stop = () => close().then(() => process.exit(0));
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    },
+    (err) => {
+      console.error(`serve.js: cannot listen on 127.0.0.1:${port}: ${err.message}`);
+      process.exit(1);
+    },
+  );
+}

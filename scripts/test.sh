@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every test: builds first (scripts/build.sh, which does the set-up),
+# then the C tests under sanitizers (ctest), then the package tests (Jest).
+# Fails on the first failing layer.
+#
+#   bash scripts/test.sh               (what `npm test` and .ci/run call)
+#   bash scripts/test.sh --no-setup    skip scripts/setup.sh (also: TM_SKIP_SETUP=1)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+log() { echo "test: $*"; }
+
+bash "$ROOT/scripts/build.sh" "$@" </dev/null
+
+# ---- C tests (ASan + UBSan) -------------------------------------------------
+log "C tests (ctest, build/native)"
+ctest --test-dir build/native --output-on-failure --no-tests=error -j "${TM_JOBS:-2}"
+
+# ---- fuzzers ------------------------------------------------------------------
+# Later: short libFuzzer runs of tests/fuzz/ harnesses over their corpora.
+
+# ---- package tests (Jest, ES modules) ---------------------------------------
+log "package tests (Jest)"
+node --experimental-vm-modules node_modules/jest/bin/jest.js --ci
+
+# ---- browser tests --------------------------------------------------------------
+# Later: tests/e2e in real Chromium (IndexedDB, localStorage, the demo).
+
+log "all tests passed"

@@ -1,0 +1,414 @@
+// The web demo in a real browser (Debian's Chromium, headless, driven by
+// playwright-core): the page loads under its strict CSP without errors, the
+// offline model shows that a thread remembers and a new thread does not,
+// message text is never run as HTML, export writes Agent Framework's shape
+// and import resumes it, errors are shown with their code, and an
+// OpenAI-compatible endpoint gets the history and the key.
+//
+//   node tests/e2e/demo.e2e.js        (tests/e2e/run.sh does the set-up first)
+//   SCREENSHOT=/tmp/demo.png          where the screenshot goes (default)
+//   CHROMIUM=/usr/bin/chromium        the browser
+
+import { createRequire } from 'node:module';
+import { readFile } from 'node:fs/promises';
+import { start, CSP } from '../../scripts/serve.js';
+
+const require = createRequire(import.meta.url);
+const { chromium } = require('playwright-core');
+
+const EXECUTABLE = process.env.CHROMIUM || '/usr/bin/chromium';
+const SCREENSHOT = process.env.SCREENSHOT || '/tmp/demo.png';
+const OFFLINE_LABEL = 'Offline demo model (no API, answers from the context it is sent)';
+// A made-up endpoint: the test answers its requests itself (page.route), so
+// nothing leaves the machine.
+const FAKE_LLM = 'http://llm.invalid/v1';
+const XSS = 'Look: <img src=x onerror=alert(1)> and <script>alert(2)</script>';
+
+let passed = 0;
+let failed = 0;
+
+async function check(name, fn) {
+  try {
+    await fn();
+    passed += 1;
+    console.log(`ok - ${name}`);
+  } catch (err) {
+    failed += 1;
+    console.log(`not ok - ${name}\n    ${String(err && err.stack ? err.stack : err).split('\n').slice(0, 4).join('\n    ')}`);
+  }
+}
+
+function assert(cond, message) {
+  if (!cond) throw new Error(message);
+}
+
+function assertEqual(actual, expected, what) {
+  if (actual !== expected) {
+    throw new Error(`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
+  }
+}
+
+// ----------------------------------------------------------------- helpers
+
+async function waitReady(page) {
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
+}
+
+/** Sends one message and resolves with the newest assistant reply's text. */
+async function send(page, text) {
+  const before = await page.locator('#messages .message.assistant:not(.typing)').count();
+  await page.fill('#input', text);
+  await page.click('#send');
+  await page.waitForFunction(
+    (n) =>
+      !document.querySelector('#messages .typing') &&
+      (document.querySelectorAll('#messages .message.assistant').length > n ||
+        !document.getElementById('error').hidden),
+    before,
+    { timeout: 20000 },
+  );
+  const errorShown = await page.locator('#error').isVisible();
+  if (errorShown) {
+    throw new Error(`the page shows an error: ${await page.locator('#error .error-text').textContent()}`);
+  }
+  return page.locator('#messages .message.assistant .content').last().textContent();
+}
+
+async function threadNames(page) {
+  return page.locator('#thread-list .thread-name').allTextContents();
+}
+
+async function messageTexts(page) {
+  return page.locator('#messages .message .content').allTextContents();
+}
+
+async function errorBanner(page) {
+  await page.waitForSelector('#error:not([hidden])', { timeout: 10000 });
+  return {
+    code: await page.locator('#error-code').textContent(),
+    message: await page.locator('#error-message').textContent(),
+  };
+}
+
+function findNull(value, path = '$') {
+  if (value === null) return path;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const p = findNull(value[i], `${path}[${i}]`);
+      if (p) return p;
+    }
+  } else if (typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      const p = findNull(v, `${path}.${k}`);
+      if (p) return p;
+    }
+  }
+  return null;
+}
+
+// ----------------------------------------------------------------- the test
+
+async function main() {
+  const server = await start({ port: 0 });
+  const base = `${server.url}web-demo/`;
+  let browser;
+  const consoleErrors = [];
+  const pageErrors = [];
+  const dialogs = [];
+  const failedRequests = [];
+  const expectedErrorUrls = [FAKE_LLM.replace(/\/v1$/, '')];
+
+  try {
+    browser = await chromium.launch({
+      executablePath: EXECUTABLE,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--disable-quic',
+      ],
+    });
+    const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 860 } });
+    // Added by the driver, outside the page's CSP: records any violation.
+    await context.addInitScript(() => {
+      window.__csp = [];
+      document.addEventListener('securitypolicyviolation', (e) => {
+        window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`);
+      });
+    });
+    const page = await context.newPage();
+    page.on('console', (msg) => {
+      if (msg.type() !== 'error') return;
+      const url = msg.location()?.url || '';
+      const text = msg.text();
+      if (expectedErrorUrls.some((u) => url.startsWith(u) || text.includes(u))) return;
+      consoleErrors.push(text);
+    });
+    page.on('pageerror', (err) => pageErrors.push(String(err)));
+    page.on('dialog', (d) => {
+      dialogs.push(`${d.type()}: ${d.message()}`);
+      d.dismiss().catch(() => {});
+    });
+    page.on('requestfailed', (req) => {
+      if (!expectedErrorUrls.some((u) => req.url().startsWith(u))) {
+        failedRequests.push(`${req.url()} ${req.failure()?.errorText}`);
+      }
+    });
+
+    let response;
+    await check('the demo page loads with a strict CSP and starts', async () => {
+      response = await page.goto(base, { waitUntil: 'load' });
+      assertEqual(response.status(), 200, 'status');
+      assertEqual(response.headers()['content-security-policy'], CSP, 'CSP header');
+      await waitReady(page);
+      assertEqual(await page.title(), 'threadmem demo', 'title');
+    });
+
+    await check('the server serves .wasm and .mjs with the right types and refuses traversal', async () => {
+      const wasm = await fetch(`${server.url}dist/threadmem-core.wasm`, { method: 'HEAD' });
+      assertEqual(wasm.headers.get('content-type'), 'application/wasm', '.wasm type');
+      const mjs = await fetch(`${server.url}dist/threadmem-core.mjs`, { method: 'HEAD' });
+      assert(/^text\/javascript/.test(mjs.headers.get('content-type')), `.mjs type ${mjs.headers.get('content-type')}`);
+      for (const p of ['/../../../etc/passwd', '/%2e%2e/%2e%2e/etc/passwd', '/web-demo/..%2f..%2f..%2fetc%2fpasswd', '/.git/config']) {
+        const r = await fetch(server.url.replace(/\/$/, '') + p);
+        assert(r.status === 403 || r.status === 404, `${p} answered ${r.status}`);
+        assert(!(await r.text()).includes('root:'), `${p} leaked a file`);
+      }
+      const root = await fetch(server.url, { redirect: 'manual' });
+      assertEqual(root.headers.get('location'), '/web-demo/', 'root redirect');
+    });
+
+    await check('the offline model is selected and labelled', async () => {
+      const label = await page.locator('label.choice', { has: page.locator('input[value="offline"]') }).textContent();
+      assertEqual(label.trim(), OFFLINE_LABEL, 'label');
+      assert(await page.isChecked('input[name="provider"][value="offline"]'), 'offline model is not selected');
+      assert(!(await page.locator('#base-url').isVisible()), 'endpoint fields shown for the offline model');
+    });
+
+    await check('a thread remembers the user\'s name', async () => {
+      const hello = await send(page, 'Hello, my name is Alice');
+      assert(hello.includes('Alice'), `greeting: ${hello}`);
+      const reply = await send(page, "What's my name?");
+      assert(reply.includes('Your name is Alice'), `reply: ${reply}`);
+      const texts = await messageTexts(page);
+      assertEqual(texts.length, 4, 'messages shown');
+      assertEqual(texts[0], 'Hello, my name is Alice', 'first message');
+    });
+
+    await check('a thread can be renamed', async () => {
+      await page.fill('#thread-title', 'Alice chat');
+      await page.press('#thread-title', 'Enter');
+      await page.waitForFunction(() =>
+        [...document.querySelectorAll('#thread-list .thread-name')].some((e) => e.textContent === 'Alice chat'),
+      );
+    });
+
+    await check('a new thread does not know the name', async () => {
+      await page.click('#new-thread');
+      await page.waitForFunction(() => document.querySelectorAll('#thread-list .thread-item').length === 2);
+      assertEqual((await messageTexts(page)).length, 0, 'messages in the new thread');
+      const reply = await send(page, "What's my name?");
+      assert(!reply.includes('Alice'), `the new thread knows: ${reply}`);
+      assert(reply.includes("don't know"), `reply: ${reply}`);
+    });
+
+    await check('switching back shows the first thread, which still remembers', async () => {
+      await page.locator('#thread-list .thread-item', { hasText: 'Alice chat' }).click();
+      await page.waitForFunction(() => document.querySelectorAll('#messages .message').length === 4);
+      assertEqual(await page.inputValue('#thread-title'), 'Alice chat', 'title');
+      const reply = await send(page, 'Remind me of my name');
+      assert(reply.includes('Alice'), `reply: ${reply}`);
+      await page.screenshot({ path: SCREENSHOT });
+    });
+
+    await check('message text is shown as text, never run as HTML', async () => {
+      const reply = await send(page, XSS);
+      const user = page.locator('#messages .message.user .content').last();
+      assertEqual(await user.textContent(), XSS, 'user message text');
+      assert(reply.includes('<img src=x onerror=alert(1)>'), `reply: ${reply}`);
+      assertEqual(await page.locator('#messages img, #messages script').count(), 0, 'elements created from text');
+      await page.waitForTimeout(300);
+      assertEqual(dialogs.length, 0, `dialogs: ${dialogs.join('; ')}`);
+    });
+
+    let exported;
+    await check('export downloads the thread in Agent Framework\'s shape', async () => {
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-thread')]);
+      assertEqual(download.suggestedFilename(), 'Alice-chat.json', 'file name');
+      exported = JSON.parse(await readFile(await download.path(), 'utf8'));
+      assertEqual(exported.type, 'agent_thread_state', 'type');
+      assertEqual(findNull(exported), null, 'a null value');
+      assert(!('service_thread_id' in exported), 'service_thread_id written');
+      const store = exported.chat_message_store_state;
+      assertEqual(store?.type, 'chat_message_store_state', 'store state type');
+      assert(Array.isArray(store.messages), 'messages is not an array');
+      assertEqual(store.messages.length, 8, 'message count');
+      const roles = store.messages.map((m) => m.role?.value).join(',');
+      assertEqual(roles, 'user,assistant,user,assistant,user,assistant,user,assistant', 'roles');
+      for (const [i, m] of store.messages.entries()) {
+        assertEqual(m.type, 'chat_message', `messages[${i}].type`);
+        assertEqual(m.role.type, 'role', `messages[${i}].role.type`);
+        assert(Array.isArray(m.contents) && m.contents.length === 1, `messages[${i}].contents`);
+        assertEqual(m.contents[0].type, 'text', `messages[${i}].contents[0].type`);
+        assertEqual(typeof m.contents[0].text, 'string', `messages[${i}].contents[0].text`);
+        assertEqual(typeof m.message_id, 'string', `messages[${i}].message_id`);
+      }
+      assertEqual(store.messages[0].contents[0].text, 'Hello, my name is Alice', 'first text');
+      assertEqual(store.messages[6].contents[0].text, XSS, 'the HTML-like text, unchanged');
+    });
+
+    await check('import resumes an exported thread', async () => {
+      await page.setInputFiles('#import-file', {
+        name: 'resumed.json',
+        mimeType: 'application/json',
+        buffer: Buffer.from(JSON.stringify(exported)),
+      });
+      await page.waitForFunction(() => document.getElementById('thread-title').value === 'resumed');
+      assertEqual((await messageTexts(page)).length, 8, 'messages after import');
+      const reply = await send(page, "What's my name?");
+      assert(reply.includes('Alice'), `reply: ${reply}`);
+    });
+
+    await check('import of malformed JSON shows INVALID_JSON and adds no thread', async () => {
+      const before = (await threadNames(page)).length;
+      await page.setInputFiles('#import-file', { name: 'bad.json', mimeType: 'application/json', buffer: Buffer.from('{"type": ') });
+      const { code } = await errorBanner(page);
+      assertEqual(code, 'INVALID_JSON', 'code');
+      assertEqual((await threadNames(page)).length, before, 'thread count');
+      await page.click('#error-dismiss');
+    });
+
+    await check('import of a wrong shape shows INVALID_FORMAT naming the path', async () => {
+      const bad = structuredClone(exported);
+      bad.chat_message_store_state.messages[1].contents[0].type = 'hologram';
+      await page.setInputFiles('#import-file', { name: 'wrong.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(bad)) });
+      const { code, message } = await errorBanner(page);
+      assertEqual(code, 'INVALID_FORMAT', 'code');
+      assert(message.includes('messages[1].contents[0]'), `message does not name the path: ${message}`);
+      await page.click('#error-dismiss');
+    });
+
+    await check('a thread can be deleted', async () => {
+      const before = await threadNames(page);
+      await page.click('#delete-thread');
+      await page.click('#delete-thread');
+      await page.waitForFunction((n) => document.querySelectorAll('#thread-list .thread-item').length === n, before.length - 1);
+      assert(!(await threadNames(page)).includes('resumed'), 'the deleted thread is still listed');
+    });
+
+    // An OpenAI-compatible endpoint, answered by the test itself.
+    const llmRequests = [];
+    let llmMode = 'ok';
+    await page.route(`${FAKE_LLM}/**`, async (route) => {
+      const req = route.request();
+      const cors = {
+        'access-control-allow-origin': '*',
+        'access-control-allow-headers': 'authorization, content-type',
+        'access-control-allow-methods': 'POST, OPTIONS',
+      };
+      if (req.method() === 'OPTIONS') return route.fulfill({ status: 204, headers: cors });
+      const body = JSON.parse(req.postData() || '{}');
+      llmRequests.push({ url: req.url(), headers: await req.allHeaders(), body });
+      if (llmMode === 'unauthorized') {
+        return route.fulfill({
+          status: 401,
+          headers: { ...cors, 'content-type': 'application/json' },
+          body: JSON.stringify({ error: { message: 'Incorrect API key provided', type: 'invalid_request_error' } }),
+        });
+      }
+      const users = body.messages.filter((m) => m.role === 'user').length;
+      return route.fulfill({
+        status: 200,
+        headers: { ...cors, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          id: 'chatcmpl-e2e',
+          object: 'chat.completion',
+          model: body.model,
+          choices: [{ index: 0, message: { role: 'assistant', content: `endpoint saw ${users} user messages` }, finish_reason: 'stop' }],
+          usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
+        }),
+      });
+    });
+
+    await check('an OpenAI-compatible endpoint gets the history, the model and the key', async () => {
+      await page.check('input[name="provider"][value="openai"]');
+      await page.fill('#base-url', FAKE_LLM);
+      await page.fill('#model', 'test-model');
+      await page.fill('#api-key', 'sk-e2e-secret');
+      await page.locator('#thread-list .thread-item', { hasText: 'Alice chat' }).click();
+      await page.waitForFunction(() => document.querySelectorAll('#messages .message').length === 8);
+      const reply = await send(page, 'And now?');
+      assertEqual(reply, 'endpoint saw 5 user messages', 'reply');
+      const last = llmRequests[llmRequests.length - 1];
+      assertEqual(last.url, `${FAKE_LLM}/chat/completions`, 'url');
+      assertEqual(last.headers.authorization, 'Bearer sk-e2e-secret', 'authorization');
+      assertEqual(last.body.model, 'test-model', 'model');
+      assertEqual(last.body.messages[0].role, 'system', 'instructions first');
+      const storage = await page.evaluate(() => ({
+        session: sessionStorage.getItem('threadmem-demo:api-key'),
+        local: localStorage.getItem('threadmem-demo:api-key'),
+      }));
+      assertEqual(storage.session, 'sk-e2e-secret', 'sessionStorage key');
+      assertEqual(storage.local, null, 'localStorage key without "remember"');
+      await page.check('#remember-key');
+      const remembered = await page.evaluate(() => ({
+        session: sessionStorage.getItem('threadmem-demo:api-key'),
+        local: localStorage.getItem('threadmem-demo:api-key'),
+      }));
+      assertEqual(remembered.local, 'sk-e2e-secret', 'localStorage key with "remember"');
+      assertEqual(remembered.session, null, 'sessionStorage key with "remember"');
+      const shown = await page.locator('#request-body').textContent();
+      assert(shown.includes('test-model') && !shown.includes('sk-e2e-secret'), 'request view');
+    });
+
+    await check('an endpoint error is shown with its code, and the thread is unchanged', async () => {
+      llmMode = 'unauthorized';
+      const before = (await messageTexts(page)).length;
+      await page.fill('#input', 'This will fail');
+      await page.click('#send');
+      const { code, message } = await errorBanner(page);
+      assertEqual(code, 'LLM_HTTP_ERROR', 'code');
+      assert(message.includes('401') && message.includes('Incorrect API key'), `message: ${message}`);
+      assert(!message.includes('sk-e2e-secret'), 'the key is in the error');
+      await page.waitForFunction(() => !document.querySelector('#messages .typing'));
+      assertEqual((await messageTexts(page)).length, before, 'messages after a failed run');
+      assertEqual(await page.inputValue('#input'), 'This will fail', 'the unsent text is kept');
+      await page.click('#error-dismiss');
+      // Back to the offline model for the rest of the session.
+      await page.uncheck('#remember-key');
+      await page.check('input[name="provider"][value="offline"]');
+    });
+
+    await check('settings and the key survive a reload as chosen', async () => {
+      await page.reload();
+      await waitReady(page);
+      assert(await page.isChecked('input[name="provider"][value="offline"]'), 'provider not kept');
+      assertEqual(await page.inputValue('#api-key'), 'sk-e2e-secret', 'the tab keeps the key');
+      assertEqual(await page.evaluate(() => localStorage.getItem('threadmem-demo:api-key')), null, 'key remembered');
+    });
+
+    await check('no console errors, page errors, CSP violations or failed requests', async () => {
+      const csp = await page.evaluate(() => window.__csp);
+      assertEqual(csp.length, 0, `CSP violations: ${csp.join('; ')}`);
+      assertEqual(pageErrors.length, 0, `page errors: ${pageErrors.join('; ')}`);
+      assertEqual(consoleErrors.length, 0, `console errors: ${consoleErrors.join('; ')}`);
+      assertEqual(failedRequests.length, 0, `failed requests: ${failedRequests.join('; ')}`);
+      assertEqual(dialogs.length, 0, `dialogs: ${dialogs.join('; ')}`);
+    });
+  } catch (err) {
+    failed += 1;
+    console.log(`not ok - the test could not go on: ${err && err.stack ? err.stack : err}`);
+  } finally {
+    await browser?.close().catch(() => {});
+    await server.close();
+  }
+  console.log(`screenshot: ${SCREENSHOT}`);
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exitCode = failed ? 1 : 0;
+}
+
+main();

@@ -1,0 +1,524 @@
+// The threadmem web demo: several chat threads with memory, over an
+// OpenAI-compatible endpoint or the offline demo model, with export and
+// import in Agent Framework's JSON format. Uses the package as any page
+// would, without a bundler. Every text a person or a model wrote is put in
+// the page with textContent, never parsed as HTML.
+
+import { ChatAgent, OpenAIChatClient, ChatMessage, ChatMessageStore, ContextProvider, Context } from '../js/index.js';
+import { createOfflineModel, OFFLINE_MODEL } from './offline-model.js';
+import { ThreadList, memoryStoreFactory } from './threads.js';
+
+const $ = (id) => document.getElementById(id);
+const el = {
+  status: $('status'),
+  newThread: $('new-thread'),
+  threadList: $('thread-list'),
+  importFile: $('import-file'),
+  settingsForm: $('settings-form'),
+  endpointFields: $('endpoint-fields'),
+  baseURL: $('base-url'),
+  model: $('model'),
+  apiKey: $('api-key'),
+  rememberKey: $('remember-key'),
+  instructions: $('instructions'),
+  notes: $('notes'),
+  threadTitle: $('thread-title'),
+  threadMeta: $('thread-meta'),
+  exportThread: $('export-thread'),
+  deleteThread: $('delete-thread'),
+  error: $('error'),
+  errorCode: $('error-code'),
+  errorMessage: $('error-message'),
+  errorDismiss: $('error-dismiss'),
+  messages: $('messages'),
+  empty: $('empty'),
+  composer: $('composer'),
+  input: $('input'),
+  send: $('send'),
+  requestBody: $('request-body'),
+};
+
+// ---------------------------------------------------------------- settings
+
+const SETTINGS_KEY = 'threadmem-demo:settings';
+const API_KEY_KEY = 'threadmem-demo:api-key';
+const DEFAULTS = {
+  provider: 'offline',
+  baseURL: 'https://api.openai.com/v1',
+  model: 'gpt-4o-mini',
+  instructions: 'You are a helpful assistant.',
+  notes: '',
+};
+
+function loadSettings() {
+  let saved = {};
+  try {
+    saved = JSON.parse(localStorage.getItem(SETTINGS_KEY) || '{}') || {};
+  } catch {
+    saved = {};
+  }
+  const settings = { ...DEFAULTS };
+  for (const k of Object.keys(DEFAULTS)) if (typeof saved[k] === 'string') settings[k] = saved[k];
+  const remembered = storageGet(localStorage, API_KEY_KEY);
+  settings.apiKey = remembered ?? storageGet(sessionStorage, API_KEY_KEY) ?? '';
+  settings.rememberKey = remembered != null;
+  return settings;
+}
+
+function saveSettings() {
+  const s = readForm();
+  const { apiKey, rememberKey, ...rest } = s;
+  storageSet(localStorage, SETTINGS_KEY, JSON.stringify(rest));
+  // The key lives for this tab only unless the person asked to remember it.
+  if (rememberKey && apiKey) {
+    storageSet(localStorage, API_KEY_KEY, apiKey);
+    storageRemove(sessionStorage, API_KEY_KEY);
+  } else {
+    storageRemove(localStorage, API_KEY_KEY);
+    if (apiKey) storageSet(sessionStorage, API_KEY_KEY, apiKey);
+    else storageRemove(sessionStorage, API_KEY_KEY);
+  }
+}
+
+function storageGet(storage, key) {
+  try {
+    return storage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+function storageSet(storage, key, value) {
+  try {
+    storage.setItem(key, value);
+  } catch {
+    /* storage may be disabled or full: the settings then last for this page only */
+  }
+}
+function storageRemove(storage, key) {
+  try {
+    storage.removeItem(key);
+  } catch {
+    /* as above */
+  }
+}
+
+function fillForm(s) {
+  for (const radio of el.settingsForm.elements.provider) radio.checked = radio.value === s.provider;
+  el.baseURL.value = s.baseURL;
+  el.model.value = s.model;
+  el.apiKey.value = s.apiKey;
+  el.rememberKey.checked = s.rememberKey;
+  el.instructions.value = s.instructions;
+  el.notes.value = s.notes;
+  showEndpointFields();
+}
+
+function readForm() {
+  return {
+    provider: el.settingsForm.elements.provider.value || 'offline',
+    baseURL: el.baseURL.value.trim() || DEFAULTS.baseURL,
+    model: el.model.value.trim() || DEFAULTS.model,
+    apiKey: el.apiKey.value.trim(),
+    rememberKey: el.rememberKey.checked,
+    instructions: el.instructions.value,
+    notes: el.notes.value,
+  };
+}
+
+function showEndpointFields() {
+  const online = el.settingsForm.elements.provider.value === 'openai';
+  el.endpointFields.hidden = !online;
+}
+
+// ---------------------------------------------------------------- the agent
+
+// A context provider: the person's notes go into every request as extra
+// instructions, showing how a provider adds context around a run.
+class NotesProvider extends ContextProvider {
+  constructor(getNotes) {
+    super();
+    this.getNotes = getNotes;
+  }
+
+  async invoking() {
+    const notes = this.getNotes().trim();
+    return notes ? new Context({ instructions: `Notes from the user: ${notes}` }) : undefined;
+  }
+}
+
+// Records what the page sent to the model, for the "last request" view.
+// The body never holds the API key: that travels in a header.
+function recording(client) {
+  return {
+    get model() {
+      return client.model;
+    },
+    async getResponse(body, options) {
+      showRequest(body);
+      return client.getResponse(body, options);
+    },
+  };
+}
+
+let agent = null;
+let agentKey = '';
+
+// The agent for the current settings; rebuilt when they change (only
+// between runs: the page sends one message at a time).
+function currentAgent() {
+  const s = readForm();
+  const key = JSON.stringify([s.provider, s.baseURL, s.model, s.apiKey, s.instructions]);
+  if (agent && key === agentKey) return agent;
+  const chatClient =
+    s.provider === 'openai'
+      ? new OpenAIChatClient({ baseURL: s.baseURL, apiKey: s.apiKey || undefined, model: s.model })
+      : createOfflineModel();
+  agent?.close();
+  agent = new ChatAgent({
+    chatClient: recording(chatClient),
+    instructions: s.instructions.trim() || undefined,
+    name: 'Assistant',
+    chatMessageStoreFactory: memoryStoreFactory,
+    contextProviders: [new NotesProvider(() => el.notes.value)],
+  });
+  agentKey = key;
+  return agent;
+}
+
+// ---------------------------------------------------------------- threads
+
+const threads = new ThreadList({ storeFactory: memoryStoreFactory });
+let currentId = null;
+let busy = false;
+
+async function newThread() {
+  const entry = await threads.create();
+  currentId = entry.id;
+  await render();
+  el.input.focus();
+}
+
+async function selectThread(id) {
+  if (busy || id === currentId) return;
+  currentId = id;
+  clearError();
+  await render();
+}
+
+async function renameCurrent() {
+  if (!currentId) return;
+  const entry = await threads.rename(currentId, el.threadTitle.value);
+  el.threadTitle.value = entry ? entry.title : '';
+  await renderThreadList();
+}
+
+let deleteArmed = null;
+async function deleteCurrent() {
+  if (!currentId || busy) return;
+  // Two clicks, so a slip does not lose a conversation.
+  if (!deleteArmed) {
+    el.deleteThread.textContent = 'Click again to delete';
+    deleteArmed = setTimeout(disarmDelete, 3000);
+    return;
+  }
+  disarmDelete();
+  await threads.remove(currentId);
+  const rest = await threads.list();
+  if (rest.length) currentId = rest[rest.length - 1].id;
+  else currentId = (await threads.create()).id;
+  await render();
+}
+
+function disarmDelete() {
+  clearTimeout(deleteArmed);
+  deleteArmed = null;
+  el.deleteThread.textContent = 'Delete';
+}
+
+async function exportCurrent() {
+  const entry = await threads.get(currentId);
+  if (!entry) return;
+  try {
+    const state = await entry.thread.serialize();
+    const blob = new Blob([`${JSON.stringify(state, null, 2)}\n`], { type: 'application/json' });
+    const url = URL.createObjectURL(blob);
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = `${fileName(entry.title)}.json`;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  } catch (err) {
+    showError(err);
+  }
+}
+
+async function importFile(file) {
+  clearError();
+  try {
+    const text = await file.text();
+    // The core reads the text itself, so malformed JSON is reported as
+    // INVALID_JSON and a wrong shape as INVALID_FORMAT with its path.
+    const thread = await currentAgent().deserializeThread(text);
+    const entry = await threads.adopt(thread, file.name.replace(/\.json$/i, ''));
+    currentId = entry.id;
+    await render();
+  } catch (err) {
+    showError(err);
+  }
+}
+
+function fileName(title) {
+  return (title || 'thread').replace(/[^\p{L}\p{N}._-]+/gu, '-').replace(/^-+|-+$/g, '') || 'thread';
+}
+
+// ---------------------------------------------------------------- chatting
+
+async function send(text) {
+  if (busy || !text.trim()) return;
+  const entry = await threads.get(currentId);
+  if (!entry) return;
+  clearError();
+  setBusy(true);
+  const pending = appendPending(text);
+  try {
+    const result = await currentAgent().run(new ChatMessage('user', text), { thread: entry.thread });
+    lastUsage.set(entry.id, { usage: result.usage, model: readForm().provider === 'openai' ? readForm().model : OFFLINE_MODEL });
+    el.input.value = '';
+  } catch (err) {
+    // A failed run leaves the thread as it was: the message is not stored,
+    // so it stays in the box to try again.
+    showError(err);
+  } finally {
+    pending.remove();
+    setBusy(false);
+    await render();
+    el.input.focus();
+  }
+}
+
+const lastUsage = new Map(); // thread id -> { usage, model } of its last run
+
+function setBusy(on) {
+  busy = on;
+  el.send.disabled = on;
+  el.send.textContent = on ? 'Waiting…' : 'Send';
+  el.newThread.disabled = on;
+  el.importFile.disabled = on;
+  el.deleteThread.disabled = on;
+  el.threadList.classList.toggle('locked', on);
+}
+
+// The user's message, shown while the model answers (not yet stored).
+function appendPending(text) {
+  el.empty.hidden = true;
+  const li = messageItem('user', [{ type: 'text', text }]);
+  li.classList.add('pending');
+  const typing = document.createElement('li');
+  typing.className = 'message assistant typing';
+  typing.textContent = 'Assistant is answering…';
+  el.messages.append(li, typing);
+  scrollToEnd();
+  return { remove: () => { li.remove(); typing.remove(); } };
+}
+
+// ---------------------------------------------------------------- rendering
+
+async function render() {
+  await renderThreadList();
+  await renderMessages();
+}
+
+async function renderThreadList() {
+  const entries = await threads.list();
+  const items = [];
+  for (const entry of entries) {
+    const li = document.createElement('li');
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'thread-item';
+    button.dataset.id = entry.id;
+    if (entry.id === currentId) {
+      button.classList.add('active');
+      button.setAttribute('aria-current', 'true');
+    }
+    const title = document.createElement('span');
+    title.className = 'thread-name';
+    title.textContent = entry.title;
+    const count = document.createElement('span');
+    count.className = 'thread-count';
+    const n = await messageCount(entry.thread);
+    count.textContent = String(n);
+    count.title = `${n} stored message${n === 1 ? '' : 's'}`;
+    button.append(title, count);
+    button.addEventListener('click', () => selectThread(entry.id).catch(showError));
+    li.append(button);
+    items.push(li);
+  }
+  el.threadList.replaceChildren(...items);
+}
+
+async function messageCount(thread) {
+  const store = thread.messageStore;
+  if (!store) return 0;
+  if (store instanceof ChatMessageStore || typeof store.count === 'function') return store.count();
+  return (await store.listMessages()).length;
+}
+
+async function renderMessages() {
+  const entry = await threads.get(currentId);
+  disarmDelete();
+  el.threadTitle.value = entry ? entry.title : '';
+  const messages = entry?.thread.messageStore ? await entry.thread.messageStore.listMessages() : [];
+  el.messages.replaceChildren(...messages.map((m) => messageItem(m.role, m.contents, m)));
+  el.empty.hidden = messages.length > 0;
+  const last = entry && lastUsage.get(entry.id);
+  let meta = `${messages.length} message${messages.length === 1 ? '' : 's'}`;
+  if (last) meta += ` · last reply: ${last.usage.totalTokens} tokens (${last.model})`;
+  el.threadMeta.textContent = meta;
+  scrollToEnd();
+}
+
+const ROLE_LABELS = { user: 'You', assistant: 'Assistant', system: 'System', tool: 'Tool' };
+
+function messageItem(role, contents, message) {
+  const li = document.createElement('li');
+  li.className = `message ${role}`;
+  const head = document.createElement('div');
+  head.className = 'message-head';
+  const who = document.createElement('span');
+  who.className = 'role';
+  who.textContent = message?.authorName ? `${ROLE_LABELS[role] ?? role} (${message.authorName})` : ROLE_LABELS[role] ?? role;
+  head.append(who);
+  if (message?.createdAt) {
+    const time = document.createElement('time');
+    time.dateTime = message.createdAt;
+    const d = new Date(message.createdAt);
+    time.textContent = Number.isNaN(d.getTime()) ? message.createdAt : d.toLocaleTimeString();
+    head.append(time);
+  }
+  li.append(head);
+  for (const c of contents ?? []) {
+    const body = document.createElement('div');
+    body.className = `content ${c.type}`;
+    body.textContent = contentText(c);
+    li.append(body);
+  }
+  return li;
+}
+
+function contentText(c) {
+  switch (c.type) {
+    case 'text':
+    case 'text_reasoning':
+      return c.text ?? '';
+    case 'function_call':
+      return `→ calls ${c.name}(${typeof c.arguments === 'string' ? c.arguments : JSON.stringify(c.arguments ?? {})})`;
+    case 'function_result':
+      return `← result: ${typeof c.result === 'string' ? c.result : JSON.stringify(c.result)}`;
+    case 'data':
+    case 'uri':
+      return `[${c.media_type ?? 'attachment'}] ${String(c.uri ?? '').slice(0, 80)}`;
+    default:
+      return `[${c.type}]`;
+  }
+}
+
+function showRequest(body) {
+  let text = typeof body === 'string' ? body : JSON.stringify(body);
+  try {
+    text = JSON.stringify(JSON.parse(text), null, 2);
+  } catch {
+    /* shown as it is */
+  }
+  el.requestBody.textContent = text;
+}
+
+function scrollToEnd() {
+  el.messages.lastElementChild?.scrollIntoView({ block: 'end' });
+}
+
+// ---------------------------------------------------------------- errors
+
+function showError(err) {
+  console.warn(err);
+  const code = err && typeof err.code === 'string' ? err.code : err?.name || 'Error';
+  let message = err && err.message ? err.message : String(err);
+  if (err?.status !== undefined && !message.includes(String(err.status))) message += ` (HTTP ${err.status})`;
+  if (err?.cause?.message && !message.includes(err.cause.message)) message += ` — ${err.cause.message}`;
+  el.errorCode.textContent = code;
+  el.errorMessage.textContent = message;
+  el.error.hidden = false;
+}
+
+function clearError() {
+  el.error.hidden = true;
+  el.errorCode.textContent = '';
+  el.errorMessage.textContent = '';
+}
+
+// ---------------------------------------------------------------- wiring
+
+function wire() {
+  el.newThread.addEventListener('click', () => newThread().catch(showError));
+  el.threadTitle.addEventListener('change', () => renameCurrent().catch(showError));
+  el.threadTitle.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter') el.threadTitle.blur();
+  });
+  el.deleteThread.addEventListener('click', () => deleteCurrent().catch(showError));
+  el.exportThread.addEventListener('click', () => exportCurrent());
+  el.importFile.addEventListener('change', () => {
+    const file = el.importFile.files?.[0];
+    el.importFile.value = '';
+    if (file) importFile(file);
+  });
+  el.errorDismiss.addEventListener('click', clearError);
+
+  el.composer.addEventListener('submit', (e) => {
+    e.preventDefault();
+    send(el.input.value).catch(showError);
+  });
+  el.input.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      el.composer.requestSubmit();
+    }
+  });
+  for (const b of document.querySelectorAll('.suggestion')) {
+    b.addEventListener('click', () => {
+      el.input.value = b.textContent;
+      el.composer.requestSubmit();
+    });
+  }
+
+  el.settingsForm.addEventListener('submit', (e) => e.preventDefault());
+  el.settingsForm.addEventListener('input', () => {
+    showEndpointFields();
+    saveSettings();
+  });
+  el.settingsForm.addEventListener('change', () => {
+    showEndpointFields();
+    saveSettings();
+  });
+}
+
+async function main() {
+  fillForm(loadSettings());
+  wire();
+  currentAgent();
+  currentId = (await threads.create()).id;
+  await render();
+  for (const c of [el.newThread, el.importFile, el.threadTitle, el.exportThread, el.deleteThread, el.input, el.send]) {
+    c.disabled = false;
+  }
+  el.status.textContent = 'Ready. Memory lives in this page; export a thread to keep it.';
+  document.body.dataset.ready = 'true';
+  el.input.focus();
+}
+
+main().catch((err) => {
+  showError(err);
+  el.status.textContent = 'The demo failed to start.';
+  el.status.classList.add('status-error');
+});

@@ -1,0 +1,137 @@
+// The offline demo model: a chat client (the shape ChatAgent expects:
+// { model, getResponse(body) }) that needs no API. It answers only from the
+// messages in the request it is sent, so what it "remembers" is exactly what
+// threadmem put in the request: a thread's history, the instructions, the
+// notes a context provider added. Nothing is kept between calls.
+
+export const OFFLINE_MODEL = 'offline-demo';
+
+/**
+ * @param {{delayMs?: number}} [options] a short pause, so the page shows a
+ *   reply being awaited as it would with a real model
+ */
+export function createOfflineModel({ delayMs = 150 } = {}) {
+  let counter = 0;
+  return {
+    model: OFFLINE_MODEL,
+    async getResponse(body, { signal } = {}) {
+      const request = typeof body === 'string' ? JSON.parse(body) : body;
+      const messages = Array.isArray(request?.messages) ? request.messages : [];
+      if (delayMs > 0) await pause(delayMs, signal);
+      const content = answer(messages);
+      const promptTokens = estimateTokens(messages.map(textOf).join('\n')) + 3 * messages.length;
+      const completionTokens = estimateTokens(content);
+      counter += 1;
+      return JSON.stringify({
+        id: `offline-${Date.now().toString(36)}-${counter}`,
+        object: 'chat.completion',
+        created: Math.floor(Date.now() / 1000),
+        model: OFFLINE_MODEL,
+        choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+        usage: {
+          prompt_tokens: promptTokens,
+          completion_tokens: completionTokens,
+          total_tokens: promptTokens + completionTokens,
+        },
+      });
+    },
+  };
+}
+
+/** The reply to a request, from its messages alone. Exported for tests. */
+export function answer(messages) {
+  const counts = { system: 0, user: 0, assistant: 0, tool: 0 };
+  for (const m of messages) if (m && m.role in counts) counts[m.role] += 1;
+  const userTurns = messages.filter((m) => m && m.role === 'user').map(textOf);
+  const last = userTurns.length ? userTurns[userTurns.length - 1] : '';
+  const earlier = userTurns.slice(0, -1);
+  const said = normalize(last);
+  const seen =
+    `(This request carried ${plural(messages.length, 'message')}: ` +
+    `${counts.system} system, ${counts.user} user, ${counts.assistant} assistant` +
+    `${counts.tool ? `, ${counts.tool} tool` : ''}.)`;
+
+  if (/\bwho am i\b/.test(said) || /\b(what'?s|what is|do you know|tell me|remind me of|say)\b.*\bmy name\b/.test(said)) {
+    // The newest "my name is X" anywhere in what was sent, other than this question.
+    const sources = [
+      ...messages.filter((m) => m && m.role === 'system').map(textOf),
+      ...earlier,
+    ];
+    let name = null;
+    for (const text of sources) {
+      const found = nameIn(text);
+      if (found) name = found;
+    }
+    return name
+      ? `Your name is ${name}. I can tell because the earlier messages of this thread were sent to me. ${seen}`
+      : `I don't know your name: nothing in the messages I was sent says it. ${seen}`;
+  }
+
+  const introduced = nameIn(last);
+  if (introduced) {
+    return `Nice to meet you, ${introduced}! Ask me "What's my name?" in this thread, then in a new one. ${seen}`;
+  }
+
+  if (/\bhow many messages\b/.test(said)) {
+    return `I was sent ${plural(messages.length, 'message')}: ${counts.system} system, ` +
+      `${counts.user} user, ${counts.assistant} assistant, ${counts.tool} tool.`;
+  }
+
+  if (/\b(what did i (say|ask|write)|what have i (said|asked)|list my messages|my messages)\b/.test(said)) {
+    if (!earlier.length) return `This is the first thing you said to me in this thread. ${seen}`;
+    const lines = earlier.map((t, i) => `${i + 1}. ${clip(t, 120)}`);
+    return `Before this message you said ${plural(earlier.length, 'thing')}:\n${lines.join('\n')}`;
+  }
+
+  if (/\b(what are your instructions|your instructions|system prompt)\b/.test(said)) {
+    const system = messages.filter((m) => m && m.role === 'system').map(textOf);
+    return system.length
+      ? `I was given these instructions:\n${system.join('\n')}`
+      : 'I was given no instructions.';
+  }
+
+  return `You said: "${clip(last, 400)}". ${seen}`;
+}
+
+function nameIn(text) {
+  const m = /\b(?:my name is|my name's|call me)\s+([\p{L}\p{M}][\p{L}\p{M}'’-]*)/iu.exec(text || '');
+  if (!m) return null;
+  const name = m[1].replace(/['’-]+$/, '');
+  return name.charAt(0).toUpperCase() + name.slice(1);
+}
+
+// A message's text: OpenAI's content is a string or a list of parts.
+function textOf(message) {
+  const c = message && message.content;
+  if (typeof c === 'string') return c;
+  if (Array.isArray(c)) return c.map((p) => (p && p.type === 'text' ? p.text : '')).join('');
+  return '';
+}
+
+function normalize(text) {
+  return text.toLowerCase().replace(/[’‘]/g, "'");
+}
+
+function plural(n, word) {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+function clip(text, max) {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+}
+
+// Roughly four characters a token: enough for a usage line in a demo.
+function estimateTokens(text) {
+  return Math.max(1, Math.ceil(text.length / 4));
+}
+
+function pause(ms, signal) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      reject(signal.reason ?? new Error('aborted'));
+    }, { once: true });
+  });
+}
