@@ -4,7 +4,7 @@
 
 import { call, create, ctx, errorOf, mod, runAgent, toJSONText } from './core.js';
 import { ThreadmemError, wrapError } from './errors.js';
-import { fromCanonical, messageValues } from './message.js';
+import { fromCanonical, messageValue, messageValues } from './message.js';
 import { AggregateContextProvider, Context, contextValue, toolDefinition } from './providers.js';
 import { ChatMessageStore } from './store.js';
 import { AgentThread } from './thread.js';
@@ -164,6 +164,9 @@ export class ChatAgent {
               if (signal?.aborted) throw new ThreadmemError('ABORTED', 'the run was aborted');
               const args = typeof c.arguments === 'string' ? JSON.parse(c.arguments || '{}') : (c.arguments ?? {});
               const result = await tool.execute(args, { thread, signal });
+              // Checked here, per call, so a result JSON cannot hold (a
+              // BigInt, a cycle) fails as this tool's error.
+              toJSONText(result === undefined ? null : result);
               return { call_id: c.call_id, result: result === undefined ? null : result };
             } catch (err) {
               if (err instanceof ThreadmemError && err.code === 'ABORTED') throw err;
@@ -175,7 +178,11 @@ export class ChatAgent {
       },
       storeList: async () => {
         try {
-          return toJSONText(messageValues(await store.listMessages()));
+          const messages = await store.listMessages();
+          if (!Array.isArray(messages)) {
+            throw new ThreadmemError('STORE_ERROR', 'listMessages() must return an array of messages');
+          }
+          return toJSONText(messages.map(messageValue));
         } catch (err) {
           throw wrapError('STORE_ERROR', 'the message store failed in listMessages', err);
         }

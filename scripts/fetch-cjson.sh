@@ -70,7 +70,8 @@ apt-get "${APT_OPTS[@]}" -qq update </dev/null
 log "downloading the cjson source package"
 (cd "$WORK/dl" && apt-get "${APT_OPTS[@]}" -qq source --download-only cjson </dev/null)
 
-DSC="$(ls "$WORK"/dl/cjson_*.dsc | head -n1)"
+DSC="$(find "$WORK/dl" -maxdepth 1 -name 'cjson_*.dsc' | head -n1)"
+[ -n "$DSC" ] || { log "apt-get source gave no .dsc"; exit 1; }
 [ -f "$WORK/dl/$ORIG_NAME" ] || { log "no $ORIG_NAME in the source package"; exit 1; }
 echo "$ORIG_SHA256  $WORK/dl/$ORIG_NAME" | sha256sum --quiet -c - || {
   log "sha256 of $ORIG_NAME does not match the pinned $ORIG_SHA256"
@@ -93,7 +94,10 @@ fi
 if grep -q 'cannot verify inline signature' "$WORK/dpkg-source.log"; then
   log "checksums verified by dpkg-source (uploader key not installed: trusted via apt's signed index)"
 fi
-[ -f "$WORK/cjson/cJSON.c" ] && [ -f "$WORK/cjson/cJSON.h" ] || { log "extraction gave no cJSON.c/.h"; exit 1; }
+if [ ! -f "$WORK/cjson/cJSON.c" ] || [ ! -f "$WORK/cjson/cJSON.h" ]; then
+  log "extraction gave no cJSON.c/.h"
+  exit 1
+fi
 
 {
   echo "revision $REVISION"

@@ -25,7 +25,14 @@ ctest --test-dir build/native --output-on-failure --no-tests=error -j "${TM_JOBS
 log "package tests (Jest)"
 node --experimental-vm-modules node_modules/jest/bin/jest.js --ci
 
+# ---- types (the .d.ts files, checked through examples that use them) -------
+if [ -f tests/types/tsconfig.json ]; then
+  log "type check (tsc -p tests/types)"
+  node node_modules/typescript/bin/tsc -p tests/types
+fi
+
 # ---- browser tests --------------------------------------------------------------
-# Later: tests/e2e in real Chromium (IndexedDB, localStorage, the demo).
+# Later: tests/e2e in real Chromium (IndexedDB, localStorage, the demo), after
+# scripts/setup-browser.sh.
 
 log "all tests passed"

@@ -456,7 +456,13 @@ int tm_chat_build(tm_base *b, const tm_chat_request *req, cJSON **out) {
   }
   for (int s = 0; s < TM_CHAT_SEGMENTS; s++) {
     const tm_msglist *l = &req->segments[s];
-    for (size_t i = 0; i < l->len; i++) {
+    size_t i = 0;
+    /* A sequence cut from the front (eviction) may start on the results
+     * of a call that is gone; endpoints reject a tool result without its
+     * call, so such leading results of the context or history are not
+     * sent. (The input may answer a call on purpose.) */
+    while (s <= 1 && i < l->len && l->at(l->src, i)->role == TM_ROLE_TOOL) i++;
+    for (; i < l->len; i++) {
       rc = tm_chat_map_message(b, l->at(l->src, i), msgs);
       if (rc) goto fail;
     }
@@ -608,7 +614,11 @@ int tm_chat_parse(tm_base *b, const char *body, tm_chat_response *out) {
   memset(&r, 0, sizeof r);
   memset(out, 0, sizeof *out);
   if (!body) return tm_fail(b, TM_ERESPONSE, "empty response");
-  if ((rc = tm_json_parse(b, body, "response", &root)) != TM_OK) return rc;
+  /* Whatever the endpoint sent, an unreadable body is an unusable
+   * response, not a caller's malformed input. */
+  if ((rc = tm_json_parse(b, body, "response", &root)) != TM_OK) {
+    return rc == TM_ENOMEM ? rc : tm_fail(b, TM_ERESPONSE, "%s", tm_errmsg(b));
+  }
   if (!cJSON_IsObject(root)) {
     rc = tm_fail(b, TM_ERESPONSE, "response is not a JSON object");
     goto fail;

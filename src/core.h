@@ -41,13 +41,17 @@ char *tm_strndup(const char *s, size_t n);
 
 /* Parses `text` as JSON under TM_MAX_JSON_BYTES and TM_MAX_NESTING.
  * TM_EPARSE names the byte offset of the error; what="thread state" etc.
- * prefixes the message. */
+ * prefixes the message. Too long or too deep input is TM_ERANGE; a string
+ * holding \u0000 (which would silently cut it short) is TM_EFORMAT; an
+ * allocation failure is TM_ENOMEM. */
 int tm_json_parse(tm_base *b, const char *text, const char *what, cJSON **out);
 /* Prints `json` compactly into a tm_malloc'd string (*out). */
 int tm_json_print(tm_base *b, const cJSON *json, char **out);
 
-/* Builds a JSON path for error messages: tm_path_key("messages", 3) gives
- * "messages[3]"; returned in a caller-provided buffer, always terminated. */
+/* Builds a JSON path for error messages: tm_path_index(p, "messages", 3)
+ * gives "messages[3]"; returned in a caller-provided buffer of TM_PATH_MAX
+ * bytes (not overlapping base), always terminated, cut on a whole UTF-8
+ * character when too long. */
 #define TM_PATH_MAX 256
 void tm_path_index(char *dst, const char *base, size_t index);
 void tm_path_field(char *dst, const char *base, const char *field);

@@ -229,6 +229,10 @@ static int read_extras(reader *r, const cJSON *in, const char *const *known, con
     bool is_known = false;
     for (const char *const *k = known; *k && !is_known; k++) is_known = is_key(c, *k);
     if (is_known) continue;
+    if (!c->string) {
+      rc = tm_fail(r->b, TM_EFORMAT, "%s: a member has no key", path);
+      goto fail;
+    }
     if (given && cJSON_GetObjectItemCaseSensitive(given, c->string)) continue;
     size_t n = strlen(c->string);
     if (!tm_utf8_valid(c->string, n)) {

@@ -389,7 +389,9 @@ function messageItem(role, contents, message) {
   head.className = 'message-head';
   const who = document.createElement('span');
   who.className = 'role';
-  who.textContent = message?.authorName ? `${ROLE_LABELS[role] ?? role} (${message.authorName})` : ROLE_LABELS[role] ?? role;
+  const label = ROLE_LABELS[role] ?? role;
+  const author = message?.authorName;
+  who.textContent = author && author !== label ? `${label} (${author})` : label;
   head.append(who);
   if (message?.createdAt) {
     const time = document.createElement('time');

@@ -603,7 +603,7 @@ static void f_store_list(void) {
 static const failure failures[] = {
     {"llm host error", TM_EHOST, "the LLM request failed in the host", false, f_llm},
     {"llm host error in round 2", TM_EHOST, "the LLM request", false, f_llm_round2},
-    {"response not JSON", TM_EPARSE, "response: invalid JSON", false, f_not_json},
+    {"response not JSON", TM_ERESPONSE, "response: invalid JSON", false, f_not_json},
     {"no choices", TM_ERESPONSE, "no choices", false, f_no_choices},
     {"error object", TM_ERESPONSE, "model overloaded", false, f_error_obj},
     {"bad tool arguments", TM_ERESPONSE, "tool call \"c1\" (weather)", false, f_bad_args},

@@ -345,8 +345,8 @@ TEST(parse_bad_responses) {
     int code;
     const char *msg;
   } bad[] = {
-      {"{\"choices\":[", TM_EPARSE, "response: invalid JSON"},
-      {"", TM_EPARSE, "invalid JSON"},
+      {"{\"choices\":[", TM_ERESPONSE, "response: invalid JSON"},
+      {"", TM_ERESPONSE, "invalid JSON"},
       {"[1]", TM_ERESPONSE, "not a JSON object"},
       {"{\"error\":{\"message\":\"Rate limit reached\",\"type\":\"requests\"}}", TM_ERESPONSE,
        "Rate limit reached"},

@@ -273,6 +273,14 @@ async function main() {
       assert(reply.includes('Alice'), `reply: ${reply}`);
     });
 
+    await check('a context provider adds the notes to each request', async () => {
+      await page.fill('#notes', 'Answer briefly.');
+      const reply = await send(page, 'What are your instructions?');
+      assert(reply.includes('You are a helpful assistant.'), `reply: ${reply}`);
+      assert(reply.includes('Notes from the user: Answer briefly.'), `reply: ${reply}`);
+      await page.fill('#notes', '');
+    });
+
     await check('import of malformed JSON shows INVALID_JSON and adds no thread', async () => {
       const before = (await threadNames(page)).length;
       await page.setInputFiles('#import-file', { name: 'bad.json', mimeType: 'application/json', buffer: Buffer.from('{"type": ') });
@@ -374,6 +382,7 @@ async function main() {
       assertEqual(code, 'LLM_HTTP_ERROR', 'code');
       assert(message.includes('401') && message.includes('Incorrect API key'), `message: ${message}`);
       assert(!message.includes('sk-e2e-secret'), 'the key is in the error');
+      await page.screenshot({ path: SCREENSHOT.replace(/(\.png)?$/, '-error.png') });
       await page.waitForFunction(() => !document.querySelector('#messages .typing'));
       assertEqual((await messageTexts(page)).length, before, 'messages after a failed run');
       assertEqual(await page.inputValue('#input'), 'This will fail', 'the unsent text is kept');

@@ -4,7 +4,7 @@
 // and a bounded number of rounds.
 
 import { afterAll, beforeAll, beforeEach, expect, jest, test } from '@jest/globals';
-import { ChatAgent, ChatMessage, OpenAIChatClient, ThreadmemError } from '../../js/index.js';
+import { ChatAgent, ChatMessage, ChatMessageStore, OpenAIChatClient, ThreadmemError } from '../../js/index.js';
 import { barrier, caught, startLLMServer, textOf } from './helpers/llm-server.js';
 
 let llm;
@@ -233,5 +233,24 @@ test('regression: no tools means no tools and no tool_choice in the request (Ope
   const body = llm.last().body;
   expect(body.tools).toBeUndefined();
   expect(body.tool_choice).toBeUndefined();
+  agent.close();
+});
+
+// OpenAI answers 400 to a tool message whose assistant tool_calls message is
+// not right before it. A store's maxMessages eviction can cut a tool turn in
+// two; what is sent must still never start with a dangling tool result.
+test('regression: eviction that cuts a tool turn does not send an orphan tool result', async () => {
+  const agent = new ChatAgent({
+    chatClient: client,
+    tools: [weatherTool()],
+    chatMessageStoreFactory: () => new ChatMessageStore({ maxMessages: 2 }),
+  });
+  const thread = agent.getNewThread();
+  await agent.run('call get_weather {"city":"Bern"}', { thread });
+  expect((await thread.messageStore.listMessages()).map((m) => m.role)).toEqual(['tool', 'assistant']);
+  llm.reset();
+  const r = await agent.run('next question', { thread });
+  expect(llm.last().rejected).toBeUndefined();
+  expect(r.text).toMatch(/^Echo: next question/);
   agent.close();
 });

@@ -12,6 +12,10 @@
 //   llm.reset()        // forget requests and scripts; ids count from 1 again
 //   await llm.close()
 //
+// Bodies OpenAI would refuse (a tool message without its call, a call without
+// its results, empty tools, tool_choice without tools, null content) get
+// OpenAI's 400, and the record says why (`rejected`).
+//
 // Rules of the default answer, from the received messages:
 //   - last message(s) are tool results   -> "NAME returned: RESULT; NAME2 returned: ..."
 //   - last user text has `call NAME {json}` (several allowed, each with its
@@ -87,6 +91,12 @@ export async function startLLMServer() {
     }
     if (body === undefined || typeof body !== 'object' || !Array.isArray(body.messages)) {
       return sendError(res, 400, { message: 'request body must be JSON with a messages array', type: 'invalid_request_error' });
+    }
+
+    const invalid = validate(body);
+    if (invalid) {
+      record.rejected = invalid;
+      return sendError(res, 400, { message: invalid, type: 'invalid_request_error' });
     }
 
     const entry = takeScript(body, record);
@@ -203,6 +213,47 @@ export async function startLLMServer() {
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+// ---- OpenAI's request checks (those a malformed history trips) ----
+
+/** Why OpenAI would reject this body with a 400, or null. */
+export function validate(body) {
+  const roles = new Set(['system', 'developer', 'user', 'assistant', 'tool']);
+  if (Array.isArray(body.tools) && body.tools.length === 0) return "'tools' must not be an empty array";
+  if (body.tool_choice !== undefined && !body.tools) return "'tool_choice' is only allowed when 'tools' are specified";
+  let pending = null; // call ids of the last assistant message still awaiting results
+  for (let i = 0; i < body.messages.length; i++) {
+    const m = body.messages[i];
+    const where = `messages[${i}]`;
+    if (!m || !roles.has(m.role)) return `Invalid value for '${where}.role'`;
+    if (m.role === 'tool') {
+      if (!pending || !pending.has(m.tool_call_id)) {
+        return `Invalid parameter: ${where} with role 'tool' must be a response to a preceding message with 'tool_calls'`;
+      }
+      pending.delete(m.tool_call_id);
+      continue;
+    }
+    if (pending && pending.size) {
+      return `An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. Missing: ${[...pending].join(', ')}`;
+    }
+    pending = null;
+    if (m.role === 'assistant' && Array.isArray(m.tool_calls) && m.tool_calls.length) {
+      pending = new Set();
+      for (const c of m.tool_calls) {
+        if (!c?.id || c.type !== 'function' || typeof c.function?.name !== 'string' || typeof c.function?.arguments !== 'string') {
+          return `Invalid tool call in ${where}`;
+        }
+        pending.add(c.id);
+      }
+    } else if (m.content == null) {
+      return `Invalid value for '${where}.content': expected a string or an array, got null`;
+    }
+  }
+  if (pending && pending.size) {
+    return `An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. Missing: ${[...pending].join(', ')}`;
+  }
+  return null;
 }
 
 // ---- the deterministic model ----
