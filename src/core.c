@@ -205,17 +205,6 @@ int tm_json_parse(tm_base *b, const char *text, const char *what, cJSON **out) {
   return TM_OK;
 }
 
-int tm_json_print(tm_base *b, const cJSON *json, char **out) {
-  if (!out) return tm_fail(b, TM_EINVAL, "no output pointer");
-  *out = NULL;
-  if (!json) return tm_fail(b, TM_EINVAL, "nothing to print");
-  tm_install_json_hooks();
-  /* cJSON allocates through our hooks, so the text is already tm_malloc'd. */
-  char *s = cJSON_PrintUnformatted(json);
-  if (!s) return tm_fail(b, TM_ENOMEM, "out of memory");
-  *out = s;
-  return TM_OK;
-}
 
 /* Ends a path that snprintf may have cut short on a whole UTF-8 character,
  * so an error message never carries half of one. */
