@@ -163,13 +163,9 @@ export function runAgent(agentHandle, storeHandle, runJson, hooks) {
       slot = m._tm_malloc(4);
       if (!slot) throw new ThreadmemError('OUT_OF_MEMORY', 'out of memory in the WASM module');
       m.setValue(slot, 0, 'i32');
-      const rc = await m.ccall(
-        'tm_agent_run',
-        'number',
-        ['number', 'number', 'number', 'number', 'number'],
-        [agentHandle, storeHandle, id, runPtr, slot],
-        { async: true },
-      );
+      // Not ccall: a synchronous ccall made by a host hook while this run is
+      // suspended would take over its completion (see library_threadmem.js).
+      const rc = await m.tmCallAsync('tm_agent_run', [agentHandle, storeHandle, id, runPtr, slot]);
       if (rc === TM_EHOST && run.error) throw run.error;
       if (rc !== TM_OK) throw errorOf(agentHandle, rc);
       return JSON.parse(takeString(slot));
