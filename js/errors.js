@@ -26,6 +26,8 @@ const CODE_NAMES = {
   8: 'INVALID_RESPONSE',
   9: 'MAX_TOOL_ROUNDS',
   10: 'NOT_FOUND',
+  11: 'UNKNOWN_ENCODING',
+  12: 'CONTEXT_WINDOW_EXCEEDED',
 };
 
 export function codeName(rc) {

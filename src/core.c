@@ -93,6 +93,8 @@ const char *tm_code_name(int code) {
     case TM_ERESPONSE: return "TM_ERESPONSE";
     case TM_EROUNDS: return "TM_EROUNDS";
     case TM_ENOTFOUND: return "TM_ENOTFOUND";
+    case TM_EENCODING: return "TM_EENCODING";
+    case TM_EWINDOW: return "TM_EWINDOW";
     default: return "TM_EUNKNOWN";
   }
 }

@@ -73,7 +73,11 @@ enum {
   TM_ERESPONSE = 8,  /* the model's response is unusable: no choices,
                         tool-call arguments that are not JSON */
   TM_EROUNDS = 9,    /* the model kept calling tools past the round limit */
-  TM_ENOTFOUND = 10  /* no such item */
+  TM_ENOTFOUND = 10, /* no such item */
+  TM_EENCODING = 11, /* an unknown encoding, or one whose vocabulary is not
+                        loaded */
+  TM_EWINDOW = 12    /* the context window cannot hold what must be sent:
+                        the system messages, or the newest user turn */
 };
 
 /* ---- Memory. ---- */
@@ -161,6 +165,51 @@ int tm_store_serialize(tm_store *store, char **out);
 /* Replaces the store's messages with those of a serialized state (lenient,
  * Agent Framework's shapes), all or nothing. */
 int tm_store_load(tm_store *store, const char *state_json);
+
+/* ---- Tokenizer: exact BPE (OpenAI's tiktoken encodings) and an estimate. ---- */
+
+/* Encodings by number. The BPE ones need their vocabulary loaded first. */
+enum {
+  TM_ENC_O200K_BASE = 0,
+  TM_ENC_CL100K_BASE = 1,
+  TM_ENC_ESTIMATE = 2, /* fast, approximate; needs no vocabulary */
+  TM_ENC_COUNT = 3
+};
+
+/* The number of an encoding name ("o200k_base", "cl100k_base", "estimate"),
+ * or -1 when unknown. */
+int tm_encoding_id(const char *name);
+
+/* The name of encoding `enc` (static storage), or NULL when unknown. */
+const char *tm_encoding_name(int enc);
+
+/* Loads the vocabulary of `enc` from the bytes of its asset
+ * (dist/vocab/<name>.tmv). Takes ownership of `data` (tm_malloc'd) in every
+ * case, also on failure. Loading an already loaded encoding is a no-op that
+ * frees `data`. TM_EFORMAT when the bytes are not that encoding's asset. */
+int tm_encoding_load(tm_ctx *ctx, int enc, uint8_t *data, size_t len);
+
+/* 1 when `enc` can encode and count now (its vocabulary is loaded, or it
+ * needs none), else 0. */
+int tm_encoding_loaded(int enc);
+
+/* Encodes `len` bytes of UTF-8 (invalid sequences read as U+FFFD) into a
+ * tm_malloc'd array of token ids (*ids, *n_ids; *ids may be NULL when
+ * *n_ids is 0). With allow_special, the encoding's special tokens
+ * (<|endoftext|> and the others) are recognised; otherwise they are plain
+ * text. */
+int tm_encode(tm_ctx *ctx, int enc, const char *text, size_t len, int allow_special,
+              uint32_t **ids, size_t *n_ids);
+
+/* Decodes token ids into their bytes (*out, tm_malloc'd, NUL-terminated,
+ * *out_len bytes before the NUL; not necessarily valid UTF-8 when the ids
+ * cut a character). An id outside the vocabulary is TM_ERANGE. */
+int tm_decode(tm_ctx *ctx, int enc, const uint32_t *ids, size_t n_ids, char **out,
+              size_t *out_len);
+
+/* Counts the tokens of `len` bytes of UTF-8 as tm_encode would (no special
+ * tokens), without building the ids. */
+int tm_count(tm_ctx *ctx, int enc, const char *text, size_t len, size_t *out);
 
 /* ---- Agent and its run loop. ---- */
 
