@@ -34,7 +34,7 @@ export type ThreadmemErrorCode =
   | 'OUT_OF_MEMORY' | 'INVALID_RESPONSE' | 'MAX_TOOL_ROUNDS' | 'LLM_HTTP_ERROR'
   | 'LLM_NETWORK_ERROR' | 'LLM_TIMEOUT' | 'ABORTED' | 'TOOL_ERROR' | 'STORE_ERROR'
   | 'PROVIDER_ERROR' | 'CLOSED' | 'NOT_FOUND' | 'NOT_INITIALIZED' | 'HOST_ERROR'
-  | 'RUN_FAILED' | 'INTERNAL_ERROR';
+  | 'RUN_FAILED' | 'INTERNAL_ERROR' | 'STORAGE_ERROR' | 'CORRUPT_RECORD' | 'LOCK_TIMEOUT';
 
 export class ThreadmemError extends Error {
   constructor(code: ThreadmemErrorCode, message: string, options?: { cause?: unknown; status?: number });

@@ -2,3 +2,4 @@
 // universal entry; the Node persistence backends are added here.
 
 export * from './index.js';
+export { FileChatMessageStore } from './file-store.js';

@@ -166,6 +166,28 @@ int tm_store_serialize(tm_store *store, char **out);
  * Agent Framework's shapes), all or nothing. */
 int tm_store_load(tm_store *store, const char *state_json);
 
+/* ---- Persistent record log: what the persistent stores write. ---- */
+
+/* Largest sequence number a log may hold (exact as a JS number). */
+#define TM_MAX_LOG_SEQ 9007199254740991.0
+
+/* Encodes a JSON array of messages (lenient, as tm_message_normalize;
+ * missing message_id and created_at are stamped) as consecutive records
+ * numbered from first_seq (an integer in [0, TM_MAX_LOG_SEQ]). Writes the
+ * records to *out / *out_len (tm_malloc'd bytes) and the canonical messages
+ * exactly as written to *canonical (a JSON array), so that a store mirrors
+ * what it wrote. All or nothing: on failure nothing is written. */
+int tm_log_encode(tm_ctx *ctx, const char *messages_json, double first_seq,
+                  unsigned char **out, size_t *out_len, char **canonical);
+
+/* Reads the log buf[0..n) and writes {"messages":[...],"count":n,
+ * "first_seq":n,"last_seq":n,"valid_bytes":n,"tail":"clean"|"torn"|"corrupt",
+ * "tail_bytes":n} to *out. A torn or corrupt last record is reported in
+ * "tail" (the caller truncates to valid_bytes and tells the user); damage
+ * with a valid record after it, a sequence gap, or a record whose payload
+ * is not a message is TM_EFORMAT. */
+int tm_log_scan(tm_ctx *ctx, const unsigned char *buf, size_t n, char **out);
+
 /* ---- Tokenizer: exact BPE (OpenAI's tiktoken encodings) and an estimate. ---- */
 
 /* Encodings by number. The BPE ones need their vocabulary loaded first. */

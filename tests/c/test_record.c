@@ -1,5 +1,6 @@
 /* The persistent record layout (src/record.h): encoding, checksums and the
  * recovery scan over torn, corrupted and truncated logs. */
+#include "host_native.h"
 #include "record.h"
 #include "test.h"
 
@@ -221,8 +222,57 @@ TEST(a_callback_error_stops_the_scan) {
   tm_base_free(&err);
 }
 
+TEST(log_encode_stamps_and_scan_reads_back) {
+  tm_ctx *ctx = tm_ctx_new();
+  unsigned char *bytes = NULL;
+  size_t n = 0;
+  char *canon = NULL, *scan = NULL;
+  CHECK_EQ_INT(tm_log_encode(ctx, "[{\"role\":\"user\",\"text\":\"hi\"},"
+                                  "{\"role\":\"assistant\",\"text\":\"yo\","
+                                  "\"message_id\":\"m2\"}]",
+                             5, &bytes, &n, &canon),
+               TM_OK);
+  CHECK_CONTAINS(canon, "\"message_id\":\"m2\"");
+  CHECK_CONTAINS(canon, "\"created_at\":\"2026-01-01T00:00:00.000Z\"");
+  CHECK_EQ_INT(tm_log_scan(ctx, bytes, n, &scan), TM_OK);
+  CHECK_CONTAINS(scan, "\"count\":2");
+  CHECK_CONTAINS(scan, "\"first_seq\":5");
+  CHECK_CONTAINS(scan, "\"last_seq\":6");
+  CHECK_CONTAINS(scan, "\"tail\":\"clean\"");
+  CHECK_CONTAINS(scan, "\"text\":\"yo\"");
+  tm_free(scan);
+  CHECK_EQ_INT(tm_log_scan(ctx, bytes, n - 1, &scan), TM_OK);
+  CHECK_CONTAINS(scan, "\"count\":1");
+  CHECK_CONTAINS(scan, "\"tail\":\"torn\"");
+  tm_free(scan);
+  tm_free(bytes);
+  tm_free(canon);
+  CHECK_EQ_INT(tm_log_encode(ctx, "[{\"role\":7}]", 0, &bytes, &n, &canon), TM_EFORMAT);
+  CHECK_EQ_INT(tm_log_encode(ctx, "[]", -1, &bytes, &n, &canon), TM_EINVAL);
+  CHECK_EQ_INT(tm_log_encode(ctx, "[]", 1.5, &bytes, &n, &canon), TM_EINVAL);
+  tm_ctx_free(ctx);
+}
+
+TEST(log_scan_rejects_a_record_that_is_not_a_message) {
+  tm_ctx *ctx = tm_ctx_new();
+  tm_base err = {0, NULL, false};
+  tm_recbuf log = {0};
+  CHECK_EQ_INT(tm_record_encode(&err, &log, 1, TM_RECORD_F_MESSAGE, "{nope", 5), TM_OK);
+  char *scan = NULL;
+  CHECK_EQ_INT(tm_log_scan(ctx, log.data, log.len, &scan), TM_EFORMAT);
+  CHECK(scan == NULL);
+  tm_recbuf_free(&log);
+  CHECK_EQ_INT(tm_record_encode(&err, &log, 1, TM_RECORD_F_MESSAGE, "{\"role\":1}", 10),
+               TM_OK);
+  CHECK_EQ_INT(tm_log_scan(ctx, log.data, log.len, &scan), TM_EFORMAT);
+  tm_recbuf_free(&log);
+  tm_base_free(&err);
+  tm_ctx_free(ctx);
+}
+
 int main(void) {
   test_init();
+  hn_reset();
   RUN(crc32_matches_the_standard_check_value);
   RUN(encode_then_decode_round_trips);
   RUN(encode_rejects_bad_input_and_leaves_the_batch_unchanged);
@@ -233,5 +283,7 @@ int main(void) {
   RUN(sequence_gaps_and_repeats_are_format_errors);
   RUN(decode_rejects_other_versions_and_flags);
   RUN(a_callback_error_stops_the_scan);
+  RUN(log_encode_stamps_and_scan_reads_back);
+  RUN(log_scan_rejects_a_record_that_is_not_a_message);
   return test_summary();
 }

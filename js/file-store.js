@@ -1,0 +1,324 @@
+// FileChatMessageStore (Node): one append-only file of records per thread.
+// The core encodes, stamps and reads the records (js/log.js); this adapter
+// only moves bytes: append + fsync before acknowledging, a lock file between
+// processes, truncation of a torn tail, compaction by write + rename.
+
+import { open, readdir, rename, stat, unlink, mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+
+import { ThreadmemError, wrapError } from './errors.js';
+import { ChatMessageStore } from './store.js';
+import { encodeLog, scanLog } from './log.js';
+
+const SUFFIX = '.tmlog';
+// Thread ids become file names: only these characters, so that no id can
+// name another thread's file or leave the directory.
+const THREAD_ID = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
+const LOCK_WAIT_MS = 10_000; // give up on a lock after this long
+const LOCK_STALE_MS = 30_000; // a lock file older than this is from a dead writer
+
+export function checkThreadId(threadId) {
+  if (typeof threadId !== 'string' || !THREAD_ID.test(threadId) || threadId.includes('..')) {
+    throw new ThreadmemError(
+      'INVALID_ARGUMENT',
+      'threadId must be 1-128 characters of A-Z a-z 0-9 . _ - (no "..")',
+    );
+  }
+  return threadId;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export class FileChatMessageStore {
+  /** @param {{directory: string, threadId?: string, maxMessages?: number}} options */
+  constructor({ directory, threadId, maxMessages } = {}) {
+    if (typeof directory !== 'string' || directory === '') {
+      throw new ThreadmemError('INVALID_ARGUMENT', 'directory must be a non-empty string');
+    }
+    this.directory = directory;
+    this.threadId = checkThreadId(threadId ?? randomUUID());
+    this._mirror = new ChatMessageStore({ maxMessages });
+    this.maxMessages = this._mirror.maxMessages;
+    this._reset();
+    /** What the last load repaired: { tail: 'torn', bytes } or null. */
+    this.lastRecovery = null;
+  }
+
+  _reset() {
+    this._loaded = false;
+    this._size = 0; // bytes of the file already mirrored
+    this._firstSeq = 1; // seq of the file's first record
+    this._nextSeq = 1; // seq the next record gets
+  }
+
+  get path() {
+    return join(this.directory, this.threadId + SUFFIX);
+  }
+
+  // ---- the lock between processes: a file created exclusively ----
+
+  async _locked(fn) {
+    const lock = this.path + '.lock';
+    try {
+      await mkdir(this.directory, { recursive: true });
+    } catch (err) {
+      throw wrapError('STORAGE_ERROR', 'cannot create the directory', err);
+    }
+    const start = Date.now();
+    let handle;
+    for (let wait = 2; ; wait = Math.min(wait * 2, 50)) {
+      try {
+        handle = await open(lock, 'wx');
+        break;
+      } catch (err) {
+        if (err.code !== 'EEXIST') throw wrapError('STORAGE_ERROR', 'cannot lock the thread file', err);
+        try {
+          const s = await stat(lock);
+          if (Date.now() - s.mtimeMs > LOCK_STALE_MS) await unlink(lock).catch(() => {});
+        } catch {
+          // the lock went away meanwhile: try again
+        }
+        if (Date.now() - start > LOCK_WAIT_MS) {
+          throw new ThreadmemError('LOCK_TIMEOUT', `the thread file ${lock} stayed locked`);
+        }
+        await sleep(wait);
+      }
+    }
+    try {
+      await handle.close();
+      return await fn();
+    } finally {
+      await unlink(lock).catch(() => {});
+    }
+  }
+
+  // ---- catching up with the file (another process may have appended) ----
+
+  async _sync() {
+    let size;
+    try {
+      size = (await stat(this.path)).size;
+    } catch (err) {
+      if (err.code !== 'ENOENT') throw wrapError('STORAGE_ERROR', 'cannot read the thread file', err);
+      size = 0;
+    }
+    if (this._loaded && size === this._size) return;
+    const full = !this._loaded || size < this._size; // new, compacted or cleared elsewhere
+    const from = full ? 0 : this._size;
+    let bytes;
+    try {
+      bytes = full ? await readFile(this.path).catch((e) => (e.code === 'ENOENT' ? new Uint8Array(0) : Promise.reject(e)))
+        : await readRange(this.path, from, size);
+    } catch (err) {
+      throw wrapError('STORAGE_ERROR', 'cannot read the thread file', err);
+    }
+    const log = scanLog(bytes);
+    if (log.tail === 'corrupt') {
+      throw new ThreadmemError(
+        'CORRUPT_RECORD',
+        `${this.path}: the record at byte ${from + log.valid_bytes} fails its integrity check`,
+      );
+    }
+    if (!full && log.count && log.first_seq !== this._nextSeq) {
+      throw new ThreadmemError('CORRUPT_RECORD', `${this.path}: records out of sequence`);
+    }
+    if (full) {
+      await this._mirror.updateFromState({ type: 'chat_message_store_state', messages: log.messages });
+      this._firstSeq = log.count ? log.first_seq : 1;
+      this._nextSeq = log.count ? log.last_seq + 1 : 1;
+    } else if (log.count) {
+      this._mirror._add(log.messages);
+      this._nextSeq = log.last_seq + 1;
+    }
+    this._size = from + log.valid_bytes;
+    this._loaded = true;
+    if (log.tail === 'torn') {
+      // An append that never finished was never acknowledged: cut it off.
+      await truncateTo(this.path, this._size);
+      this.lastRecovery = { tail: 'torn', bytes: log.tail_bytes };
+    }
+  }
+
+  // ---- ChatMessageStore ----
+
+  /** Appends messages, all or nothing: written and synced to disk before it
+   *  resolves; on failure neither the file nor this store changes. */
+  async addMessages(messages) {
+    const list = Array.isArray(messages) ? messages : [messages];
+    await this._locked(async () => {
+      await this._sync();
+      const { bytes, messages: canonical } = encodeLog(list.map(toPlain), this._nextSeq);
+      const before = this._size;
+      try {
+        await this._appendBytes(bytes);
+      } catch (err) {
+        await truncateTo(this.path, before).catch(() => {});
+        throw wrapError('STORAGE_ERROR', 'cannot append to the thread file', err);
+      }
+      this._mirror._add(canonical);
+      this._size = before + bytes.length;
+      this._nextSeq += canonical.length;
+      this.lastAppendBytes = bytes.length;
+      await this._maybeCompact();
+    });
+  }
+
+  // The only write of a turn: append, then fsync before acknowledging.
+  async _appendBytes(bytes) {
+    const handle = await open(this.path, 'a');
+    try {
+      await handle.write(bytes, 0, bytes.length, null);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+
+  // With maxMessages, the file is rewritten (atomically) once it holds twice
+  // what the store keeps: appends stay O(turn), the file stays bounded.
+  async _maybeCompact() {
+    const max = this.maxMessages;
+    if (!max || this._nextSeq - this._firstSeq <= 2 * max) return;
+    const kept = await this._mirror.listMessages();
+    const first = this._nextSeq - kept.length;
+    const { bytes } = encodeLog(kept.map(toPlain), first);
+    const tmp = `${this.path}.${process.pid}.tmp`;
+    const handle = await open(tmp, 'w');
+    try {
+      await handle.write(bytes, 0, bytes.length, 0);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, this.path);
+    await syncDir(this.directory);
+    this._firstSeq = first;
+    this._size = bytes.length;
+  }
+
+  async listMessages() {
+    await this._locked(() => this._sync());
+    return this._mirror.listMessages();
+  }
+
+  async getHistory(query) {
+    await this._locked(() => this._sync());
+    return this._mirror.getHistory(query);
+  }
+
+  async count() {
+    await this._locked(() => this._sync());
+    return this._mirror.count();
+  }
+
+  /** Deletes this thread's file and messages. */
+  async clear() {
+    await this.deleteThread(this.threadId);
+  }
+
+  /** A reference to this thread (no messages): thread.serialize() stores it
+   *  and updateFromState() reconnects to the same file. */
+  async serialize() {
+    return { type: 'store_reference', kind: 'file', directory: this.directory, thread_id: this.threadId };
+  }
+
+  /** Reconnects to the thread a reference names. */
+  async updateFromState(state) {
+    const ref = typeof state === 'string' ? JSON.parse(state) : state;
+    if (!ref || ref.type !== 'store_reference' || ref.kind !== 'file') {
+      throw new ThreadmemError('INVALID_FORMAT', 'not a file store reference');
+    }
+    this.threadId = checkThreadId(ref.thread_id);
+    if (typeof ref.directory === 'string' && ref.directory) this.directory = ref.directory;
+    await this._mirror.clear();
+    this._reset();
+  }
+
+  /** The ids of the threads stored in the directory. */
+  async listThreads() {
+    let names;
+    try {
+      names = await readdir(this.directory);
+    } catch (err) {
+      if (err.code === 'ENOENT') return [];
+      throw wrapError('STORAGE_ERROR', 'cannot list the directory', err);
+    }
+    return names
+      .filter((n) => n.endsWith(SUFFIX))
+      .map((n) => n.slice(0, -SUFFIX.length))
+      .filter((id) => THREAD_ID.test(id))
+      .sort();
+  }
+
+  /** Deletes a thread's file (this store's own thread is then empty). */
+  async deleteThread(threadId) {
+    checkThreadId(threadId);
+    const target = join(this.directory, threadId + SUFFIX);
+    const run = async () => {
+      await unlink(target).catch((err) => {
+        if (err.code !== 'ENOENT') throw wrapError('STORAGE_ERROR', 'cannot delete the thread file', err);
+      });
+      if (threadId === this.threadId) {
+        await this._mirror.clear();
+        this._reset();
+        this._loaded = true;
+      }
+    };
+    if (threadId === this.threadId) await this._locked(run);
+    else await run();
+  }
+
+  close() {
+    this._mirror.close();
+  }
+
+  get closed() {
+    return this._mirror.closed;
+  }
+}
+
+function toPlain(m) {
+  return typeof m?.toJSON === 'function' ? m.toJSON() : m;
+}
+
+async function readRange(path, from, to) {
+  const handle = await open(path, 'r');
+  try {
+    const buf = new Uint8Array(to - from);
+    let off = 0;
+    while (off < buf.length) {
+      const { bytesRead } = await handle.read(buf, off, buf.length - off, from + off);
+      if (bytesRead === 0) break;
+      off += bytesRead;
+    }
+    return buf.subarray(0, off);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function truncateTo(path, size) {
+  const handle = await open(path, 'r+');
+  try {
+    await handle.truncate(size);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function syncDir(dir) {
+  try {
+    const handle = await open(dir, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    // Some platforms cannot fsync a directory; the rename is still atomic.
+  }
+}
+
+

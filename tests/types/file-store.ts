@@ -1,0 +1,15 @@
+// Type check of the Node entry's persistent store (compiled, never run).
+import { ChatAgent, FileChatMessageStore } from 'threadmem/node';
+
+async function fileStoreExample(agent: ChatAgent): Promise<string[]> {
+  const store = new FileChatMessageStore({ directory: '/tmp/threads', maxMessages: 100 });
+  await store.addMessages([{ role: 'user', text: 'hi' }]);
+  const history = await store.getHistory({ limit: 10, roles: ['user'] });
+  const ref = await store.serialize();
+  await store.updateFromState(ref);
+  const thread = agent.getNewThread({ messageStore: store });
+  void thread;
+  store.close();
+  return [ref.thread_id, ...history.map((m) => m.text), ...(await store.listThreads())];
+}
+void fileStoreExample;
