@@ -57,6 +57,12 @@ export class FileChatMessageStore {
   }
 
   // ---- the lock between processes: a file created exclusively ----
+  //
+  // It holds the writer's pid. A writer killed while holding it (SIGKILL
+  // mid-append) leaves it behind: a waiter that finds its pid dead (or the
+  // file older than LOCK_STALE_MS) breaks it, under a second exclusive
+  // ".break" file so that two waiters never both break, and never break a
+  // lock that was taken again meanwhile.
 
   async _locked(fn) {
     const lock = this.path + '.lock';
@@ -66,19 +72,18 @@ export class FileChatMessageStore {
       throw wrapError('STORAGE_ERROR', 'cannot create the directory', err);
     }
     const start = Date.now();
-    let handle;
     for (let wait = 2; ; wait = Math.min(wait * 2, 50)) {
       try {
-        handle = await open(lock, 'wx');
+        const handle = await open(lock, 'wx');
+        try {
+          await handle.writeFile(String(process.pid));
+        } finally {
+          await handle.close();
+        }
         break;
       } catch (err) {
         if (err.code !== 'EEXIST') throw wrapError('STORAGE_ERROR', 'cannot lock the thread file', err);
-        try {
-          const s = await stat(lock);
-          if (Date.now() - s.mtimeMs > LOCK_STALE_MS) await unlink(lock).catch(() => {});
-        } catch {
-          // the lock went away meanwhile: try again
-        }
+        await breakIfStale(lock);
         if (Date.now() - start > LOCK_WAIT_MS) {
           throw new ThreadmemError('LOCK_TIMEOUT', `the thread file ${lock} stayed locked`);
         }
@@ -86,7 +91,6 @@ export class FileChatMessageStore {
       }
     }
     try {
-      await handle.close();
       return await fn();
     } finally {
       await unlink(lock).catch(() => {});
@@ -275,6 +279,52 @@ export class FileChatMessageStore {
 
   get closed() {
     return this._mirror.closed;
+  }
+}
+
+// The lock's owner, or null when it cannot be told (being written, gone).
+async function lockOwner(lock) {
+  try {
+    const [text, s] = await Promise.all([readFile(lock, 'utf8'), stat(lock)]);
+    const pid = /^[0-9]+$/.test(text) ? Number(text) : null;
+    return { pid, ino: s.ino, age: Date.now() - s.mtimeMs };
+  } catch {
+    return null;
+  }
+}
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === 'EPERM';
+  }
+}
+
+async function breakIfStale(lock) {
+  const owner = await lockOwner(lock);
+  if (!owner) return;
+  const stale = (owner.pid !== null && !alive(owner.pid)) || owner.age > LOCK_STALE_MS;
+  if (!stale) return;
+  const breaker = lock + '.break';
+  let handle;
+  try {
+    handle = await open(breaker, 'wx');
+  } catch (err) {
+    if (err.code === 'EEXIST') {
+      const s = await stat(breaker).catch(() => null);
+      if (s && Date.now() - s.mtimeMs > LOCK_STALE_MS) await unlink(breaker).catch(() => {});
+    }
+    return;
+  }
+  try {
+    await handle.close();
+    const again = await lockOwner(lock);
+    // Only the very lock found stale (same file, same owner) is removed.
+    if (again && again.ino === owner.ino && again.pid === owner.pid) await unlink(lock).catch(() => {});
+  } finally {
+    await unlink(breaker).catch(() => {});
   }
 }
 
