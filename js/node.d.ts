@@ -44,3 +44,46 @@ export class FileChatMessageStore {
   close(): void;
   readonly closed: boolean;
 }
+
+export interface RedisChatMessageStoreOptions {
+  /** e.g. 'redis://127.0.0.1:6379'; required unless `client` is given. */
+  redisUrl?: string;
+  /** A connected node-redis client owned by the caller (close() leaves it open). */
+  client?: unknown;
+  threadId?: string;
+  /** Keys are `${keyPrefix}:{${threadId}}` (hash-tagged for Cluster). Default 'chat_messages'. */
+  keyPrefix?: string;
+  /** Keep only the newest n messages (LTRIM in the append's MULTI). */
+  maxMessages?: number;
+  /** Expire the thread this long after its last append (EXPIRE in the same MULTI). */
+  ttlSeconds?: number;
+}
+
+/** A reference to a Redis thread: no URL, no password. */
+export interface RedisStoreReference {
+  type: 'store_reference';
+  kind: 'redis';
+  key_prefix: string;
+  thread_id: string;
+}
+
+/** One Redis list per thread, one record per entry; append, trim and expire
+ *  in one MULTI under WATCH (a concurrent append is merged and retried). */
+export class RedisChatMessageStore {
+  constructor(options: RedisChatMessageStoreOptions);
+  readonly threadId: string;
+  readonly keyPrefix: string;
+  readonly maxMessages: number | undefined;
+  readonly ttlSeconds: number | undefined;
+  addMessages(messages: MessageInput | MessageInput[]): Promise<void>;
+  listMessages(): Promise<ChatMessage[]>;
+  getHistory(query?: HistoryQuery): Promise<ChatMessage[]>;
+  count(): Promise<number>;
+  clear(): Promise<void>;
+  serialize(): Promise<RedisStoreReference>;
+  updateFromState(state: RedisStoreReference | string): Promise<void>;
+  listThreads(): Promise<string[]>;
+  deleteThread(threadId: string): Promise<void>;
+  close(): Promise<void>;
+  readonly closed: boolean;
+}

@@ -3,3 +3,4 @@
 
 export * from './index.js';
 export { FileChatMessageStore } from './file-store.js';
+export { RedisChatMessageStore } from './redis-store.js';

@@ -37,9 +37,11 @@ PACKAGES=(
   dpkg-dev
   debian-archive-keyring
   ca-certificates
+  redis-server
 )
-# Later, for the storage and browser tests (add them here):
-#   redis-server   (RedisChatMessageStore tests)
+# redis-server: the RedisChatMessageStore tests start their own on a free
+# loopback port (the package's service is never used).
+# Later, for the browser tests (add them here):
 #   chromium       (tests/e2e and the demo, in a real browser)
 EXTRA_PACKAGES=()
 

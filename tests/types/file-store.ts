@@ -1,5 +1,5 @@
 // Type check of the Node entry's persistent store (compiled, never run).
-import { ChatAgent, FileChatMessageStore } from 'threadmem/node';
+import { ChatAgent, FileChatMessageStore, RedisChatMessageStore } from 'threadmem/node';
 
 async function fileStoreExample(agent: ChatAgent): Promise<string[]> {
   const store = new FileChatMessageStore({ directory: '/tmp/threads', maxMessages: 100 });
@@ -13,3 +13,12 @@ async function fileStoreExample(agent: ChatAgent): Promise<string[]> {
   return [ref.thread_id, ...history.map((m) => m.text), ...(await store.listThreads())];
 }
 void fileStoreExample;
+
+async function redisStoreExample(): Promise<number> {
+  const store = new RedisChatMessageStore({ redisUrl: 'redis://127.0.0.1:6379', maxMessages: 50, ttlSeconds: 3600 });
+  await store.addMessages({ role: 'user', text: 'hi' });
+  const n = await store.count();
+  await store.close();
+  return n;
+}
+void redisStoreExample;
