@@ -1,0 +1,62 @@
+// Appending one turn (user + assistant) to a 10-message and to a
+// 10,000-message thread, for each Node backend; and loading the large one.
+// node bench/persist-append.js  -> prints JSON, writes bench/persist-append.json
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileChatMessageStore, RedisChatMessageStore } from '../js/node.js';
+import { startRedis } from '../tests/js/helpers/redis-server.js';
+
+const TURNS = 50;
+const turn = (i) => [
+  { role: 'user', text: `question ${i}: ${'lorem ipsum '.repeat(8)}` },
+  { role: 'assistant', text: `answer ${i}: ${'dolor sit amet '.repeat(12)}` },
+];
+
+async function fill(store, n) {
+  for (let i = 0; i < n; i += 1000) {
+    await store.addMessages(Array.from({ length: Math.min(1000, n - i) }, (_, k) => turn(i + k)[k % 2]));
+  }
+}
+
+async function measure(make, size) {
+  const store = make(`t${size}`);
+  await fill(store, size);
+  const times = [];
+  let bytes = 0;
+  for (let i = 0; i < TURNS; i++) {
+    const t0 = process.hrtime.bigint();
+    await store.addMessages(turn(i));
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    bytes = store.lastAppendBytes;
+  }
+  times.sort((a, b) => a - b);
+  const reopened = make(`t${size}`);
+  const t0 = process.hrtime.bigint();
+  const count = await reopened.count();
+  const loadMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  await store.close();
+  await reopened.close();
+  return { messages: size, medianAppendMs: +times[TURNS >> 1].toFixed(3), bytesPerTurn: bytes, loadMs: +loadMs.toFixed(1), loaded: count };
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'threadmem-bench-'));
+const redis = await startRedis();
+const results = {};
+try {
+  const backends = {
+    file: (id) => new FileChatMessageStore({ directory: dir, threadId: id }),
+    redis: (id) => new RedisChatMessageStore({ redisUrl: redis.url, keyPrefix: 'bench', threadId: id }),
+  };
+  for (const [name, make] of Object.entries(backends)) {
+    const small = await measure(make, 10);
+    const large = await measure(make, 10000);
+    results[name] = { small, large, ratio: +(large.medianAppendMs / small.medianAppendMs).toFixed(2) };
+  }
+} finally {
+  await redis.stop();
+  await rm(dir, { recursive: true, force: true });
+}
+const out = { date: new Date().toISOString(), node: process.version, turnsTimed: TURNS, results };
+console.log(JSON.stringify(out, null, 2));
+await writeFile(new URL('./persist-append.json', import.meta.url), JSON.stringify(out, null, 2) + '\n');
