@@ -56,7 +56,7 @@ typedef struct walk {
   int enc;
 } walk;
 
-static const tm_message *at(const walk *w, size_t i) { return w->h->at(w->h->src, i); }
+static const tm_message *at(const walk *w, size_t i) { return tm_msglist_get(w->h, i); }
 
 static bool is_tool(const walk *w, size_t i) { return at(w, i)->role == TM_ROLE_TOOL; }
 
@@ -95,6 +95,7 @@ static size_t unit_after(const walk *w, size_t start, size_t limit) {
 static int fit_last(const walk *w, size_t lead, bool keep_last_turn, size_t budget, size_t *used,
                     tm_window *out) {
   size_t n = w->h->len, start = n;
+  bool turns = true; /* the history has user turns not to start inside */
   int rc;
   if (keep_last_turn) {
     /* The newest turn: the last user message and what follows it. */
@@ -111,6 +112,7 @@ static int fit_last(const walk *w, size_t lead, bool keep_last_turn, size_t budg
                        *used + turn, budget);
       *used += turn;
     }
+    turns = u > lead;
   }
   size_t floor = start; /* everything from here on is sent */
   while (start > lead) {
@@ -122,7 +124,7 @@ static int fit_last(const walk *w, size_t lead, bool keep_last_turn, size_t budg
     *used += t;
     start = first;
   }
-  if (start > lead) {
+  if (start > lead && turns) {
     /* Something older was dropped: do not start in the middle of a turn. */
     while (start < floor && at(w, start)->role != TM_ROLE_USER) {
       size_t end = unit_after(w, start, floor), t = 0;
@@ -187,8 +189,7 @@ static int read_messages(tm_base *b, const char *messages_json, tm_msgvec *v) {
   return rc;
 }
 
-int tm_count_messages(tm_ctx *ctx, const char *messages_json, const char *encoding,
-                      size_t *out) {
+int tm_count_messages(tm_ctx *ctx, const char *messages_json, const char *encoding, size_t *out) {
   if (!ctx || !out) return TM_EINVAL;
   tm_base *b = tm_ctx_base(ctx);
   tm_base_reset(b);

@@ -13,7 +13,7 @@
  *    or dropped together; a tool message that follows no call (an orphan) is
  *    never sent and ends the run;
  *  - "last" never starts mid-turn: once anything older was dropped, the
- *    window starts at a user message;
+ *    window starts at a user message (unless the history has none);
  *  - with keep_last_turn (a plain list, where the newest turn is part of the
  *    history) the last user message and everything after it must fit, or the
  *    window fails with TM_EWINDOW rather than sending less.
@@ -34,15 +34,15 @@ typedef enum tm_window_strategy { TM_KEEP_LAST, TM_KEEP_FIRST } tm_window_strate
 
 /* What the caller asks for. */
 typedef struct tm_window_spec {
-  int enc;                /* TM_ENC_* or TM_ENC_HOST */
-  size_t max_tokens;      /* the model's context length */
-  size_t reserve_tokens;  /* kept free for the reply (and tool definitions) */
+  int enc;               /* TM_ENC_* or TM_ENC_HOST */
+  size_t max_tokens;     /* the model's context length */
+  size_t reserve_tokens; /* kept free for the reply (and tool definitions) */
   tm_window_strategy strategy;
 } tm_window_spec;
 
 /* What is sent: the history's messages [0, lead) and [start, end). */
 typedef struct tm_window {
-  size_t lead;   /* leading system messages */
+  size_t lead; /* leading system messages */
   size_t start, end;
   size_t tokens; /* the whole request: fixed, lead, [start, end), reply priming */
 } tm_window;
