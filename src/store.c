@@ -379,6 +379,13 @@ int tm_store_window_bounds(tm_store *store, const char *spec_json, size_t bounds
   return TM_OK;
 }
 
+/* Adds references to the store's messages [from, to) to `arr`. */
+static bool add_refs(cJSON *arr, const tm_store *s, size_t from, size_t to) {
+  for (size_t i = from; i < to; i++)
+    if (!cJSON_AddItemReferenceToArray(arr, s->items[s->head + i].json)) return false;
+  return true;
+}
+
 int tm_store_window(tm_store *store, const char *spec_json, char **out) {
   if (!store || !out) return TM_EINVAL;
   *out = NULL;
@@ -386,21 +393,17 @@ int tm_store_window(tm_store *store, const char *spec_json, char **out) {
   int rc = tm_store_window_bounds(store, spec_json, w);
   if (rc) return rc;
   tm_base *b = &store->base;
-  cJSON *res = cJSON_CreateObject(), *arr;
-  if (!res || !(arr = cJSON_AddArrayToObject(res, "messages"))) goto nomem;
-  for (size_t i = 0; i < w[2]; i++) {
-    if (i == w[0]) i = w[1];
-    if (i >= w[2]) break;
-    /* References print the messages without copying them. */
-    if (!cJSON_AddItemReferenceToArray(arr, store->items[store->head + i].json)) goto nomem;
+  /* References print the messages without copying them. */
+  cJSON *res = cJSON_CreateObject(), *sent, *dropped;
+  if (!res || !(sent = cJSON_AddArrayToObject(res, "messages")) ||
+      !(dropped = cJSON_AddArrayToObject(res, "dropped")) || !add_refs(sent, store, 0, w[0]) ||
+      !add_refs(sent, store, w[1], w[2]) || !add_refs(dropped, store, w[0], w[1]) ||
+      !add_refs(dropped, store, w[2], store->len) ||
+      !cJSON_AddNumberToObject(res, "tokens", (double)w[3])) {
+    cJSON_Delete(res);
+    return tm_fail(b, TM_ENOMEM, "out of memory");
   }
-  if (!cJSON_AddNumberToObject(res, "tokens", (double)w[3]) ||
-      !cJSON_AddNumberToObject(res, "dropped", (double)(store->len - w[0] - (w[2] - w[1]))))
-    goto nomem;
   rc = tm_json_print(b, res, out);
   cJSON_Delete(res);
   return rc;
-nomem:
-  cJSON_Delete(res);
-  return tm_fail(b, TM_ENOMEM, "out of memory");
 }

@@ -239,14 +239,16 @@ int tm_fit_window(tm_ctx *ctx, const char *messages_json, const char *spec_json,
  * 0 removes the limit. Counts every message held once. */
 int tm_store_limit_tokens(tm_store *store, size_t max_tokens, int enc);
 
-/* The context window of the store's messages: writes {"messages":[...sent,
- * oldest first...],"tokens":n,"dropped":n}. Trimming never deletes stored
- * messages. After the first call a call costs O(messages sent). */
+/* The context window of the store's messages (the newest user turn must
+ * fit), written as tm_fit_window writes it. Trimming never deletes stored
+ * messages. Choosing the window costs O(messages sent) once their counts
+ * are cached; writing the dropped ones costs what they are. */
 int tm_store_window(tm_store *store, const char *spec_json, char **out);
 
-/* The same window as positions, without the messages: bounds[0] leading
- * system messages sent, then the messages [bounds[1], bounds[2]) sent after
- * them, bounds[3] the tokens of the request. */
+/* The same window as positions, without writing any message: bounds[0]
+ * leading system messages sent, then the messages [bounds[1], bounds[2])
+ * sent after them, bounds[3] the tokens of the request. O(messages sent)
+ * once their counts are cached. */
 int tm_store_window_bounds(tm_store *store, const char *spec_json, size_t bounds[4]);
 
 /* ---- Agent and its run loop. ---- */
