@@ -19,7 +19,10 @@ log "C tests (ctest, build/native)"
 ctest --test-dir build/native --output-on-failure --no-tests=error -j "${TM_JOBS:-2}"
 
 # ---- fuzzers ------------------------------------------------------------------
-# Later: short libFuzzer runs of tests/fuzz/ harnesses over their corpora.
+# A short run of each libFuzzer harness over its seeds (the long run is
+# FUZZ_RUNS=10000000 bash scripts/fuzz.sh).
+log "fuzzers (scripts/fuzz.sh, short runs)"
+bash "$ROOT/scripts/fuzz.sh"
 
 # ---- package tests (Jest, ES modules) ---------------------------------------
 log "package tests (Jest)"

@@ -71,25 +71,74 @@ static int add_tokens(const walk *w, size_t from, size_t to, size_t *sum) {
   return TM_OK;
 }
 
-/* The unit that ends just before `end` (and starts after `floor`): its first
- * message, or `end` itself when the message before is an orphan tool
- * result (no unit: the walk stops). */
+static const char *content_str(const cJSON *content, const char *key) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(content, key);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* True when content `c` of a message is of type `type`. */
+static bool content_is(const cJSON *c, const char *type) {
+  const char *t = content_str(c, "type");
+  return t && strcmp(t, type) == 0;
+}
+
+/* True when `id` is answered by a function result of the messages [from, to). */
+static bool answered(const walk *w, const char *id, size_t from, size_t to) {
+  for (size_t i = from; i < to; i++) {
+    const cJSON *c;
+    cJSON_ArrayForEach(c, tm_message_contents(at(w, i))) {
+      const char *cid = content_str(c, "call_id");
+      if (content_is(c, "function_result") && cid && strcmp(cid, id) == 0) return true;
+    }
+  }
+  return false;
+}
+
+/* True when the tool messages [head + 1, end) answer every call of `head`
+ * and nothing else: only then may the group be sent (endpoints refuse a
+ * result without its call, and a call without its results). */
+static bool group_complete(const walk *w, size_t head, size_t end) {
+  const cJSON *calls = tm_message_contents(at(w, head)), *c;
+  cJSON_ArrayForEach(c, calls) {
+    const char *id = content_str(c, "call_id");
+    if (content_is(c, "function_call") && (!id || !answered(w, id, head + 1, end))) return false;
+  }
+  for (size_t i = head + 1; i < end; i++) {
+    const cJSON *r;
+    cJSON_ArrayForEach(r, tm_message_contents(at(w, i))) {
+      const char *id = content_str(r, "call_id");
+      if (!content_is(r, "function_result")) continue;
+      bool found = false;
+      cJSON_ArrayForEach(c, calls) {
+        const char *cid = content_str(c, "call_id");
+        found |= content_is(c, "function_call") && id && cid && strcmp(cid, id) == 0;
+      }
+      if (!found) return false;
+    }
+  }
+  return true;
+}
+
+/* The unit that ends just before `end` (and starts at or after `floor`):
+ * its first message, or `end` itself when the messages before it cannot be
+ * sent (tool results without their call, a call without all its results):
+ * the walk stops there. */
 static size_t unit_before(const walk *w, size_t floor, size_t end) {
   size_t i = end - 1;
-  if (!is_tool(w, i)) return i;
+  if (!is_tool(w, i)) return tm_message_calls(at(w, i)) && !group_complete(w, i, end) ? end : i;
   while (i > floor && is_tool(w, i - 1)) i--;
-  if (i > floor && tm_message_calls(at(w, i - 1))) return i - 1;
+  if (i > floor && tm_message_calls(at(w, i - 1)) && group_complete(w, i - 1, end)) return i - 1;
   return end;
 }
 
 /* The end of the unit that starts at `start` (before `limit`), or `start`
- * itself when it is an orphan tool result. */
+ * itself when it cannot be sent. */
 static size_t unit_after(const walk *w, size_t start, size_t limit) {
   if (is_tool(w, start)) return start;
   size_t i = start + 1;
-  if (tm_message_calls(at(w, start)))
-    while (i < limit && is_tool(w, i)) i++;
-  return i;
+  if (!tm_message_calls(at(w, start))) return i;
+  while (i < limit && is_tool(w, i)) i++;
+  return group_complete(w, start, i) ? i : start;
 }
 
 static int fit_last(const walk *w, size_t lead, bool keep_last_turn, size_t budget, size_t *used,
@@ -103,6 +152,15 @@ static int fit_last(const walk *w, size_t lead, bool keep_last_turn, size_t budg
     while (u > lead && at(w, u - 1)->role != TM_ROLE_USER) u--;
     if (u > lead) {
       start = u - 1;
+      for (size_t i = start; i < n;) {
+        size_t next = unit_after(w, i, n);
+        if (next == i)
+          return tm_fail(w->b, TM_ESTATE,
+                         "messages[%zu]: a tool result without its call, or a call without all "
+                         "its results, in the newest turn",
+                         i);
+        i = next;
+      }
       size_t turn = 0;
       if ((rc = add_tokens(w, start, n, &turn))) return rc;
       if (*used + turn > budget)

@@ -10,13 +10,14 @@
  *  - strategy "last" sends the newest history that fits, "first" the
  *    oldest, each a contiguous run of whole units: an assistant message with
  *    function calls and the tool messages that follow it are one unit, kept
- *    or dropped together; a tool message that follows no call (an orphan) is
- *    never sent and ends the run;
+ *    or dropped together; a unit that cannot be sent (a tool result without
+ *    its call, a call without all its results) never is, and ends the run;
  *  - "last" never starts mid-turn: once anything older was dropped, the
  *    window starts at a user message (unless the history has none);
  *  - with keep_last_turn (a plain list, where the newest turn is part of the
  *    history) the last user message and everything after it must fit, or the
- *    window fails with TM_EWINDOW rather than sending less.
+ *    window fails with TM_EWINDOW rather than sending less (TM_ESTATE when
+ *    that turn holds a unit that cannot be sent).
  *
  * Cost: the counts are cached on the messages (count.h), so after the first
  * window a turn costs O(messages in the window), whatever the history's

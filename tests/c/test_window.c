@@ -182,6 +182,17 @@ TEST(test_window_tool_groups) {
             "" RESULT("a") "," RESULT("b") "," A("done") "," U("u2") "]";
   FITS(ctx, parallel, WIN(100), "u1,call,result,result,done,u2", "", -1);
   FITS(ctx, parallel, WIN(20), "u2", "u1,call,result,result,done", 8);
+  /* A call without all its results, or a result answering another call,
+   * cannot be sent: the walk stops before it. */
+  const char *unanswered = "[" U("u0") "," CALL("c1") "," A("a0") "," U("u1") "," A("a1") "]";
+  FITS(ctx, unanswered, WIN(100), "u1,a1", "u0,call,a0", 13);
+  const char *mismatched = "[" U("u0") "," CALL("c1") "," RESULT("c9") "," U("u1") "]";
+  FITS(ctx, mismatched, WIN(100), "u1", "u0,call,result", 8);
+  /* In the newest turn, which must be sent, it is an error. */
+  CHECK_EQ_INT(tm_fit_window(ctx, "[" U("u1") "," CALL("c1") "," RESULT("c2") "]", WIN(100),
+                             &(char *){NULL}),
+               TM_ESTATE);
+  CHECK_CONTAINS(tm_errmsg(ctx), "messages[1]");
   hn_count_set_fn(NULL, NULL);
   tm_ctx_free(ctx);
 }
