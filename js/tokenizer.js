@@ -24,7 +24,8 @@ const isNode =
 const nodeFs = isNode ? await import('node:fs') : null;
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+// ignoreBOM keeps a leading U+FEFF, so decode(encode(text)) === text.
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 const assets = new Map(); // asset URL -> Uint8Array (the .tmv bytes)
 const pending = new Map(); // asset URL -> Promise<Uint8Array>
