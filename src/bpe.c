@@ -2,9 +2,9 @@
  * Vocabularies and byte-pair merging.
  *
  * A vocabulary is the asset's bytes (kept as loaded) plus two things built
- * at load: each token's offset, and an open-addressing hash table from token
- * bytes to rank. A slot holds the rank in its low 18 bits and 14 more bits
- * of the key's hash, so most probes that miss never touch the token bytes.
+ * at load: each token's offset, and an open-addressing hash table (linear
+ * probing, at most half full) from token bytes to rank. A slot keeps the
+ * token's first eight bytes, so a lookup costs one cache miss, not four.
  *
  * Merging follows tiktoken's rule: repeatedly merge the adjacent pair whose
  * concatenated bytes have the lowest rank, the leftmost one on ties, until
@@ -18,8 +18,6 @@
 
 #include "pretokenize.h"
 
-#define RANK_BITS 18
-#define RANK_MASK ((((uint32_t)1) << RANK_BITS) - 1)
 #define SLOT_EMPTY 0xFFFFFFFFu
 #define NO_RANK 0xFFFFFFFFu
 #define HEADER_BYTES 32
@@ -37,16 +35,25 @@ typedef struct {
   const uint8_t *bytes;
 } special_token;
 
+/* A hash slot: the token's first eight bytes, its rank (SLOT_EMPTY when
+ * free), and its offset << 8 | length. */
+typedef struct {
+  uint64_t head;
+  uint32_t rank;
+  uint32_t where;
+} vocab_slot;
+
 struct tm_vocab {
   uint8_t *data;          /* the asset, owned */
   const uint8_t *lens;    /* length of each token, by rank */
   const uint8_t *bytes;   /* the tokens' bytes, by rank */
   uint32_t *offs;         /* n + 1 offsets into bytes */
-  uint32_t *slots;        /* hash table */
+  vocab_slot *slots;      /* hash table */
   uint32_t mask;          /* slots - 1 */
   uint32_t n;             /* ordinary tokens */
   uint32_t max_len;       /* longest token */
   uint32_t byte_rank[256];
+  uint32_t *pair_rank; /* 65536 entries: the rank of each two-byte string */
   uint32_t n_special;
   special_token special[TM_VOCAB_MAX_SPECIAL];
 };
@@ -55,42 +62,47 @@ static uint32_t read_u32(const uint8_t *p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static inline uint64_t hash_bytes(const uint8_t *p, size_t n) {
-  uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)n;
-  while (n >= 8) {
-    uint64_t x;
-    memcpy(&x, p, 8);
-    h = (h ^ x) * 0xBF58476D1CE4E5B9ull;
-    h ^= h >> 29;
-    p += 8;
-    n -= 8;
-  }
+/* The first min(n, 8) bytes at p, little-endian, zero-padded. */
+static inline uint64_t head_of(const uint8_t *p, size_t n) {
   uint64_t x = 0;
-  for (size_t i = 0; i < n; i++) x |= (uint64_t)p[i] << (8 * i);
-  h = (h ^ x) * 0x94D049BB133111EBull;
-  h ^= h >> 31;
-  h *= 0xBF58476D1CE4E5B9ull;
+  if (n >= 8) {
+    for (size_t i = 0; i < 8; i++) x |= (uint64_t)p[i] << (8 * i);
+  } else {
+    for (size_t i = 0; i < n; i++) x |= (uint64_t)p[i] << (8 * i);
+  }
+  return x;
+}
+
+/* Hashes n bytes whose head (head_of) is already known. */
+static inline uint64_t hash_rest(uint64_t head, const uint8_t *p, size_t n) {
+  uint64_t h = (head ^ ((uint64_t)n << 58)) * 0x9E3779B97F4A7C15ull;
+  for (size_t i = 8; i < n; i += 8) {
+    h ^= h >> 29;
+    h = (h ^ head_of(p + i, n - i)) * 0xBF58476D1CE4E5B9ull;
+  }
   h ^= h >> 32;
+  h *= 0x94D049BB133111EBull;
+  h ^= h >> 29;
   return h;
 }
 
-/* The rank of the `n` bytes at `p`, or NO_RANK. */
+/* The rank of the `n` bytes at `p`, or NO_RANK. One slot holds a token's
+ * first eight bytes, so tokens of up to eight bytes (nearly every lookup)
+ * are found or rejected without touching the token bytes. */
 static inline uint32_t rank_of(const tm_vocab *v, const uint8_t *p, size_t n) {
   if (n > v->max_len) return NO_RANK;
-  uint64_t h = hash_bytes(p, n);
-  uint32_t tag = (uint32_t)(h >> (64 - (32 - RANK_BITS)));
+  uint64_t head = head_of(p, n);
+  uint64_t h = hash_rest(head, p, n);
   uint32_t i = (uint32_t)h & v->mask;
   for (;;) {
-    uint32_t slot = v->slots[i];
-    if (slot == SLOT_EMPTY) return NO_RANK;
-    if (slot >> RANK_BITS == tag) {
-      uint32_t r = slot & RANK_MASK;
-      if (v->lens[r] == n) {
-        const uint8_t *t = v->bytes + v->offs[r];
-        size_t k = 0;
-        while (k < n && t[k] == p[k]) k++;
-        if (k == n) return r;
-      }
+    const vocab_slot *slot = &v->slots[i];
+    if (slot->rank == SLOT_EMPTY) return NO_RANK;
+    if (slot->head == head && (slot->where & 0xFF) == n) {
+      if (n <= 8) return slot->rank;
+      const uint8_t *t = v->bytes + (slot->where >> 8);
+      size_t k = 8;
+      while (k < n && t[k] == p[k]) k++;
+      if (k == n) return slot->rank;
     }
     i = (i + 1) & v->mask;
   }
@@ -98,6 +110,7 @@ static inline uint32_t rank_of(const tm_vocab *v, const uint8_t *p, size_t n) {
 
 void tm_vocab_free(tm_vocab *v) {
   if (!v) return;
+  tm_free(v->pair_rank);
   tm_free(v->slots);
   tm_free(v->offs);
   tm_free(v->data);
@@ -140,12 +153,17 @@ int tm_vocab_build(tm_base *b, int enc, uint8_t *data, size_t len, tm_vocab **ou
   v->n = n;
   v->lens = v->data + HEADER_BYTES;
   v->bytes = v->lens + n;
+  if (token_bytes >= ((uint32_t)1 << 24)) {
+    rc = tm_fail(b, TM_EFORMAT, "vocabulary tokens take %u bytes, more than 16 MiB", token_bytes);
+    goto fail;
+  }
   uint32_t slots = 1;
   while (slots < 2 * n) slots <<= 1;
   v->mask = slots - 1;
   v->offs = tm_malloc(((size_t)n + 1) * sizeof *v->offs);
   v->slots = tm_malloc((size_t)slots * sizeof *v->slots);
-  if (!v->offs || !v->slots) {
+  v->pair_rank = tm_malloc(65536 * sizeof *v->pair_rank);
+  if (!v->offs || !v->slots || !v->pair_rank) {
     rc = tm_fail(b, TM_ENOMEM, "out of memory indexing a vocabulary");
     goto fail;
   }
@@ -164,17 +182,20 @@ int tm_vocab_build(tm_base *b, int enc, uint8_t *data, size_t len, tm_vocab **ou
     rc = tm_fail(b, TM_EFORMAT, "vocabulary token lengths do not add up");
     goto fail;
   }
-  memset(v->slots, 0xFF, (size_t)slots * sizeof *v->slots);
+  for (uint32_t i = 0; i < slots; i++) v->slots[i].rank = SLOT_EMPTY;
   for (uint32_t r = 0; r < n; r++) {
     const uint8_t *t = v->bytes + v->offs[r];
-    if (rank_of(v, t, v->lens[r]) != NO_RANK) {
+    size_t tl = v->lens[r];
+    if (rank_of(v, t, tl) != NO_RANK) {
       rc = tm_fail(b, TM_EFORMAT, "vocabulary token %u is a duplicate", r);
       goto fail;
     }
-    uint64_t h = hash_bytes(t, v->lens[r]);
-    uint32_t i = (uint32_t)h & v->mask;
-    while (v->slots[i] != SLOT_EMPTY) i = (i + 1) & v->mask;
-    v->slots[i] = (uint32_t)(h >> (64 - (32 - RANK_BITS))) << RANK_BITS | r;
+    uint64_t head = head_of(t, tl);
+    uint32_t i = (uint32_t)hash_rest(head, t, tl) & v->mask;
+    while (v->slots[i].rank != SLOT_EMPTY) i = (i + 1) & v->mask;
+    v->slots[i].head = head;
+    v->slots[i].rank = r;
+    v->slots[i].where = v->offs[r] << 8 | (uint32_t)tl;
   }
   for (unsigned c = 0; c < 256; c++) {
     uint8_t byte = (uint8_t)c;
@@ -183,6 +204,10 @@ int tm_vocab_build(tm_base *b, int enc, uint8_t *data, size_t len, tm_vocab **ou
       rc = tm_fail(b, TM_EFORMAT, "vocabulary lacks the byte 0x%02x", c);
       goto fail;
     }
+  }
+  for (unsigned c = 0; c < 65536; c++) {
+    uint8_t two[2] = {(uint8_t)(c >> 8), (uint8_t)c};
+    v->pair_rank[c] = rank_of(v, two, 2);
   }
   const uint8_t *p = v->bytes + token_bytes, *end = v->data + len;
   for (uint32_t k = 0; k < n_special; k++) {
@@ -262,7 +287,7 @@ static size_t merge_short(const tm_vocab *v, const uint8_t *p, size_t n, uint32_
     tok[i] = v->byte_rank[p[i]];
   }
   start[n] = (uint32_t)n;
-  for (size_t i = 0; i + 1 < n; i++) pair[i] = rank_of(v, p + i, 2);
+  for (size_t i = 0; i + 1 < n; i++) pair[i] = v->pair_rank[p[i] << 8 | p[i + 1]];
   while (m > 1) {
     uint32_t best = NO_RANK;
     size_t at = 0;
@@ -334,7 +359,7 @@ static size_t merge_long(const tm_vocab *v, const uint8_t *p, size_t n, uint32_t
     tok[i] = v->byte_rank[p[i]];
   }
   for (size_t i = 0; i + 1 < n; i++) {
-    pair[i] = rank_of(v, p + i, 2);
+    pair[i] = v->pair_rank[p[i] << 8 | p[i + 1]];
     if (pair[i] != NO_RANK) heap_push(heap, &hn, (uint64_t)pair[i] << 32 | i);
   }
   pair[n - 1] = NO_RANK;

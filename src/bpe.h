@@ -19,8 +19,8 @@
 /* Limits of a vocabulary asset (dist/vocab/<name>.tmv, scripts/gen-vocab.mjs). */
 #define TM_VOCAB_MAGIC "TMVB"
 #define TM_VOCAB_FORMAT 1
-/* Most ordinary tokens: ranks must fit the 18 bits a hash slot gives them. */
-#define TM_VOCAB_MAX_TOKENS ((((uint32_t)1) << 18) - 2)
+/* Most ordinary tokens in one vocabulary (o200k_base has 199,998). */
+#define TM_VOCAB_MAX_TOKENS ((uint32_t)1 << 20)
 #define TM_VOCAB_MAX_SPECIAL 16
 /* Pieces at most this long are merged with the simple quadratic method on
  * the stack; longer ones with a heap in scratch space (O(n log n)). */

@@ -60,8 +60,9 @@ static inline unsigned class_at(const uint8_t *s, size_t pos, size_t *next) {
   uint32_t cp;
   if (c < 0x80) {
     *next = pos + 1;
-    cp = c;
-  } else if (c < 0xE0) {
+    return tm_uc_ascii[c];
+  }
+  if (c < 0xE0) {
     cp = ((c & 0x1Fu) << 6) | (s[pos + 1] & 0x3Fu);
     *next = pos + 2;
   } else if (c < 0xF0) {
