@@ -2,9 +2,8 @@
  * Vocabularies and byte-pair merging.
  *
  * A vocabulary is the asset's bytes (kept as loaded) plus two things built
- * at load: each token's offset, and an open-addressing hash table (linear
- * probing, at most half full) from token bytes to rank. A slot keeps the
- * token's first eight bytes, so a lookup costs one cache miss, not four.
+ * at load: each token's offset and first eight bytes, and an open-addressing
+ * hash table (linear probing, at most half full) from token bytes to rank.
  *
  * Merging follows tiktoken's rule: repeatedly merge the adjacent pair whose
  * concatenated bytes have the lowest rank, the leftmost one on ties, until
@@ -19,10 +18,14 @@
 #include "pretokenize.h"
 
 #define SLOT_EMPTY 0xFFFFFFFFu
+#define RANK_BITS 18
+#define RANK_MASK ((((uint32_t)1) << RANK_BITS) - 1)
+#define TAG_OF(h) ((uint32_t)((h) >> (64 - (32 - RANK_BITS))))
 #define NO_RANK 0xFFFFFFFFu
 #define HEADER_BYTES 32
 
-/* Compilers may not inline these into functions that Asyncify instruments. */
+/* The loop stays out of line: its callers allocate, and are the ones
+ * Asyncify would otherwise see. */
 #if defined(__GNUC__) || defined(__clang__)
 #define TM_NOINLINE __attribute__((noinline))
 #else
@@ -35,20 +38,13 @@ typedef struct {
   const uint8_t *bytes;
 } special_token;
 
-/* A hash slot: the token's first eight bytes, its rank (SLOT_EMPTY when
- * free), and its offset << 8 | length. */
-typedef struct {
-  uint64_t head;
-  uint32_t rank;
-  uint32_t where;
-} vocab_slot;
-
 struct tm_vocab {
   uint8_t *data;          /* the asset, owned */
   const uint8_t *lens;    /* length of each token, by rank */
   const uint8_t *bytes;   /* the tokens' bytes, by rank */
   uint32_t *offs;         /* n + 1 offsets into bytes */
-  vocab_slot *slots;      /* hash table */
+  uint32_t *slots;        /* hash table: tag << RANK_BITS | rank */
+  uint64_t *heads;        /* each token's first eight bytes (head_of), by rank */
   uint32_t mask;          /* slots - 1 */
   uint32_t n;             /* ordinary tokens */
   uint32_t max_len;       /* longest token */
@@ -86,23 +82,28 @@ static inline uint64_t hash_rest(uint64_t head, const uint8_t *p, size_t n) {
   return h;
 }
 
-/* The rank of the `n` bytes at `p`, or NO_RANK. One slot holds a token's
- * first eight bytes, so tokens of up to eight bytes (nearly every lookup)
- * are found or rejected without touching the token bytes. */
+/* The rank of the `n` bytes at `p`, or NO_RANK. A slot is 4 bytes (the
+ * table stays small enough for the caches) and carries 14 bits of the hash
+ * besides the rank, so most probes for strings that are no token stop at
+ * the slot; a candidate is confirmed by its first eight bytes. */
 static inline uint32_t rank_of(const tm_vocab *v, const uint8_t *p, size_t n) {
   if (n > v->max_len) return NO_RANK;
   uint64_t head = head_of(p, n);
   uint64_t h = hash_rest(head, p, n);
+  uint32_t tag = TAG_OF(h);
   uint32_t i = (uint32_t)h & v->mask;
   for (;;) {
-    const vocab_slot *slot = &v->slots[i];
-    if (slot->rank == SLOT_EMPTY) return NO_RANK;
-    if (slot->head == head && (slot->where & 0xFF) == n) {
-      if (n <= 8) return slot->rank;
-      const uint8_t *t = v->bytes + (slot->where >> 8);
-      size_t k = 8;
-      while (k < n && t[k] == p[k]) k++;
-      if (k == n) return slot->rank;
+    uint32_t slot = v->slots[i];
+    if (slot == SLOT_EMPTY) return NO_RANK;
+    if (slot >> RANK_BITS == tag) {
+      uint32_t r = slot & RANK_MASK;
+      if (v->heads[r] == head && v->lens[r] == n) {
+        if (n <= 8) return r;
+        const uint8_t *t = v->bytes + v->offs[r];
+        size_t k = 8;
+        while (k < n && t[k] == p[k]) k++;
+        if (k == n) return r;
+      }
     }
     i = (i + 1) & v->mask;
   }
@@ -112,6 +113,7 @@ void tm_vocab_free(tm_vocab *v) {
   if (!v) return;
   tm_free(v->pair_rank);
   tm_free(v->slots);
+  tm_free(v->heads);
   tm_free(v->offs);
   tm_free(v->data);
   tm_free(v);
@@ -153,17 +155,14 @@ int tm_vocab_build(tm_base *b, int enc, uint8_t *data, size_t len, tm_vocab **ou
   v->n = n;
   v->lens = v->data + HEADER_BYTES;
   v->bytes = v->lens + n;
-  if (token_bytes >= ((uint32_t)1 << 24)) {
-    rc = tm_fail(b, TM_EFORMAT, "vocabulary tokens take %u bytes, more than 16 MiB", token_bytes);
-    goto fail;
-  }
   uint32_t slots = 1;
   while (slots < 2 * n) slots <<= 1;
   v->mask = slots - 1;
   v->offs = tm_malloc(((size_t)n + 1) * sizeof *v->offs);
   v->slots = tm_malloc((size_t)slots * sizeof *v->slots);
+  v->heads = tm_malloc((size_t)n * sizeof *v->heads);
   v->pair_rank = tm_malloc(65536 * sizeof *v->pair_rank);
-  if (!v->offs || !v->slots || !v->pair_rank) {
+  if (!v->offs || !v->slots || !v->heads || !v->pair_rank) {
     rc = tm_fail(b, TM_ENOMEM, "out of memory indexing a vocabulary");
     goto fail;
   }
@@ -182,7 +181,7 @@ int tm_vocab_build(tm_base *b, int enc, uint8_t *data, size_t len, tm_vocab **ou
     rc = tm_fail(b, TM_EFORMAT, "vocabulary token lengths do not add up");
     goto fail;
   }
-  for (uint32_t i = 0; i < slots; i++) v->slots[i].rank = SLOT_EMPTY;
+  memset(v->slots, 0xFF, (size_t)slots * sizeof *v->slots);
   for (uint32_t r = 0; r < n; r++) {
     const uint8_t *t = v->bytes + v->offs[r];
     size_t tl = v->lens[r];
@@ -191,11 +190,11 @@ int tm_vocab_build(tm_base *b, int enc, uint8_t *data, size_t len, tm_vocab **ou
       goto fail;
     }
     uint64_t head = head_of(t, tl);
-    uint32_t i = (uint32_t)hash_rest(head, t, tl) & v->mask;
-    while (v->slots[i].rank != SLOT_EMPTY) i = (i + 1) & v->mask;
-    v->slots[i].head = head;
-    v->slots[i].rank = r;
-    v->slots[i].where = v->offs[r] << 8 | (uint32_t)tl;
+    uint64_t h = hash_rest(head, t, tl);
+    uint32_t i = (uint32_t)h & v->mask;
+    while (v->slots[i] != SLOT_EMPTY) i = (i + 1) & v->mask;
+    v->slots[i] = TAG_OF(h) << RANK_BITS | r;
+    v->heads[r] = head;
   }
   for (unsigned c = 0; c < 256; c++) {
     uint8_t byte = (uint8_t)c;

@@ -19,12 +19,13 @@
 /* Limits of a vocabulary asset (dist/vocab/<name>.tmv, scripts/gen-vocab.mjs). */
 #define TM_VOCAB_MAGIC "TMVB"
 #define TM_VOCAB_FORMAT 1
-/* Most ordinary tokens in one vocabulary (o200k_base has 199,998). */
-#define TM_VOCAB_MAX_TOKENS ((uint32_t)1 << 20)
+/* Most ordinary tokens in one vocabulary (o200k_base has 199,998): ranks
+ * must fit the 18 bits a hash slot gives them. */
+#define TM_VOCAB_MAX_TOKENS ((((uint32_t)1) << 18) - 2)
 #define TM_VOCAB_MAX_SPECIAL 16
 /* Pieces at most this long are merged with the simple quadratic method on
  * the stack; longer ones with a heap in scratch space (O(n log n)). */
-#define TM_BPE_SHORT_PIECE 128
+#define TM_BPE_SHORT_PIECE 32
 /* Scratch bytes the heap method needs per byte of a piece. */
 #define TM_BPE_SCRATCH_PER_BYTE 40
 
