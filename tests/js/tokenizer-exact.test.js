@@ -9,7 +9,7 @@ import { Tiktoken } from 'js-tiktoken/lite';
 import o200kRanks from 'js-tiktoken/ranks/o200k_base';
 import cl100kRanks from 'js-tiktoken/ranks/cl100k_base';
 import { Tokenizer } from '../../js/index.js';
-import { makeCorpus, makeMessages } from '../../bench/corpus.js';
+import { makeCorpus, makeMessages, prng } from '../../bench/corpus.js';
 
 const fixture = JSON.parse(
   readFileSync(new URL('../fixtures/tokenizer/edge-cases.json', import.meta.url), 'utf8'),
@@ -19,6 +19,32 @@ const edgeCases = fixture.cases.map((c) =>
 );
 const corpus = makeCorpus();
 const messages = makeMessages();
+
+// Short random strings over the characters where the patterns' branches
+// meet: every letter category, marks, digits of several kinds, each kind of
+// white space, apostrophes and contraction letters, slashes, emoji, a BOM,
+// NEL, lone surrogates, NUL and special-token text.
+const TRICKY = [
+  'a', 'b', 's', 't', 'd', 'm', 'l', 'r', 'e', 'v', 'S', 'T', 'D', 'M', 'L', 'R', 'E', 'V', 'A',
+  "'", "'", "'", ' ', ' ', '  ', '\t', '\n', '\r', '\r\n', '/', '/', '!', '.', ',', '1', '2', '3',
+  '\u0663', '\u00bd', '\u216b', '\u01c5', '\u01c8', '\u02b0', '\u02c8', '\u3042', '\u8a9e',
+  '\u30fc', '\u0301', '\u0303', '\u093f', '\u0928', '\u0e01', '\u0e31', '\u00a0', '\u3000',
+  '\u2028', '\ufeff', '\u0085', '\u000b', '\u200b', '\u200d', '\u{1F600}', '\u{1F469}', '\ud800',
+  '\udc00', '\u00e9', '\u00c9', '\u00df', '\u017f', '\u03a9', '\u03c9', '\ufb01', '\u0000',
+  '<|endoftext|>', '$', '_', '-', '?', '"', '(', '@', '\u01f2', '\u1f88', "'ll", "'RE",
+];
+function randomStrings(count, seed) {
+  const rnd = prng(seed);
+  const out = [];
+  for (let i = 0; i < count; i++) {
+    const len = 1 + Math.floor(rnd() * 25);
+    let s = '';
+    for (let k = 0; k < len; k++) s += TRICKY[Math.floor(rnd() * TRICKY.length)];
+    out.push(s);
+  }
+  return out;
+}
+const randomCases = randomStrings(5000, 12345);
 
 const REFERENCE = { o200k_base: o200kRanks, cl100k_base: cl100kRanks };
 
@@ -74,6 +100,15 @@ describe.each(Object.keys(REFERENCE))('%s', (name) => {
       expect(context(text, ours, theirs, ref)).toBeNull();
     }
   });
+
+  test('5000 random strings of tricky characters, with and without special tokens', () => {
+    for (const text of randomCases) {
+      const diff = context(text, tok.encode(text), ref.encode(text, [], []), ref);
+      if (diff) expect({ text, diff }).toBeNull();
+      const special = context(text, tok.encode(text, { allowedSpecial: 'all' }), ref.encode(text, 'all'), ref);
+      if (special) expect({ text, special }).toBeNull();
+    }
+  }, 120000);
 
   test(`generated corpus (${(new TextEncoder().encode(corpus).length / 1048576).toFixed(1)} MB): same ids`, () => {
     const ours = tok.encode(corpus);
