@@ -21,6 +21,11 @@
 #define RANK_BITS 18
 #define RANK_MASK ((((uint32_t)1) << RANK_BITS) - 1)
 #define TAG_OF(h) ((uint32_t)((h) >> (64 - (32 - RANK_BITS))))
+/* A one-hash Bloom filter in front of the table: 128 KiB stay in cache,
+ * and most strings that are no token (most lookups while merging) stop
+ * there. Its bits come from the hash bits the table index does not use. */
+#define TM_FILTER_BITS ((uint32_t)1 << 20)
+#define FILTER_BIT(h) ((uint32_t)((h) >> 20) & (TM_FILTER_BITS - 1))
 #define NO_RANK 0xFFFFFFFFu
 #define HEADER_BYTES 32
 
@@ -45,6 +50,7 @@ struct tm_vocab {
   uint32_t *offs;         /* n + 1 offsets into bytes */
   uint32_t *slots;        /* hash table: tag << RANK_BITS | rank */
   uint64_t *heads;        /* each token's first eight bytes (head_of), by rank */
+  uint64_t *filter;       /* TM_FILTER_BITS bits: set for the hashes of tokens */
   uint32_t mask;          /* slots - 1 */
   uint32_t n;             /* ordinary tokens */
   uint32_t max_len;       /* longest token */
@@ -90,6 +96,8 @@ static inline uint32_t rank_of(const tm_vocab *v, const uint8_t *p, size_t n) {
   if (n > v->max_len) return NO_RANK;
   uint64_t head = head_of(p, n);
   uint64_t h = hash_rest(head, p, n);
+  uint32_t fb = FILTER_BIT(h);
+  if (!((v->filter[fb >> 6] >> (fb & 63)) & 1)) return NO_RANK;
   uint32_t tag = TAG_OF(h);
   uint32_t i = (uint32_t)h & v->mask;
   for (;;) {
@@ -114,6 +122,7 @@ void tm_vocab_free(tm_vocab *v) {
   tm_free(v->pair_rank);
   tm_free(v->slots);
   tm_free(v->heads);
+  tm_free(v->filter);
   tm_free(v->offs);
   tm_free(v->data);
   tm_free(v);
@@ -161,8 +170,9 @@ int tm_vocab_build(tm_base *b, int enc, uint8_t *data, size_t len, tm_vocab **ou
   v->offs = tm_malloc(((size_t)n + 1) * sizeof *v->offs);
   v->slots = tm_malloc((size_t)slots * sizeof *v->slots);
   v->heads = tm_malloc((size_t)n * sizeof *v->heads);
+  v->filter = tm_malloc(TM_FILTER_BITS / 8);
   v->pair_rank = tm_malloc(65536 * sizeof *v->pair_rank);
-  if (!v->offs || !v->slots || !v->heads || !v->pair_rank) {
+  if (!v->offs || !v->slots || !v->heads || !v->filter || !v->pair_rank) {
     rc = tm_fail(b, TM_ENOMEM, "out of memory indexing a vocabulary");
     goto fail;
   }
@@ -182,6 +192,7 @@ int tm_vocab_build(tm_base *b, int enc, uint8_t *data, size_t len, tm_vocab **ou
     goto fail;
   }
   memset(v->slots, 0xFF, (size_t)slots * sizeof *v->slots);
+  memset(v->filter, 0, TM_FILTER_BITS / 8);
   for (uint32_t r = 0; r < n; r++) {
     const uint8_t *t = v->bytes + v->offs[r];
     size_t tl = v->lens[r];
@@ -195,6 +206,8 @@ int tm_vocab_build(tm_base *b, int enc, uint8_t *data, size_t len, tm_vocab **ou
     while (v->slots[i] != SLOT_EMPTY) i = (i + 1) & v->mask;
     v->slots[i] = TAG_OF(h) << RANK_BITS | r;
     v->heads[r] = head;
+    uint32_t fb = FILTER_BIT(h);
+    v->filter[fb >> 6] |= (uint64_t)1 << (fb & 63);
   }
   for (unsigned c = 0; c < 256; c++) {
     uint8_t byte = (uint8_t)c;
