@@ -64,14 +64,27 @@ static uint32_t read_u32(const uint8_t *p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* The first min(n, 8) bytes at p, little-endian, zero-padded. */
-static inline uint64_t head_of(const uint8_t *p, size_t n) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define TM_LITTLE_ENDIAN 1
+#else
+#define TM_LITTLE_ENDIAN 0
+#endif
+
+/* The first min(n, 8) bytes at p, little-endian, zero-padded. `lo` is the
+ * lowest address that may be read: when the 8 bytes that end at p + n are
+ * all readable, one load and a shift replace the byte loop. */
+static inline uint64_t head_of(const uint8_t *p, size_t n, const uint8_t *lo) {
   uint64_t x = 0;
-  if (n >= 8) {
-    for (size_t i = 0; i < 8; i++) x |= (uint64_t)p[i] << (8 * i);
-  } else {
-    for (size_t i = 0; i < n; i++) x |= (uint64_t)p[i] << (8 * i);
+  if (TM_LITTLE_ENDIAN && n >= 8) {
+    memcpy(&x, p, 8);
+    return x;
   }
+  if (TM_LITTLE_ENDIAN && n > 0 && (size_t)(p - lo) + n >= 8) {
+    memcpy(&x, p + n - 8, 8);
+    return x >> (8 * (8 - n));
+  }
+  size_t k = n < 8 ? n : 8;
+  for (size_t i = 0; i < k; i++) x |= (uint64_t)p[i] << (8 * i);
   return x;
 }
 
@@ -80,7 +93,7 @@ static inline uint64_t hash_rest(uint64_t head, const uint8_t *p, size_t n) {
   uint64_t h = (head ^ ((uint64_t)n << 58)) * 0x9E3779B97F4A7C15ull;
   for (size_t i = 8; i < n; i += 8) {
     h ^= h >> 29;
-    h = (h ^ head_of(p + i, n - i)) * 0xBF58476D1CE4E5B9ull;
+    h = (h ^ head_of(p + i, n - i, p)) * 0xBF58476D1CE4E5B9ull;
   }
   h ^= h >> 32;
   h *= 0x94D049BB133111EBull;
@@ -92,9 +105,9 @@ static inline uint64_t hash_rest(uint64_t head, const uint8_t *p, size_t n) {
  * table stays small enough for the caches) and carries 14 bits of the hash
  * besides the rank, so most probes for strings that are no token stop at
  * the slot; a candidate is confirmed by its first eight bytes. */
-static inline uint32_t rank_of(const tm_vocab *v, const uint8_t *p, size_t n) {
+static inline uint32_t rank_of(const tm_vocab *v, const uint8_t *p, size_t n, const uint8_t *lo) {
   if (n > v->max_len) return NO_RANK;
-  uint64_t head = head_of(p, n);
+  uint64_t head = head_of(p, n, lo);
   uint64_t h = hash_rest(head, p, n);
   uint32_t fb = FILTER_BIT(h);
   if (!((v->filter[fb >> 6] >> (fb & 63)) & 1)) return NO_RANK;
@@ -196,11 +209,11 @@ int tm_vocab_build(tm_base *b, int enc, uint8_t *data, size_t len, tm_vocab **ou
   for (uint32_t r = 0; r < n; r++) {
     const uint8_t *t = v->bytes + v->offs[r];
     size_t tl = v->lens[r];
-    if (rank_of(v, t, tl) != NO_RANK) {
+    if (rank_of(v, t, tl, v->data) != NO_RANK) {
       rc = tm_fail(b, TM_EFORMAT, "vocabulary token %u is a duplicate", r);
       goto fail;
     }
-    uint64_t head = head_of(t, tl);
+    uint64_t head = head_of(t, tl, v->data);
     uint64_t h = hash_rest(head, t, tl);
     uint32_t i = (uint32_t)h & v->mask;
     while (v->slots[i] != SLOT_EMPTY) i = (i + 1) & v->mask;
@@ -211,7 +224,7 @@ int tm_vocab_build(tm_base *b, int enc, uint8_t *data, size_t len, tm_vocab **ou
   }
   for (unsigned c = 0; c < 256; c++) {
     uint8_t byte = (uint8_t)c;
-    v->byte_rank[c] = rank_of(v, &byte, 1);
+    v->byte_rank[c] = rank_of(v, &byte, 1, &byte);
     if (v->byte_rank[c] == NO_RANK) {
       rc = tm_fail(b, TM_EFORMAT, "vocabulary lacks the byte 0x%02x", c);
       goto fail;
@@ -219,7 +232,7 @@ int tm_vocab_build(tm_base *b, int enc, uint8_t *data, size_t len, tm_vocab **ou
   }
   for (unsigned c = 0; c < 65536; c++) {
     uint8_t two[2] = {(uint8_t)(c >> 8), (uint8_t)c};
-    v->pair_rank[c] = rank_of(v, two, 2);
+    v->pair_rank[c] = rank_of(v, two, 2, two);
   }
   const uint8_t *p = v->bytes + token_bytes, *end = v->data + len;
   for (uint32_t k = 0; k < n_special; k++) {
@@ -288,8 +301,10 @@ static size_t next_special(const tm_vocab *v, const uint8_t *s, size_t len, size
 /* ---- merging ---- */
 
 /* Merges a short piece (2 <= n <= TM_BPE_SHORT_PIECE bytes) into out (or
- * only counts when out is NULL); returns the number of tokens. */
-static size_t merge_short(const tm_vocab *v, const uint8_t *p, size_t n, uint32_t *out) {
+ * only counts when out is NULL); returns the number of tokens. `lo` is the
+ * start of the text (readable up to the piece). */
+static size_t merge_short(const tm_vocab *v, const uint8_t *p, size_t n, uint32_t *out,
+                          const uint8_t *lo) {
   uint32_t start[TM_BPE_SHORT_PIECE + 1];
   uint32_t pair[TM_BPE_SHORT_PIECE];
   uint32_t tok[TM_BPE_SHORT_PIECE];
@@ -318,8 +333,8 @@ static size_t merge_short(const tm_vocab *v, const uint8_t *p, size_t n, uint32_
     }
     for (size_t i = at + 1; i + 1 < m; i++) pair[i] = pair[i + 1];
     m--;
-    if (at + 1 < m) pair[at] = rank_of(v, p + start[at], start[at + 2] - start[at]);
-    if (at > 0) pair[at - 1] = rank_of(v, p + start[at - 1], start[at + 1] - start[at - 1]);
+    if (at + 1 < m) pair[at] = rank_of(v, p + start[at], start[at + 2] - start[at], lo);
+    if (at > 0) pair[at - 1] = rank_of(v, p + start[at - 1], start[at + 1] - start[at - 1], lo);
   }
   if (out) memcpy(out, tok, m * sizeof *tok);
   return m;
@@ -358,7 +373,7 @@ static uint64_t heap_pop(uint64_t *h, size_t *n) {
 /* Merges a long piece with the heap method; `scratch` holds
  * n * TM_BPE_SCRATCH_PER_BYTE bytes. Returns the number of tokens. */
 static size_t merge_long(const tm_vocab *v, const uint8_t *p, size_t n, uint32_t *out,
-                         void *scratch) {
+                         void *scratch, const uint8_t *lo) {
   uint64_t *heap = scratch; /* at most 3n entries: n-1, then 2 per merge */
   uint32_t *next = (uint32_t *)(heap + 3 * n);
   uint32_t *prev = next + n;
@@ -385,11 +400,11 @@ static size_t merge_long(const tm_vocab *v, const uint8_t *p, size_t n, uint32_t
     pair[j] = NO_RANK;
     next[i] = k;
     if (k < n) prev[k] = i;
-    pair[i] = k < n ? rank_of(v, p + i, next[k] - i) : NO_RANK;
+    pair[i] = k < n ? rank_of(v, p + i, next[k] - i, lo) : NO_RANK;
     if (pair[i] != NO_RANK) heap_push(heap, &hn, (uint64_t)pair[i] << 32 | i);
     uint32_t h = prev[i];
     if (h != DEAD) {
-      pair[h] = rank_of(v, p + h, k - h);
+      pair[h] = rank_of(v, p + h, k - h, lo);
       if (pair[h] != NO_RANK) heap_push(heap, &hn, (uint64_t)pair[h] << 32 | h);
     }
   }
@@ -444,14 +459,14 @@ TM_NOINLINE int tm_bpe_run(tm_bpe_job *j) {
       rc = TM_BPE_NEED_OUT;
       break;
     }
-    uint32_t r = rank_of(v, s + pos, n);
+    uint32_t r = rank_of(v, s + pos, n, s);
     if (r != NO_RANK) {
       if (out) out[n_out] = r;
       n_out++;
     } else if (n <= TM_BPE_SHORT_PIECE) {
-      n_out += merge_short(v, s + pos, n, out ? out + n_out : NULL);
+      n_out += merge_short(v, s + pos, n, out ? out + n_out : NULL, s);
     } else if (n * TM_BPE_SCRATCH_PER_BYTE <= j->scratch_bytes) {
-      n_out += merge_long(v, s + pos, n, out ? out + n_out : NULL, j->scratch);
+      n_out += merge_long(v, s + pos, n, out ? out + n_out : NULL, j->scratch, s);
     } else {
       j->need = n;
       rc = TM_BPE_NEED_SCRATCH;
