@@ -132,40 +132,62 @@ export function encodingIdSync(name) {
   return id;
 }
 
-// Copies `text` into module memory as UTF-8 (lone surrogates become U+FFFD,
-// as TextEncoder does); returns [pointer, length]. The caller frees it.
+// Short texts go through one buffer kept per module (8 bytes of result
+// slots, then the text), so counting many small messages costs no malloc
+// per call; longer ones get their own allocation, freed after the call.
+const KEEP_BYTES = 1 << 20;
+let kept = { module: null, p: 0, size: 0 };
+
+// Copies `text` into module memory as UTF-8 after 8 bytes for the result
+// slots (lone surrogates become U+FFFD, as TextEncoder does). Returns
+// { p, len, owned }: free p when owned.
 function putText(m, text) {
   if (typeof text !== 'string') {
     throw new ThreadmemError('INVALID_ARGUMENT', 'text must be a string');
   }
-  const max = text.length * 3;
-  const p = m._tm_malloc(max || 1);
-  if (!p) throw new ThreadmemError('OUT_OF_MEMORY', 'out of memory in the WASM module');
-  const { written } = encoder.encodeInto(text, m.HEAPU8.subarray(p, p + max));
-  return [p, written];
+  const need = 8 + text.length * 3;
+  let p;
+  let owned = false;
+  if (need <= KEEP_BYTES) {
+    // The buffer of a replaced module went away with its memory.
+    if (kept.module !== m) kept = { module: m, p: 0, size: 0 };
+    if (kept.size < need) {
+      if (kept.p) m._tm_free(kept.p);
+      kept.p = 0;
+      kept.size = 0;
+      const size = Math.min(KEEP_BYTES, Math.max(need, 4096));
+      const q = m._tm_malloc(size);
+      if (!q) throw new ThreadmemError('OUT_OF_MEMORY', 'out of memory in the WASM module');
+      kept.p = q;
+      kept.size = size;
+    }
+    p = kept.p;
+  } else {
+    p = m._tm_malloc(need);
+    if (!p) throw new ThreadmemError('OUT_OF_MEMORY', 'out of memory in the WASM module');
+    owned = true;
+  }
+  const { written } = encoder.encodeInto(text, m.HEAPU8.subarray(p + 8, p + need));
+  return { p, len: written, owned };
 }
 
 // Encodes with all special tokens recognised (1) or none (0).
 function encodeRaw(id, text, special) {
   const m = mod();
   const c = ctx();
-  let p = 0;
-  let slot = 0;
+  let buf = null;
   let ids = 0;
   try {
-    let len;
-    [p, len] = putText(m, text);
-    slot = m._tm_malloc(8);
-    if (!slot) throw new ThreadmemError('OUT_OF_MEMORY', 'out of memory in the WASM module');
-    const rc = m._tm_encode(c, id, p, len, special, slot, slot + 4);
+    buf = putText(m, text);
+    const slot = buf.p;
+    const rc = m._tm_encode(c, id, slot + 8, buf.len, special, slot, slot + 4);
     if (rc !== TM_OK) throw errorOf(c, rc);
     ids = m.HEAPU32[slot >> 2];
     const n = m.HEAPU32[(slot + 4) >> 2];
     return m.HEAPU32.slice(ids >> 2, (ids >> 2) + n);
   } finally {
     if (ids) m._tm_free(ids);
-    if (slot) m._tm_free(slot);
-    if (p) m._tm_free(p);
+    if (buf?.owned) m._tm_free(buf.p);
   }
 }
 
@@ -265,19 +287,14 @@ export class Tokenizer {
     const id = encodingIdSync(this.name);
     const m = mod();
     const c = ctx();
-    let p = 0;
-    let slot = 0;
+    let buf = null;
     try {
-      let len;
-      [p, len] = putText(m, text);
-      slot = m._tm_malloc(4);
-      if (!slot) throw new ThreadmemError('OUT_OF_MEMORY', 'out of memory in the WASM module');
-      const rc = m._tm_count(c, id, p, len, slot);
+      buf = putText(m, text);
+      const rc = m._tm_count(c, id, buf.p + 8, buf.len, buf.p);
       if (rc !== TM_OK) throw errorOf(c, rc);
-      return m.HEAPU32[slot >> 2];
+      return m.HEAPU32[buf.p >> 2];
     } finally {
-      if (slot) m._tm_free(slot);
-      if (p) m._tm_free(p);
+      if (buf?.owned) m._tm_free(buf.p);
     }
   }
 }
