@@ -187,6 +187,19 @@ for (const name of ENCODINGS) {
   for (const [label, xs] of Object.entries(cold[name])) lines.push(`| ${label} | ${range(xs)} |`);
 }
 lines.push('');
+lines.push('## Targets (issue 3)');
+lines.push('');
+lines.push('| encoding | corpus MB/s (target ≥ 50) | × gpt-tokenizer warm (≥ 4) | × tiktoken (≥ 10) | cold load ms (< 30) |');
+lines.push('|---|---|---|---|---|');
+for (const name of ENCODINGS) {
+  const r = results[name];
+  const ours = median(r['threadmem (WASM)'].corpus.mbs);
+  const gptWarm = median(r['gpt-tokenizer, warm cache'].corpus.mbs);
+  const tk = median(r['tiktoken (WASM)'].corpus.mbs);
+  const load = median(cold[name]['threadmem (WASM): read .tmv + index']);
+  lines.push(`| ${name} | ${fmt(ours)} | ${fmt(ours / gptWarm)} | ${fmt(ours / tk)} | ${fmt(load)} |`);
+}
+lines.push('');
 lines.push('## Sizes (bytes; gzip -9)');
 lines.push('');
 lines.push('| asset | raw | gzipped |');

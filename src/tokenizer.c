@@ -196,6 +196,10 @@ static int tokenize(tm_base *b, int enc, const char *text, size_t len, bool allo
   tm_bpe_start(&job, vocabs[enc], enc, s, len, allow_special);
   if (ids && len) {
     job.cap_out = TM_IDS_FIRST(len);
+    if (job.cap_out > SIZE_MAX / sizeof *out) {
+      rc = tm_fail(b, TM_ERANGE, "text of %zu bytes has too many tokens to hold", len);
+      goto fail;
+    }
     out = tm_malloc(job.cap_out * sizeof *out);
     if (!out) {
       rc = tm_fail(b, TM_ENOMEM, "out of memory for token ids");
@@ -209,6 +213,10 @@ static int tokenize(tm_base *b, int enc, const char *text, size_t len, bool allo
     if (r == TM_BPE_NEED_OUT) {
       size_t cap = job.cap_out * 2;
       if (cap < job.n_out + job.need) cap = job.n_out + job.need;
+      if (cap > SIZE_MAX / sizeof *out) {
+        rc = tm_fail(b, TM_ERANGE, "too many tokens to hold");
+        goto fail;
+      }
       uint32_t *grown = tm_realloc(out, cap * sizeof *out);
       if (!grown) {
         rc = tm_fail(b, TM_ENOMEM, "out of memory for token ids");
@@ -287,6 +295,7 @@ int tm_decode(tm_ctx *ctx, int enc, const uint32_t *ids, size_t n_ids, char **ou
     size_t n;
     if (!tm_vocab_token(v, ids[i], &t, &n))
       return tm_fail(b, TM_ERANGE, "token id %u (at %zu) is not in %s", ids[i], i, name);
+    if (n > SIZE_MAX - 1 - total) return tm_fail(b, TM_ERANGE, "decoded text too long");
     total += n;
   }
   char *s = tm_malloc(total + 1);
