@@ -44,16 +44,16 @@ typedef struct {
 } special_token;
 
 struct tm_vocab {
-  uint8_t *data;          /* the asset, owned */
-  const uint8_t *lens;    /* length of each token, by rank */
-  const uint8_t *bytes;   /* the tokens' bytes, by rank */
-  uint32_t *offs;         /* n + 1 offsets into bytes */
-  uint32_t *slots;        /* hash table: tag << RANK_BITS | rank */
-  uint64_t *heads;        /* each token's first eight bytes (head_of), by rank */
-  uint64_t *filter;       /* TM_FILTER_BITS bits: set for the hashes of tokens */
-  uint32_t mask;          /* slots - 1 */
-  uint32_t n;             /* ordinary tokens */
-  uint32_t max_len;       /* longest token */
+  uint8_t *data;        /* the asset, owned */
+  const uint8_t *lens;  /* length of each token, by rank */
+  const uint8_t *bytes; /* the tokens' bytes, by rank */
+  uint32_t *offs;       /* n + 1 offsets into bytes */
+  uint32_t *slots;      /* hash table: tag << RANK_BITS | rank */
+  uint64_t *heads;      /* each token's first eight bytes (head_of), by rank */
+  uint64_t *filter;     /* TM_FILTER_BITS bits: set for the hashes of tokens */
+  uint32_t mask;        /* slots - 1 */
+  uint32_t n;           /* ordinary tokens */
+  uint32_t max_len;     /* longest token */
   uint32_t byte_rank[256];
   uint32_t *pair_rank; /* 65536 entries: the rank of each two-byte string */
   uint32_t n_special;
@@ -155,8 +155,8 @@ int tm_vocab_build(tm_base *b, int enc, uint8_t *data, size_t len, tm_vocab **ou
     goto fail;
   }
   if (read_u32(data + 8) != (uint32_t)enc) {
-    rc = tm_fail(b, TM_EFORMAT, "the vocabulary is of encoding %u, not %d", read_u32(data + 8),
-                 enc);
+    rc =
+        tm_fail(b, TM_EFORMAT, "the vocabulary is of encoding %u, not %d", read_u32(data + 8), enc);
     goto fail;
   }
   uint32_t n = read_u32(data + 12), n_special = read_u32(data + 16);

@@ -73,8 +73,9 @@ static inline unsigned class_at(const uint8_t *s, size_t pos, size_t *next) {
          (s[pos + 3] & 0x3Fu);
     *next = pos + 4;
   }
-  unsigned b = tm_uc_stage2[((size_t)tm_uc_stage1[cp >> TM_UC_BLOCK_SHIFT] << (TM_UC_BLOCK_SHIFT - 1)) +
-                            ((cp & ((1u << TM_UC_BLOCK_SHIFT) - 1)) >> 1)];
+  unsigned b =
+      tm_uc_stage2[((size_t)tm_uc_stage1[cp >> TM_UC_BLOCK_SHIFT] << (TM_UC_BLOCK_SHIFT - 1)) +
+                   ((cp & ((1u << TM_UC_BLOCK_SHIFT) - 1)) >> 1)];
   return (cp & 1) ? b >> 4 : b & 15;
 }
 
@@ -136,7 +137,8 @@ static size_t o200k_letters2(const uint8_t *s, size_t len, size_t p) {
  * past the first punctuation character. */
 static size_t punct_tail(const uint8_t *s, size_t len, size_t q, int style) {
   q = run_of(s, len, q, SET_PUNCT);
-  while (q < len && (s[q] == '\r' || s[q] == '\n' || (style == TM_PRETOK_O200K && s[q] == '/'))) q++;
+  while (q < len && (s[q] == '\r' || s[q] == '\n' || (style == TM_PRETOK_O200K && s[q] == '/')))
+    q++;
   return q;
 }
 
@@ -150,8 +152,8 @@ static size_t space_run(const uint8_t *s, size_t len, size_t pos) {
     last = q;
     q = n;
   }
-  if (nl_end) return nl_end; /* \s*[\r\n]+ ends after the last newline */
-  if (q == len) return q;    /* \s+(?!\S) at the end of the text */
+  if (nl_end) return nl_end;   /* \s*[\r\n]+ ends after the last newline */
+  if (q == len) return q;      /* \s+(?!\S) at the end of the text */
   if (last > pos) return last; /* \s+(?!\S) leaves the last space to the next piece */
   return q;                    /* \s+ */
 }

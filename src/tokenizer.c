@@ -18,8 +18,7 @@
 /* Room for ids allocated first, before growth: about one id per 3 bytes. */
 #define TM_IDS_FIRST(len) ((len) / 3 + 16)
 
-static const char *const encoding_names[TM_ENC_COUNT] = {"o200k_base", "cl100k_base",
-                                                         "estimate"};
+static const char *const encoding_names[TM_ENC_COUNT] = {"o200k_base", "cl100k_base", "estimate"};
 
 /* Indexed by TM_ENC_O200K_BASE and TM_ENC_CL100K_BASE. */
 static tm_vocab *vocabs[TM_ENC_ESTIMATE];
@@ -261,8 +260,8 @@ int tm_token_count(tm_base *b, int enc, const char *text, size_t len, size_t *ou
   return tokenize(b, enc, text, len, false, NULL, out);
 }
 
-int tm_encode(tm_ctx *ctx, int enc, const char *text, size_t len, int allow_special,
-              uint32_t **ids, size_t *n_ids) {
+int tm_encode(tm_ctx *ctx, int enc, const char *text, size_t len, int allow_special, uint32_t **ids,
+              size_t *n_ids) {
   if (!ctx || !ids || !n_ids) return TM_EINVAL;
   tm_base *b = (tm_base *)ctx;
   tm_base_reset(b);
