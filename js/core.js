@@ -11,12 +11,16 @@ import { ThreadmemError, TM_OK, TM_EHOST, codeName, wrapError } from './errors.j
 let M = null;
 let loadError = null;
 let ctxHandle = 0; // a tm_ctx for calls that work on no other handle
+let vocabBase = null; // init({ vocabUrl }): where the vocabulary assets are served
 
 const encoder = new TextEncoder();
 
 /** Loads (or reloads) the WASM module; `import 'threadmem'` already did it
- *  with the defaults unless that failed (custom hosting). */
-export async function init({ wasmBinary, wasmUrl } = {}) {
+ *  with the defaults unless that failed (custom hosting). `vocabUrl` is the
+ *  base URL of the tokenizer's vocabulary assets (<name>.tmv); by default
+ *  they are read from the package's dist/vocab/. A reloaded module has no
+ *  vocabulary loaded: the tokenizer loads them again when used. */
+export async function init({ wasmBinary, wasmUrl, vocabUrl } = {}) {
   const module = await loadCore({ wasmBinary, wasmUrl });
   module.tmHost = host;
   const ctx = module._tm_ctx_new();
@@ -24,6 +28,12 @@ export async function init({ wasmBinary, wasmUrl } = {}) {
   M = module;
   ctxHandle = ctx;
   loadError = null;
+  vocabBase = vocabUrl ? String(vocabUrl) : null;
+}
+
+/** The base URL given to init({ vocabUrl }), or null for the default. */
+export function vocabUrl() {
+  return vocabBase;
 }
 
 /** The default load at import time; a failure is kept and reported by the

@@ -34,7 +34,8 @@ export type ThreadmemErrorCode =
   | 'OUT_OF_MEMORY' | 'INVALID_RESPONSE' | 'MAX_TOOL_ROUNDS' | 'LLM_HTTP_ERROR'
   | 'LLM_NETWORK_ERROR' | 'LLM_TIMEOUT' | 'ABORTED' | 'TOOL_ERROR' | 'STORE_ERROR'
   | 'PROVIDER_ERROR' | 'CLOSED' | 'NOT_FOUND' | 'NOT_INITIALIZED' | 'HOST_ERROR'
-  | 'RUN_FAILED' | 'INTERNAL_ERROR';
+  | 'RUN_FAILED' | 'INTERNAL_ERROR' | 'UNKNOWN_ENCODING' | 'ENCODING_NOT_LOADED'
+  | 'CONTEXT_WINDOW_EXCEEDED' | 'INVALID_COUNTER' | 'COUNTER_ERROR';
 
 export class ThreadmemError extends Error {
   constructor(code: ThreadmemErrorCode, message: string, options?: { cause?: unknown; status?: number });
@@ -236,11 +237,9 @@ export class ChatAgent {
   close(): void;
 }
 
-/** Loads the WASM module from a custom place (importing already loads it from the default one). */
-export function init(options?: { wasmBinary?: ArrayBuffer | Uint8Array; wasmUrl?: string | URL }): Promise<void>;
 
 /** A built-in encoding, or a counter function (text) => non-negative integer (synchronous). */
-export type Encoding = 'o200k_base' | 'cl100k_base' | 'estimate' | ((text: string) => number);
+export type Encoding = EncodingName | ((text: string) => number);
 
 export interface WindowOptions {
   /** The model's context length, in tokens. */
@@ -277,3 +276,40 @@ export function countTokens(
  * when the system messages or the newest user turn cannot fit.
  */
 export function fitWindow(messages: MessageInput[], options: WindowOptions): Promise<WindowResult>;
+
+/**
+ * Loads (or reloads) the WASM module. `vocabUrl` is the base URL of the
+ * tokenizer's vocabulary assets (`<name>.tmv`; default: the package's
+ * dist/vocab/). A reloaded module loads vocabularies again when used.
+ */
+export function init(options?: {
+  wasmBinary?: ArrayBuffer | Uint8Array;
+  wasmUrl?: string | URL;
+  vocabUrl?: string | URL;
+}): Promise<void>;
+
+/** The exact encodings (OpenAI's tiktoken vocabularies), and the estimate. */
+export type EncodingName = 'o200k_base' | 'cl100k_base' | 'estimate';
+
+export interface EncodeOptions {
+  /** Special tokens to recognise: 'all', or a list; by default none (they are plain text). */
+  allowedSpecial?: 'all' | string[];
+}
+
+/**
+ * Exact BPE tokens, equal to OpenAI's tiktoken, by the C core. Vocabularies
+ * load lazily: `await Tokenizer.load(name)` in browsers; in Node the
+ * constructor may load one synchronously. 'estimate' counts only.
+ */
+export class Tokenizer {
+  /** Loads the encoding's vocabulary when needed (fetches it in browsers). */
+  static load(name: EncodingName): Promise<Tokenizer>;
+  /** Throws ThreadmemError ENCODING_NOT_LOADED when the vocabulary is not loaded and cannot be read synchronously; UNKNOWN_ENCODING for an unknown name. */
+  constructor(name: EncodingName);
+  readonly name: EncodingName;
+  encode(text: string, options?: EncodeOptions): Uint32Array;
+  /** Invalid UTF-8 (ids that cut a character) decodes to U+FFFD. */
+  decode(ids: Uint32Array | readonly number[]): string;
+  /** As encode(text).length, without building the ids. */
+  count(text: string): number;
+}

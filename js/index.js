@@ -13,5 +13,6 @@ export { ContextProvider, Context, AggregateContextProvider } from './providers.
 export { OpenAIChatClient } from './openai.js';
 export { ChatAgent } from './agent.js';
 export { countTokens, fitWindow } from './window.js';
+export { Tokenizer } from './tokenizer.js';
 
 await initDefault();

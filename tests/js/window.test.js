@@ -18,6 +18,7 @@ import {
   countTokens,
   fitWindow,
 } from '../../js/index.js';
+import { getEncoding } from 'js-tiktoken';
 import { caught, startLLMServer, textOf } from './helpers/llm-server.js';
 
 const one = () => 1;
@@ -43,6 +44,26 @@ test('countTokens applies the per-message rule to messages, and counts plain tex
   expect(await countTokens('some text', { encoding: (t) => t.length })).toBe(9);
   const estimate = await countTokens([user('hello there, how are you?')], { encoding: 'estimate' });
   expect(Number.isInteger(estimate) && estimate > 3).toBe(true);
+});
+
+test("countTokens equals OpenAI's published rule computed with js-tiktoken, for both encodings", async () => {
+  const messages = [
+    { role: 'system', text: 'You are a helpful, pattern-following assistant.' },
+    new ChatMessage('user', 'New synergies will help drive top-line growth.', { authorName: 'example_user' }),
+    { role: 'assistant', text: "Things working well together will increase revenue — ça va? 你好 👋🏽" },
+    { role: 'user', text: "Let's circle back when we have more bandwidth to touch base on opportunities.\n\n  " },
+  ];
+  for (const name of ['o200k_base', 'cl100k_base']) {
+    const enc = getEncoding(name);
+    let want = 3; // the reply priming
+    for (const m of messages) {
+      const role = m.role;
+      want += 3 + enc.encode(role).length + enc.encode(m.text).length;
+      if (m.authorName) want += 1 + enc.encode(m.authorName).length;
+    }
+    expect(await countTokens(messages, { encoding: name })).toBe(want);
+    expect(await countTokens(messages[2].text, { encoding: name })).toBe(enc.encode(messages[2].text).length);
+  }
 });
 
 test('a counter that throws or returns a non-integer, and an unknown encoding, are clear errors', async () => {
