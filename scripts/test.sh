@@ -35,7 +35,8 @@ if [ -f tests/types/tsconfig.json ]; then
 fi
 
 # ---- browser tests --------------------------------------------------------------
-# Later: tests/e2e in real Chromium (IndexedDB, localStorage, the demo), after
-# scripts/setup-browser.sh.
+# The demo in real Chromium (Debian's), after scripts/setup-browser.sh.
+log "browser tests (tests/e2e, Chromium)"
+bash "$ROOT/tests/e2e/run.sh" </dev/null
 
 log "all tests passed"
