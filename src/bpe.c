@@ -327,10 +327,8 @@ static size_t merge_short(const tm_vocab *v, const uint8_t *p, size_t n, uint32_
     if (best == NO_RANK) break;
     /* Part at+1 joins part at. */
     tok[at] = best;
-    for (size_t i = at + 1; i < m; i++) {
-      start[i] = start[i + 1];
-      tok[i] = tok[i + 1];
-    }
+    for (size_t i = at + 1; i < m; i++) start[i] = start[i + 1];
+    for (size_t i = at + 1; i + 1 < m; i++) tok[i] = tok[i + 1];
     for (size_t i = at + 1; i + 1 < m; i++) pair[i] = pair[i + 1];
     m--;
     if (at + 1 < m) pair[at] = rank_of(v, p + start[at], start[at + 2] - start[at], lo);

@@ -229,6 +229,18 @@ TEST(long_words) {
   tm_ctx_free(ctx);
 }
 
+/* Found by fuzz_tokenizer: merging a piece of exactly TM_BPE_SHORT_PIECE
+ * bytes read one token past the end of its stack array. */
+TEST(regression_piece_of_the_short_limit) {
+  tm_ctx *ctx = tm_ctx_new();
+  EXPECT(ctx, O200K, "rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr", 0, 176445, 176445, 176445, 176445, 176445,
+         176445, 176445, 176445);
+  EXPECT(ctx, CL100K, "rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr", 0, 637, 637, 637, 637, 637, 637, 637, 637,
+         637, 637, 637, 637, 637, 637, 637, 637);
+  EXPECT(ctx, O200K, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", 0, 92984, 92984, 92984, 92984);
+  tm_ctx_free(ctx);
+}
+
 TEST(bad_calls) {
   tm_ctx *ctx = tm_ctx_new();
   uint32_t *ids = NULL;
@@ -314,6 +326,7 @@ int main(void) {
   RUN(invalid_utf8_reads_as_replacement_characters);
   RUN(empty_input);
   RUN(long_words);
+  RUN(regression_piece_of_the_short_limit);
   RUN(bad_calls);
   RUN(allocation_failures);
   tm_encodings_unload();
