@@ -32,7 +32,11 @@ export class ChatMessageStore {
     if (!Number.isSafeInteger(maxTokens) || maxTokens < 0 || maxTokens > 0xffffffff) {
       throw new ThreadmemError('INVALID_ARGUMENT', 'maxTokens must be a non-negative integer');
     }
-    // Counts are cached per message, so the limit needs a built-in encoding.
+    // Counts are cached on the messages, so the limit needs a built-in
+    // encoding, not a counter function.
+    if (maxTokens && typeof (opts.encoding ?? DEFAULT_ENCODING) !== 'string') {
+      throw new ThreadmemError('INVALID_ARGUMENT', "a store's maxTokens needs an encoding name ('o200k_base', 'cl100k_base' or 'estimate')");
+    }
     const encodingId = maxTokens ? encodingIdSync(opts.encoding ?? DEFAULT_ENCODING) : 0;
     this.maxMessages = maxMessages || undefined;
     this.maxTokens = maxTokens || undefined;

@@ -174,6 +174,9 @@ test('maxTokens on a store evicts whole groups, oldest first', async () => {
     store.close();
   }
   expect(() => new ChatMessageStore({ maxTokens: -1 })).toThrow(ThreadmemError);
+  expect(() => new ChatMessageStore({ maxTokens: 10, encoding: one })).toThrow(
+    expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+  );
   expect(() => new ChatMessageStore({ maxTokens: 10, encoding: 'nope' })).toThrow(
     expect.objectContaining({ code: 'UNKNOWN_ENCODING' }),
   );
