@@ -7,17 +7,7 @@
 //   const text = makeCorpus({ bytes: 3 << 20 });      // about 3 MB of UTF-8
 //   const msgs = makeMessages({ count: 10000 });      // short chat messages
 
-/** mulberry32: a small, fast, seeded PRNG returning floats in [0, 1). */
-export function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng as prng } from './util.js';
 
 const WORDS = (
   'the of and to in is was for that on with as by it at from his her they this be are or an ' +

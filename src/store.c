@@ -352,23 +352,13 @@ int tm_store_limit_tokens(tm_store *store, size_t max_tokens, int enc) {
   return TM_OK;
 }
 
-/* Reads a window spec given as JSON text. */
-static int read_spec(tm_base *b, const char *spec_json, tm_window_spec *spec) {
-  cJSON *json = NULL;
-  int rc = tm_json_parse(b, spec_json ? spec_json : "", "window", &json);
-  if (rc) return rc;
-  rc = tm_window_spec_read(b, json, "window", spec);
-  cJSON_Delete(json);
-  return rc;
-}
-
 int tm_store_window_bounds(tm_store *store, const char *spec_json, size_t bounds[4]) {
   if (!store) return TM_EINVAL;
   tm_base *b = &store->base;
   tm_base_reset(b);
   tm_window_spec spec;
   tm_window w;
-  int rc = read_spec(b, spec_json, &spec);
+  int rc = tm_window_spec_parse(b, spec_json, &spec);
   if (rc) return rc;
   tm_msglist h = tm_msglist_store(store);
   if ((rc = tm_window_fit(b, &h, 0, true, &spec, &w))) return rc;

@@ -49,6 +49,15 @@ int tm_window_spec_read(tm_base *b, const cJSON *obj, const char *path, tm_windo
   return TM_OK;
 }
 
+int tm_window_spec_parse(tm_base *b, const char *spec_json, tm_window_spec *out) {
+  cJSON *json = NULL;
+  int rc = tm_json_parse(b, spec_json ? spec_json : "", "window", &json);
+  if (rc) return rc;
+  rc = tm_window_spec_read(b, json, "window", out);
+  cJSON_Delete(json);
+  return rc;
+}
+
 /* The walk over a history: its messages and the counting of them. */
 typedef struct walk {
   tm_base *b;
@@ -279,12 +288,11 @@ int tm_fit_window(tm_ctx *ctx, const char *messages_json, const char *spec_json,
   tm_base_reset(b);
   *out = NULL;
   tm_msgvec v = {0};
-  cJSON *spec_obj = NULL, *res = NULL, *sent, *dropped;
+  cJSON *res = NULL, *sent, *dropped;
   tm_window_spec spec;
   tm_window w;
-  int rc = tm_json_parse(b, spec_json ? spec_json : "", "window", &spec_obj);
+  int rc = tm_window_spec_parse(b, spec_json, &spec);
   if (rc) return rc;
-  if ((rc = tm_window_spec_read(b, spec_obj, "window", &spec))) goto done;
   if ((rc = read_messages(b, messages_json, &v))) goto done;
   tm_msglist h = tm_msglist_vec(&v, 0, v.len);
   if ((rc = tm_window_fit(b, &h, 0, true, &spec, &w))) goto done;
@@ -301,6 +309,5 @@ int tm_fit_window(tm_ctx *ctx, const char *messages_json, const char *spec_json,
 done:
   cJSON_Delete(res);
   tm_msgvec_free(&v);
-  cJSON_Delete(spec_obj);
   return rc;
 }

@@ -56,6 +56,10 @@ typedef struct tm_window {
  * no room. */
 int tm_window_spec_read(tm_base *b, const cJSON *obj, const char *path, tm_window_spec *out);
 
+/* The same from JSON text (NULL reads as no text), named "window" in
+ * errors. */
+int tm_window_spec_parse(tm_base *b, const char *spec_json, tm_window_spec *out);
+
 /* Fits history `h` into the window of `spec`, `fixed` tokens being sent
  * besides it. Counts (and caches) the tokens of the messages it looks at.
  * Fails with TM_EWINDOW (what must be sent does not fit), or as counting

@@ -9,7 +9,8 @@ import { Tiktoken } from 'js-tiktoken/lite';
 import o200kRanks from 'js-tiktoken/ranks/o200k_base';
 import cl100kRanks from 'js-tiktoken/ranks/cl100k_base';
 import { Tokenizer } from '../../js/index.js';
-import { makeCorpus, makeMessages, prng } from '../../bench/corpus.js';
+import { makeCorpus, makeMessages } from '../../bench/corpus.js';
+import { rng as prng } from '../../bench/util.js';
 
 const fixture = JSON.parse(
   readFileSync(new URL('../fixtures/tokenizer/edge-cases.json', import.meta.url), 'utf8'),
