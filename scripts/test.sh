@@ -34,6 +34,10 @@ if [ -f tests/types/tsconfig.json ]; then
   node node_modules/typescript/bin/tsc -p tests/types
 fi
 
+# ---- the package, as installed from its tarball ------------------------------
+log "package test (npm pack, installed into an empty directory)"
+bash "$ROOT/tests/package/run.sh" </dev/null
+
 # ---- browser tests --------------------------------------------------------------
 # The demo in real Chromium (Debian's), after scripts/setup-browser.sh.
 log "browser tests (tests/e2e, Chromium)"
