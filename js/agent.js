@@ -8,6 +8,7 @@ import { fromCanonical, messageValue, messageValues } from './message.js';
 import { AggregateContextProvider, Context, contextValue, toolDefinition } from './providers.js';
 import { ChatMessageStore } from './store.js';
 import { AgentThread } from './thread.js';
+import { DEFAULT_ENCODING, resolveEncoding, windowSpec } from './window.js';
 
 const finalizer = new FinalizationRegistry((ptr) => mod()._tm_agent_free(ptr));
 
@@ -16,7 +17,11 @@ export class ChatAgent {
    * @param {{chatClient: {getResponse: Function, model?: string}, instructions?: string,
    *          name?: string, description?: string, tools?: Array,
    *          chatMessageStoreFactory?: () => object, contextProviders?: object|object[],
-   *          maxToolRounds?: number, toolChoice?: string|object, options?: object}} options
+   *          maxToolRounds?: number, toolChoice?: string|object, options?: object,
+   *          contextWindow?: {maxTokens: number, reserveTokens?: number,
+   *                           encoding?: string|Function, strategy?: string}}} options
+   *   contextWindow fits every request's history into maxTokens - reserveTokens
+   *   (see fitWindow); without it the whole history is sent.
    */
   constructor({
     chatClient,
@@ -29,6 +34,7 @@ export class ChatAgent {
     maxToolRounds,
     toolChoice,
     options = {},
+    contextWindow,
   } = {}) {
     if (!chatClient || typeof chatClient.getResponse !== 'function') {
       throw new ThreadmemError('INVALID_ARGUMENT', 'ChatAgent needs a chatClient with getResponse()');
@@ -49,6 +55,15 @@ export class ChatAgent {
     if (name != null) config.name = name;
     if (maxToolRounds != null) config.max_tool_rounds = maxToolRounds;
     if (toolChoice != null) config.tool_choice = toolChoice;
+    if (contextWindow != null) {
+      // The vocabulary is loaded before each run (it may not be yet).
+      const enc = contextWindow.encoding ?? DEFAULT_ENCODING;
+      if (typeof enc !== 'function' && typeof enc !== 'string') {
+        throw new ThreadmemError('INVALID_ARGUMENT', 'contextWindow.encoding must be an encoding name or a counter function');
+      }
+      this.contextWindow = { ...contextWindow, encoding: enc };
+      config.context_window = windowSpec(contextWindow, typeof enc === 'function' ? 'host' : enc);
+    }
     this._ptr = create(mod()._tm_agent_new, [toJSONText(config)]);
     this._created = new WeakMap(); // thread -> pending threadCreated outcome
     finalizer.register(this, this._ptr, this);
@@ -122,6 +137,7 @@ export class ChatAgent {
     if (this.contextProvider) request.providers = true;
 
     const hooks = this._hooks(t, store, runTools, signal);
+    if (this.contextWindow) hooks.count = (await resolveEncoding(this.contextWindow.encoding)).counter;
     const storePtr = native ? store._pin() : 0;
     let result;
     try {
@@ -141,6 +157,13 @@ export class ChatAgent {
       },
       responseId: result.response_id,
       finishReason: result.finish_reason,
+      ...(result.window && {
+        window: {
+          tokens: result.window.tokens,
+          historySent: result.window.history_sent,
+          historyDropped: result.window.history_dropped,
+        },
+      }),
     };
   }
 

@@ -6,17 +6,21 @@
 // `finally`; no HEAP view is held across an `await` (memory may grow).
 
 import { loadCore } from './module.js';
-import { ThreadmemError, TM_OK, TM_EHOST, codeName } from './errors.js';
+import { ThreadmemError, TM_OK, TM_EHOST, codeName, wrapError } from './errors.js';
 
 let M = null;
 let loadError = null;
 let ctxHandle = 0; // a tm_ctx for calls that work on no other handle
+let vocabBase = null; // init({ vocabUrl }): where the vocabulary assets are served
 
 const encoder = new TextEncoder();
 
 /** Loads (or reloads) the WASM module; `import 'threadmem'` already did it
- *  with the defaults unless that failed (custom hosting). */
-export async function init({ wasmBinary, wasmUrl } = {}) {
+ *  with the defaults unless that failed (custom hosting). `vocabUrl` is the
+ *  base URL of the tokenizer's vocabulary assets (<name>.tmv); by default
+ *  they are read from the package's dist/vocab/. A reloaded module has no
+ *  vocabulary loaded: the tokenizer loads them again when used. */
+export async function init({ wasmBinary, wasmUrl, vocabUrl } = {}) {
   const module = await loadCore({ wasmBinary, wasmUrl });
   module.tmHost = host;
   const ctx = module._tm_ctx_new();
@@ -24,6 +28,12 @@ export async function init({ wasmBinary, wasmUrl } = {}) {
   M = module;
   ctxHandle = ctx;
   loadError = null;
+  vocabBase = vocabUrl ? String(vocabUrl) : null;
+}
+
+/** The base URL given to init({ vocabUrl }), or null for the default. */
+export function vocabUrl() {
+  return vocabBase;
 }
 
 /** The default load at import time; a failure is kept and reported by the
@@ -92,8 +102,8 @@ export function errorOf(handle, rc) {
 /**
  * Calls `fn(...ptrs, outSlot)` synchronously with each string argument copied
  * into the module (null passes 0), and returns the string the core wrote to
- * the out slot (or null when `wantOut` is false). Throws the handle's error
- * when the call fails.
+ * the out slot (or null when `wantOut` is false; with wantOut 'size', the
+ * size_t it wrote there). Throws the handle's error when the call fails.
  */
 export function call(handle, fn, strings, { wantOut = true, extra = [] } = {}) {
   const m = mod();
@@ -110,6 +120,7 @@ export function call(handle, fn, strings, { wantOut = true, extra = [] } = {}) {
     if (wantOut) args.push(slot);
     const rc = fn(...args);
     if (rc !== TM_OK) throw errorOf(handle, rc);
+    if (wantOut === 'size') return m.HEAPU32[slot >> 2];
     return wantOut ? takeString(slot) : null;
   } finally {
     for (const p of ptrs) if (p) m._tm_free(p);
@@ -165,8 +176,13 @@ export function runAgent(agentHandle, storeHandle, runJson, hooks) {
       m.setValue(slot, 0, 'i32');
       // Not ccall: a synchronous ccall made by a host hook while this run is
       // suspended would take over its completion (see library_threadmem.js).
-      const rc = await m.tmCallAsync('tm_agent_run', [agentHandle, storeHandle, id, runPtr, slot]);
-      if (rc === TM_EHOST && run.error) throw run.error;
+      // The run's counter (its "host" encoding) is set here, inside the
+      // queue, so that a run waiting behind another never changes its.
+      const rc = await withCounter(hooks.count ?? null, () =>
+        m.tmCallAsync('tm_agent_run', [agentHandle, storeHandle, id, runPtr, slot]),
+      );
+      const hostError = run.error ?? takeCounterError();
+      if (rc === TM_EHOST && hostError) throw hostError;
       if (rc !== TM_OK) throw errorOf(agentHandle, rc);
       return JSON.parse(takeString(slot));
     } finally {
@@ -189,6 +205,7 @@ const host = {
   storeAdd: (id, messages) => hooksOf(id).storeAdd(messages),
   invoking: (id, request) => hooksOf(id).invoking(request),
   invoked: (id, json) => hooksOf(id).invoked(json, runs.get(id).error),
+  count: (text) => countWithActiveCounter(text),
   fail: (id, error) => {
     const run = runs.get(id);
     // The first failure is the cause; later ones (invoked after a failure)
@@ -196,6 +213,67 @@ const host = {
     if (run && !run.error) run.error = error;
   },
 };
+
+// ---- the token counter of the "host" encoding ----
+
+let activeCounter = null;
+let counterError = null;
+
+// Runs `fn` with `counter` (a function (text) -> non-negative integer, or
+// null) as the counter behind the core's "host" encoding, and restores the
+// previous one after. For a run the counter stays until it settles;
+// synchronous calls made meanwhile restore it when they return.
+async function withCounter(counter, fn) {
+  const previous = activeCounter;
+  activeCounter = counter;
+  counterError = null;
+  try {
+    return await fn();
+  } finally {
+    activeCounter = previous;
+  }
+}
+
+/** The synchronous form of withCounter, for calls that never suspend. */
+export function withCounterSync(counter, fn) {
+  const previous = activeCounter;
+  activeCounter = counter;
+  counterError = null;
+  try {
+    return fn();
+  } finally {
+    activeCounter = previous;
+  }
+}
+
+/** The failure of the counter in the last call that used it, once. */
+export function takeCounterError() {
+  const err = counterError;
+  counterError = null;
+  return err;
+}
+
+/** Counts `text` with the active counter, checked as the core checks it. */
+export function countWithActiveCounter(text) {
+  const counter = activeCounter;
+  let n;
+  try {
+    if (!counter) throw new Error('no counter is active');
+    n = counter(text);
+  } catch (err) {
+    counterError = wrapError('COUNTER_ERROR', 'the token counter failed', err);
+    throw counterError;
+  }
+  if (!Number.isSafeInteger(n) || n < 0 || n > 0xffffffff) {
+    const what = n && typeof n.then === 'function' ? 'a Promise (it must be synchronous)' : String(n);
+    counterError = new ThreadmemError(
+      'INVALID_COUNTER',
+      `the token counter must return a non-negative integer; it returned ${what}`,
+    );
+    throw counterError;
+  }
+  return n;
+}
 
 function hooksOf(id) {
   const run = runs.get(id);

@@ -34,7 +34,9 @@ export type ThreadmemErrorCode =
   | 'OUT_OF_MEMORY' | 'INVALID_RESPONSE' | 'MAX_TOOL_ROUNDS' | 'LLM_HTTP_ERROR'
   | 'LLM_NETWORK_ERROR' | 'LLM_TIMEOUT' | 'ABORTED' | 'TOOL_ERROR' | 'STORE_ERROR'
   | 'PROVIDER_ERROR' | 'CLOSED' | 'NOT_FOUND' | 'NOT_INITIALIZED' | 'HOST_ERROR'
-  | 'RUN_FAILED' | 'INTERNAL_ERROR' | 'STORAGE_ERROR' | 'CORRUPT_RECORD' | 'LOCK_TIMEOUT';
+  | 'RUN_FAILED' | 'INTERNAL_ERROR' | 'UNKNOWN_ENCODING' | 'ENCODING_NOT_LOADED'
+  | 'CONTEXT_WINDOW_EXCEEDED' | 'INVALID_COUNTER' | 'COUNTER_ERROR'
+  | 'STORAGE_ERROR' | 'CORRUPT_RECORD' | 'LOCK_TIMEOUT';
 
 export class ThreadmemError extends Error {
   constructor(code: ThreadmemErrorCode, message: string, options?: { cause?: unknown; status?: number });
@@ -89,14 +91,21 @@ export interface HistoryQuery {
 
 export interface StoreOptions {
   maxMessages?: number;
+  /** Keeps the newest messages whose tokens fit; whole tool-call groups are evicted. */
+  maxTokens?: number;
+  /** The encoding of maxTokens (default 'o200k_base'; its vocabulary must be loaded). */
+  encoding?: 'o200k_base' | 'cl100k_base' | 'estimate';
   threadId?: string;
 }
 
 export class ChatMessageStore implements MessageStore {
   constructor(messagesOrOptions?: MessageInput[] | StoreOptions, options?: StoreOptions);
   readonly maxMessages?: number;
+  readonly maxTokens?: number;
   readonly threadId?: string;
   readonly closed: boolean;
+  /** The context window of the stored messages, from counts cached on them; deletes nothing. */
+  getContextWindow(options: WindowOptions): Promise<WindowResult>;
   addMessages(messages: MessageInput | MessageInput[]): Promise<void>;
   listMessages(): Promise<ChatMessage[]>;
   getHistory(query?: HistoryQuery): Promise<ChatMessage[]>;
@@ -197,6 +206,8 @@ export interface ChatAgentOptions {
   toolChoice?: 'auto' | 'none' | 'required' | Record<string, unknown>;
   /** Extra request fields, such as temperature. */
   options?: Record<string, unknown>;
+  /** Fits every request's history into a token budget (see fitWindow). */
+  contextWindow?: WindowOptions;
 }
 
 export interface RunOptions {
@@ -213,6 +224,8 @@ export interface RunResult {
   usage: { promptTokens: number; completionTokens: number; totalTokens: number };
   responseId?: string;
   finishReason?: string;
+  /** With contextWindow: what the last request sent of the history. */
+  window?: { tokens: number; historySent: number; historyDropped: number };
 }
 
 export class ChatAgent {
@@ -225,5 +238,79 @@ export class ChatAgent {
   close(): void;
 }
 
-/** Loads the WASM module from a custom place (importing already loads it from the default one). */
-export function init(options?: { wasmBinary?: ArrayBuffer | Uint8Array; wasmUrl?: string | URL }): Promise<void>;
+
+/** A built-in encoding, or a counter function (text) => non-negative integer (synchronous). */
+export type Encoding = EncodingName | ((text: string) => number);
+
+export interface WindowOptions {
+  /** The model's context length, in tokens. */
+  maxTokens: number;
+  /** Kept free for the reply and the tool definitions (default 0). */
+  reserveTokens?: number;
+  /** Default 'o200k_base'. */
+  encoding?: Encoding;
+  /** 'last' (default): the newest history that fits; 'first': the oldest. */
+  strategy?: 'last' | 'first';
+}
+
+export interface WindowResult {
+  /** What is sent, oldest first: system messages, then whole turns. */
+  messages: ChatMessage[];
+  /** What is not sent, oldest first. */
+  dropped: ChatMessage[];
+  /** The tokens of the request: the messages by OpenAI's rule plus the reply priming. */
+  tokens: number;
+}
+
+/**
+ * Tokens of a text, or of chat messages as a chat-completions request costs them
+ * (per message, per name, tool calls and results, plus the reply priming).
+ */
+export function countTokens(
+  textOrMessages: string | MessageInput[],
+  options?: { encoding?: Encoding },
+): Promise<number>;
+
+/**
+ * The messages that fit a context window: system messages first and always kept, tool calls with
+ * their results kept or dropped together, never starting mid-turn. Throws CONTEXT_WINDOW_EXCEEDED
+ * when the system messages or the newest user turn cannot fit.
+ */
+export function fitWindow(messages: MessageInput[], options: WindowOptions): Promise<WindowResult>;
+
+/**
+ * Loads (or reloads) the WASM module. `vocabUrl` is the base URL of the
+ * tokenizer's vocabulary assets (`<name>.tmv`; default: the package's
+ * dist/vocab/). A reloaded module loads vocabularies again when used.
+ */
+export function init(options?: {
+  wasmBinary?: ArrayBuffer | Uint8Array;
+  wasmUrl?: string | URL;
+  vocabUrl?: string | URL;
+}): Promise<void>;
+
+/** The exact encodings (OpenAI's tiktoken vocabularies), and the estimate. */
+export type EncodingName = 'o200k_base' | 'cl100k_base' | 'estimate';
+
+export interface EncodeOptions {
+  /** Special tokens to recognise: 'all', or a list; by default none (they are plain text). */
+  allowedSpecial?: 'all' | string[];
+}
+
+/**
+ * Exact BPE tokens, equal to OpenAI's tiktoken, by the C core. Vocabularies
+ * load lazily: `await Tokenizer.load(name)` in browsers; in Node the
+ * constructor may load one synchronously. 'estimate' counts only.
+ */
+export class Tokenizer {
+  /** Loads the encoding's vocabulary when needed (fetches it in browsers). */
+  static load(name: EncodingName): Promise<Tokenizer>;
+  /** Throws ThreadmemError ENCODING_NOT_LOADED when the vocabulary is not loaded and cannot be read synchronously; UNKNOWN_ENCODING for an unknown name. */
+  constructor(name: EncodingName);
+  readonly name: EncodingName;
+  encode(text: string, options?: EncodeOptions): Uint32Array;
+  /** Invalid UTF-8 (ids that cut a character) decodes to U+FFFD. */
+  decode(ids: Uint32Array | readonly number[]): string;
+  /** As encode(text).length, without building the ids. */
+  count(text: string): number;
+}

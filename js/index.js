@@ -12,5 +12,7 @@ export { AgentThread } from './thread.js';
 export { ContextProvider, Context, AggregateContextProvider } from './providers.js';
 export { OpenAIChatClient } from './openai.js';
 export { ChatAgent } from './agent.js';
+export { countTokens, fitWindow } from './window.js';
+export { Tokenizer } from './tokenizer.js';
 
 await initDefault();

@@ -1,9 +1,11 @@
 // ChatMessageStore: the default in-memory store. Its messages live in the
 // core (a tm_store); this class only carries calls across.
 
-import { call, ctx, mod, toJSONText } from './core.js';
-import { ThreadmemError } from './errors.js';
+import { call, errorOf, mod, toJSONText } from './core.js';
+import { ThreadmemError, TM_OK } from './errors.js';
 import { fromCanonical, messageValues } from './message.js';
+import { encodingIdSync } from './tokenizer.js';
+import { DEFAULT_ENCODING, counted, resolveEncoding, windowResult, windowSpec } from './window.js';
 
 // A backstop for stores dropped without close(): frees their C memory when
 // the object is collected. close() remains the way to release it on time.
@@ -12,7 +14,10 @@ const finalizer = new FinalizationRegistry((ptr) => mod()._tm_store_free(ptr));
 export class ChatMessageStore {
   /**
    * @param {Array|object} [messagesOrOptions] initial messages, or the options
-   * @param {{maxMessages?: number, threadId?: string}} [options]
+   * @param {{maxMessages?: number, maxTokens?: number, encoding?: string,
+   *          threadId?: string}} [options] maxTokens keeps the newest messages
+   *   whose tokens (counted with `encoding`, default o200k_base, whose
+   *   vocabulary must be loaded) fit; whole tool-call groups are evicted.
    */
   constructor(messagesOrOptions, options) {
     let messages;
@@ -23,10 +28,29 @@ export class ChatMessageStore {
     if (!Number.isSafeInteger(maxMessages) || maxMessages < 0) {
       throw new ThreadmemError('INVALID_ARGUMENT', 'maxMessages must be a non-negative integer');
     }
+    const maxTokens = opts.maxTokens ?? 0;
+    if (!Number.isSafeInteger(maxTokens) || maxTokens < 0 || maxTokens > 0xffffffff) {
+      throw new ThreadmemError('INVALID_ARGUMENT', 'maxTokens must be a non-negative integer');
+    }
+    // Counts are cached on the messages, so the limit needs a built-in
+    // encoding, not a counter function.
+    if (maxTokens && typeof (opts.encoding ?? DEFAULT_ENCODING) !== 'string') {
+      throw new ThreadmemError('INVALID_ARGUMENT', "a store's maxTokens needs an encoding name ('o200k_base', 'cl100k_base' or 'estimate')");
+    }
+    const encodingId = maxTokens ? encodingIdSync(opts.encoding ?? DEFAULT_ENCODING) : 0;
     this.maxMessages = maxMessages || undefined;
+    this.maxTokens = maxTokens || undefined;
     this.threadId = opts.threadId;
     this._ptr = mod()._tm_store_new(maxMessages);
     if (!this._ptr) throw new ThreadmemError('OUT_OF_MEMORY', 'out of memory creating a store');
+    if (maxTokens) {
+      const rc = mod()._tm_store_limit_tokens(this._ptr, maxTokens, encodingId);
+      if (rc !== TM_OK) {
+        const err = errorOf(this._ptr, rc);
+        this._release();
+        throw err;
+      }
+    }
     this._pins = 0;
     this._closing = false;
     finalizer.register(this, this._ptr, this);
@@ -63,6 +87,18 @@ export class ChatMessageStore {
   _list(query) {
     const text = call(this._live(), mod()._tm_store_list, [query], { extra: [this._ptr] });
     return JSON.parse(text).map(fromCanonical);
+  }
+
+  /**
+   * The context window of this store's messages: `{ messages, dropped,
+   * tokens }`, as fitWindow gives it, from counts cached on the messages.
+   * Stored messages are never deleted by it.
+   */
+  async getContextWindow(options = {}) {
+    const enc = await resolveEncoding(options.encoding);
+    const spec = toJSONText(windowSpec(options, enc.name));
+    const text = counted(enc, () => call(this._live(), mod()._tm_store_window, [spec], { extra: [this._ptr] }));
+    return windowResult(text);
   }
 
   async count() {

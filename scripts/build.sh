@@ -25,6 +25,12 @@ if [ "$SKIP_SETUP" != 1 ]; then
   bash "$ROOT/scripts/setup.sh" </dev/null
 fi
 
+# ---- vocabulary assets ----------------------------------------------------------
+# dist/vocab/<name>.tmv from gpt-tokenizer's .tiktoken files (checked by hash);
+# rewritten only when they change. The C tests load them.
+log "vocabulary assets (dist/vocab)"
+node "$ROOT/scripts/gen-vocab.mjs" "$ROOT/dist/vocab"
+
 # ---- native -----------------------------------------------------------------
 # The compiler is fixed at the first configure; later runs only build (CMake
 # re-configures by itself when CMakeLists.txt or the source globs change).

@@ -27,7 +27,8 @@ fi
 # ---- Debian packages ----------------------------------------------------------
 # The build: Emscripten 3.1.6 (Debian's), CMake, clang 14 with its sanitizer
 # runtimes (ASan, UBSan, later libFuzzer), and dpkg-dev + the archive keyring
-# for cJSON's source package (scripts/fetch-cjson.sh).
+# for cJSON's source package (scripts/fetch-cjson.sh), and unicode-data for
+# the tokenizer's Unicode table (scripts/gen-unicode.mjs).
 PACKAGES=(
   emscripten
   cmake
@@ -38,6 +39,7 @@ PACKAGES=(
   debian-archive-keyring
   ca-certificates
   redis-server
+  unicode-data
 )
 # redis-server: the RedisChatMessageStore tests start their own on a free
 # loopback port (the package's service is never used).

@@ -19,7 +19,10 @@ log "C tests (ctest, build/native)"
 ctest --test-dir build/native --output-on-failure --no-tests=error -j "${TM_JOBS:-2}"
 
 # ---- fuzzers ------------------------------------------------------------------
-# Later: short libFuzzer runs of tests/fuzz/ harnesses over their corpora.
+# A short run of each libFuzzer harness over its seeds (the long run is
+# FUZZ_RUNS=10000000 bash scripts/fuzz.sh).
+log "fuzzers (scripts/fuzz.sh, short runs)"
+bash "$ROOT/scripts/fuzz.sh"
 
 # ---- package tests (Jest, ES modules) ---------------------------------------
 log "package tests (Jest)"
@@ -31,8 +34,13 @@ if [ -f tests/types/tsconfig.json ]; then
   node node_modules/typescript/bin/tsc -p tests/types
 fi
 
+# ---- the package, as installed from its tarball ------------------------------
+log "package test (npm pack, installed into an empty directory)"
+bash "$ROOT/tests/package/run.sh" </dev/null
+
 # ---- browser tests --------------------------------------------------------------
-# Later: tests/e2e in real Chromium (IndexedDB, localStorage, the demo), after
-# scripts/setup-browser.sh.
+# The demo in real Chromium (Debian's), after scripts/setup-browser.sh.
+log "browser tests (tests/e2e, Chromium)"
+bash "$ROOT/tests/e2e/run.sh" </dev/null
 
 log "all tests passed"

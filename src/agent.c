@@ -11,9 +11,11 @@
 #include <string.h>
 
 #include "chat.h"
+#include "count.h"
 #include "host.h"
 #include "message.h"
 #include "store.h"
+#include "window.h"
 
 struct tm_agent {
   tm_base base;
@@ -23,6 +25,8 @@ struct tm_agent {
   cJSON *tool_choice;  /* NULL: "auto" */
   cJSON *options;      /* extra request fields; NULL: none */
   int max_rounds;
+  bool windowed;       /* the history is fitted into `window` */
+  tm_window_spec window;
 };
 
 /* ---- configuration ---- */
@@ -78,6 +82,12 @@ static int configure(tm_base *b, tm_agent *a, const cJSON *cfg) {
     if (!cJSON_IsString(choice) && !cJSON_IsObject(choice))
       return tm_fail(b, TM_EFORMAT, "tool_choice must be a string or an object");
     if (!(a->tool_choice = cJSON_Duplicate(choice, 1))) return tm_fail(b, TM_ENOMEM, "oom");
+  }
+
+  const cJSON *window = cJSON_GetObjectItemCaseSensitive(cfg, "context_window");
+  if (!absent(window)) {
+    if ((rc = tm_window_spec_read(b, window, "context_window", &a->window)) != TM_OK) return rc;
+    a->windowed = true;
   }
 
   const cJSON *options = cJSON_GetObjectItemCaseSensitive(cfg, "options");
@@ -142,6 +152,8 @@ typedef struct run {
   cJSON *provider_tools;       /* canonical */
   cJSON *known;                /* every tool offered, deduplicated */
   char *instructions;          /* agent's and providers', joined */
+  size_t fixed_tokens;         /* windowed: the instructions' and context's */
+  tm_window window;            /* windowed: the last request's */
   bool tell_failure;           /* invoking succeeded: invoked must hear a failure */
   tm_chat_response resp;
   int64_t usage[3];
@@ -333,24 +345,58 @@ done:
   return rc;
 }
 
-/* The request of the next round: every part viewed in place. */
-static tm_chat_request make_request(const run *r) {
-  tm_chat_request q;
-  memset(&q, 0, sizeof q);
-  q.instructions = r->instructions;
-  q.segments[0] = tm_msglist_vec(&r->context, 0, r->context.len);
-  q.segments[1] = r->store ? tm_msglist_store(r->store)
-                           : tm_msglist_vec(&r->history, 0, r->history.len);
-  q.segments[2] = tm_msglist_vec(&r->turn, 0, r->n_input);
-  q.segments[3] = tm_msglist_vec(&r->turn, r->n_input, r->turn.len - r->n_input);
-  q.tools[0] = r->agent->tools;
-  q.tools[1] = r->provider_tools;
-  q.tools[2] = r->run_tools;
-  q.tool_choice = r->agent->tool_choice;
-  q.options[0] = r->agent->options;
-  q.options[1] = r->options;
-  q.service_thread_id = r->conversation ? r->conversation : r->thread_id;
-  return q;
+/* The tokens of what every request of the run sends besides the history
+ * and the turn: the instructions (as the system message they become) and
+ * the providers' context. Counted once, after invoking. */
+static int count_fixed(run *r) {
+  tm_message sys = {0};
+  size_t n = 0;
+  int rc = TM_OK;
+  r->fixed_tokens = 0;
+  if (r->instructions && r->instructions[0]) {
+    if ((rc = tm_message_new_text(r->b, TM_ROLE_SYSTEM, r->instructions, &sys))) return rc;
+    rc = tm_message_tokens(r->b, &sys, r->agent->window.enc, &r->fixed_tokens);
+    tm_message_free(&sys);
+  }
+  for (size_t i = 0; rc == TM_OK && i < r->context.len; i++) {
+    if ((rc = tm_message_tokens(r->b, &r->context.items[i], r->agent->window.enc, &n)) == TM_OK)
+      r->fixed_tokens += n;
+  }
+  return rc;
+}
+
+/* The request of the next round, every part viewed in place; with a
+ * context window, only the history that fits beside the rest. */
+static int make_request(run *r, tm_chat_request *q) {
+  memset(q, 0, sizeof *q);
+  tm_msglist history = r->store ? tm_msglist_store(r->store)
+                                : tm_msglist_vec(&r->history, 0, r->history.len);
+  if (r->agent->windowed) {
+    size_t fixed = r->fixed_tokens, n;
+    for (size_t i = 0; i < r->turn.len; i++) {
+      int rc = tm_message_tokens(r->b, &r->turn.items[i], r->agent->window.enc, &n);
+      if (rc) return rc;
+      fixed += n;
+    }
+    int rc = tm_window_fit(r->b, &history, fixed, false, &r->agent->window, &r->window);
+    if (rc) return rc;
+    q->segments[1] = tm_msglist_sub(&history, 0, r->window.lead);
+    q->segments[2] = tm_msglist_sub(&history, r->window.start, r->window.end - r->window.start);
+  } else {
+    q->segments[2] = history;
+  }
+  q->instructions = r->instructions;
+  q->segments[0] = tm_msglist_vec(&r->context, 0, r->context.len);
+  q->segments[3] = tm_msglist_vec(&r->turn, 0, r->n_input);
+  q->segments[4] = tm_msglist_vec(&r->turn, r->n_input, r->turn.len - r->n_input);
+  q->tools[0] = r->agent->tools;
+  q->tools[1] = r->provider_tools;
+  q->tools[2] = r->run_tools;
+  q->tool_choice = r->agent->tool_choice;
+  q->options[0] = r->agent->options;
+  q->options[1] = r->options;
+  q->service_thread_id = r->conversation ? r->conversation : r->thread_id;
+  return TM_OK;
 }
 
 /* Makes a canonical message from a lenient JSON one, stamps it and appends
@@ -532,12 +578,14 @@ static void keep(char **dst, char **src) {
 static int loop(run *r) {
   tm_base *b = r->b;
   int rounds = 0, rc;
-  tm_chat_request q = make_request(r);
+  tm_chat_request q;
+  if (r->agent->windowed && (rc = count_fixed(r)) != TM_OK) return rc;
+  if ((rc = make_request(r, &q)) != TM_OK) return rc;
   if ((rc = tm_chat_tools_merged(b, &q, &r->known)) != TM_OK) return rc;
   for (;;) {
     cJSON *body = NULL;
     char *text = NULL, *answer = NULL;
-    q = make_request(r);
+    if ((rc = make_request(r, &q)) != TM_OK) return rc;
     if ((rc = tm_chat_build(b, &q, &body)) != TM_OK) return rc;
     rc = tm_json_print(b, body, &text);
     cJSON_Delete(body);
@@ -652,6 +700,17 @@ static int result_json(run *r, char **out) {
     goto nomem;
   if (r->conversation && !cJSON_AddStringToObject(o, "service_thread_id", r->conversation))
     goto nomem;
+  if (r->agent->windowed) {
+    /* What the last request sent of the history, for a window view. */
+    const tm_window *w = &r->window;
+    size_t len = r->store ? tm_store_len(r->store) : r->history.len;
+    size_t sent = w->lead + (w->end - w->start);
+    cJSON *wo = cJSON_AddObjectToObject(o, "window");
+    if (!wo || !cJSON_AddNumberToObject(wo, "tokens", (double)w->tokens) ||
+        !cJSON_AddNumberToObject(wo, "history_sent", (double)sent) ||
+        !cJSON_AddNumberToObject(wo, "history_dropped", (double)(len - sent)))
+      goto nomem;
+  }
   rc = tm_json_print(r->b, o, out);
   cJSON_Delete(o);
   return rc;

@@ -30,7 +30,7 @@ static const tm_message *store_at(const void *src, size_t i) {
 }
 
 tm_msglist tm_msglist_vec(const tm_msgvec *v, size_t from, size_t len) {
-  tm_msglist l = {NULL, 0, vec_at};
+  tm_msglist l = {NULL, 0, 0, vec_at};
   if (v && len) {
     l.src = v->items + from;
     l.len = len;
@@ -39,8 +39,15 @@ tm_msglist tm_msglist_vec(const tm_msgvec *v, size_t from, size_t len) {
 }
 
 tm_msglist tm_msglist_store(const tm_store *s) {
-  tm_msglist l = {s, s ? tm_store_len(s) : 0, store_at};
+  tm_msglist l = {s, 0, s ? tm_store_len(s) : 0, store_at};
   return l;
+}
+
+tm_msglist tm_msglist_sub(const tm_msglist *l, size_t from, size_t len) {
+  tm_msglist sub = *l;
+  sub.off += from;
+  sub.len = len;
+  return sub;
 }
 
 /* ---- small helpers ---- */
@@ -461,9 +468,9 @@ int tm_chat_build(tm_base *b, const tm_chat_request *req, cJSON **out) {
      * of a call that is gone; endpoints reject a tool result without its
      * call, so such leading results of the context or history are not
      * sent. (The input may answer a call on purpose.) */
-    while (s <= 1 && i < l->len && l->at(l->src, i)->role == TM_ROLE_TOOL) i++;
+    while (s <= 2 && i < l->len && tm_msglist_get(l, i)->role == TM_ROLE_TOOL) i++;
     for (; i < l->len; i++) {
-      rc = tm_chat_map_message(b, l->at(l->src, i), msgs);
+      rc = tm_chat_map_message(b, tm_msglist_get(l, i), msgs);
       if (rc) goto fail;
     }
   }

@@ -17,14 +17,21 @@
  * the native store), so the request builder needs no copy of the history. */
 typedef struct tm_msglist {
   const void *src;
-  size_t len;
+  size_t off, len; /* the view is src's messages [off, off + len) */
   const tm_message *(*at)(const void *src, size_t i);
 } tm_msglist;
+
+/* Message i of the view (i < l->len). */
+static inline const tm_message *tm_msglist_get(const tm_msglist *l, size_t i) {
+  return l->at(l->src, l->off + i);
+}
 
 /* Views of a vector (the range [from, from+len) of it) and of a store. The
  * vector must not grow while the view is used. */
 tm_msglist tm_msglist_vec(const tm_msgvec *v, size_t from, size_t len);
 tm_msglist tm_msglist_store(const tm_store *s);
+/* The part [from, from+len) of a view (within it). */
+tm_msglist tm_msglist_sub(const tm_msglist *l, size_t from, size_t len);
 
 /* Checks a tool definition {"name","description","parameters"} (name matching
  * ^[A-Za-z0-9_-]{1,64}$, description a string, parameters an object; other
@@ -41,13 +48,14 @@ int tm_chat_tools_read(tm_base *b, const cJSON *tools, const char *path, cJSON *
 bool tm_chat_name_ok(const char *name);
 
 /* Everything one request is made of. Every part may be empty or NULL. */
-#define TM_CHAT_SEGMENTS 4
+#define TM_CHAT_SEGMENTS 5
 #define TM_CHAT_TOOL_LISTS 3
 typedef struct tm_chat_request {
   /* Joined system instructions; NULL or "" sends no system message. */
   const char *instructions;
   /* Message sequences sent in order after the instructions: provider
-   * context, history, the new input, the turn's rounds so far. */
+   * context, the history's leading system messages, the rest of the
+   * history (or its window), the new input, the turn's rounds so far. */
   tm_msglist segments[TM_CHAT_SEGMENTS];
   /* Canonical tool arrays (see tm_chat_tool_read): deduplicated by name,
    * the first wins, at most TM_MAX_TOOLS in all. */

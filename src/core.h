@@ -20,6 +20,9 @@ typedef struct tm_base {
   bool msg_owned;
 } tm_base;
 
+/* The error holder of a context (the handle of calls on no other handle). */
+tm_base *tm_ctx_base(tm_ctx *ctx);
+
 /* Records a failure on `b` and returns `code`. The message is formatted
  * like printf; when formatting runs out of memory the message degrades to a
  * static one, never to NULL. */

@@ -28,6 +28,11 @@ double tm_host_now_ms(void);
 /* Fills buf with n cryptographically random bytes. Sync. */
 void tm_host_random(uint8_t *buf, size_t n);
 
+/* Counts the tokens of `len` bytes of UTF-8 text with the counter function
+ * the host has made current (the TM_ENC_HOST encoding). Sync. TM_EHOST when
+ * the counter throws or gives anything but a non-negative integer. */
+int tm_host_count(const char *text, size_t len, size_t *out);
+
 /* Sends a chat-completions request body and writes the response body.
  * Async. Retries, timeouts and HTTP errors are the host's business. */
 int tm_host_llm(uint32_t ctx, const char *request_json, char **out);

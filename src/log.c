@@ -97,7 +97,8 @@ static int add_record(void *arg, const tm_record *r) {
   char *text = tm_strndup((const char *)r->payload, r->len);
   if (!text) return tm_fail(st->b, TM_ENOMEM, "out of memory");
   cJSON *json = NULL;
-  tm_message m = {NULL, TM_ROLE_USER};
+  tm_message m;
+  memset(&m, 0, sizeof m);
   char path[TM_PATH_MAX];
   snprintf(path, sizeof path, "record %llu", (unsigned long long)r->seq);
   int rc = tm_json_parse(st->b, text, path, &json);

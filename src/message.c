@@ -592,8 +592,7 @@ int tm_message_read(tm_base *b, const cJSON *in, const char *path, tm_message *o
   }
   if ((rc = read_extras(&r, in, message_keys, k[K_EXTRA], r.path, &ap))) goto fail;
   if (ap) put(msg, "additional_properties", ap);
-  out->json = msg;
-  out->role = role;
+  *out = (tm_message){.json = msg, .role = role};
   return TM_OK;
 oom:
   rc = tm_fail(b, TM_ENOMEM, "out of memory");
@@ -651,8 +650,7 @@ int tm_message_new_text(tm_base *b, tm_role role, const char *text, tm_message *
     cJSON_Delete(t);
     if (rc) goto fail;
   }
-  out->json = msg;
-  out->role = role;
+  *out = (tm_message){.json = msg, .role = role};
   return TM_OK;
 oom:
   rc = tm_fail(b, TM_ENOMEM, "out of memory");
@@ -661,9 +659,19 @@ fail:
   return rc;
 }
 
+bool tm_message_calls(const tm_message *m) {
+  if (m->role != TM_ROLE_ASSISTANT) return false;
+  const cJSON *c;
+  cJSON_ArrayForEach(c, tm_message_contents(m)) {
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(c, "type");
+    if (cJSON_IsString(type) && strcmp(type->valuestring, "function_call") == 0) return true;
+  }
+  return false;
+}
+
 int tm_message_copy(tm_base *b, const tm_message *m, tm_message *out) {
+  *out = *m; /* the same contents: the cached counts hold too */
   out->json = cJSON_Duplicate(m->json, 1);
-  out->role = m->role;
   if (!out->json) return tm_fail(b, TM_ENOMEM, "out of memory");
   return TM_OK;
 }

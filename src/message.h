@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core.h"
 
@@ -30,10 +31,14 @@ const char *tm_role_name(tm_role role);
 /* Parses a role name; false when unknown. */
 bool tm_role_parse(const char *name, tm_role *out);
 
-/* One message as the core holds it. `json` is canonical and owned. */
+/* One message as the core holds it. `json` is canonical and owned; it never
+ * changes once the message is in a store, so its token counts are cached
+ * (count.h): tokens[enc] is the count plus one, 0 until counted, so that a
+ * zeroed message is simply uncounted. */
 typedef struct tm_message {
   cJSON *json;
   tm_role role;
+  uint32_t tokens[TM_ENC_COUNT];
 } tm_message;
 
 /* A growable array of messages (amortized O(1) append). */
@@ -86,6 +91,11 @@ void tm_stamp_discard(tm_stamp *s);
 
 /* The message's contents array (never NULL for a canonical message). */
 const cJSON *tm_message_contents(const tm_message *m);
+
+/* True when `m` is an assistant message that calls functions: the head of
+ * the unit its tool messages belong to (windows and eviction keep or drop
+ * them together). */
+bool tm_message_calls(const tm_message *m);
 
 /* Joins the message's text contents (no separator, as Agent Framework's
  * .text does) into a tm_malloc'd string. */

@@ -16,6 +16,8 @@ struct tm_ctx {
   tm_base base;
 };
 
+tm_base *tm_ctx_base(tm_ctx *ctx) { return &ctx->base; }
+
 tm_ctx *tm_ctx_new(void) {
   tm_install_json_hooks();
   tm_ctx *ctx = tm_malloc(sizeof *ctx);

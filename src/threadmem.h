@@ -195,7 +195,9 @@ enum {
   TM_ENC_O200K_BASE = 0,
   TM_ENC_CL100K_BASE = 1,
   TM_ENC_ESTIMATE = 2, /* fast, approximate; needs no vocabulary */
-  TM_ENC_COUNT = 3
+  TM_ENC_COUNT = 3,    /* how many of the above (their counts are cached) */
+  TM_ENC_HOST = 255    /* the host's own counter function (tm_host_count of
+                          host.h); its counts are never cached */
 };
 
 /* The number of an encoding name ("o200k_base", "cl100k_base", "estimate"),
@@ -232,6 +234,44 @@ int tm_decode(tm_ctx *ctx, int enc, const uint32_t *ids, size_t n_ids, char **ou
 /* Counts the tokens of `len` bytes of UTF-8 as tm_encode would (no special
  * tokens), without building the ids. */
 int tm_count(tm_ctx *ctx, int enc, const char *text, size_t len, size_t *out);
+
+/* ---- Token counts of chat messages, and the context window. ----
+ *
+ * A window spec is {"max_tokens":n, "reserve_tokens":n, "encoding":"...",
+ * "strategy":"last"|"first"}; "encoding" is a name of tm_encoding_id or
+ * "host" (the host's counter, tm_host_count). The rules of the window are
+ * in window.h: system messages first and always kept, whole tool-call
+ * groups, never starting mid-turn, TM_EWINDOW when what must be sent does
+ * not fit. */
+
+/* The tokens a JSON array of messages costs in a chat-completions request
+ * (OpenAI's rule: per message, per name, plus the reply priming) with
+ * encoding `encoding` (a name, or "host"). */
+int tm_count_messages(tm_ctx *ctx, const char *messages_json, const char *encoding,
+                      size_t *out);
+
+/* Fits a JSON array of messages into a window (the newest user turn must
+ * fit) and writes {"messages":[...sent...],"dropped":[...not sent...],
+ * "tokens":n}, both arrays oldest first, messages in canonical form. */
+int tm_fit_window(tm_ctx *ctx, const char *messages_json, const char *spec_json, char **out);
+
+/* Also keeps the store within `max_tokens` tokens counted with encoding
+ * `enc` (TM_ENC_*: counts are cached): whole tool-call groups are evicted,
+ * the oldest first, now and after every append (never the newest group).
+ * 0 removes the limit. Counts every message held once. */
+int tm_store_limit_tokens(tm_store *store, size_t max_tokens, int enc);
+
+/* The context window of the store's messages (the newest user turn must
+ * fit), written as tm_fit_window writes it. Trimming never deletes stored
+ * messages. Choosing the window costs O(messages sent) once their counts
+ * are cached; writing the dropped ones costs what they are. */
+int tm_store_window(tm_store *store, const char *spec_json, char **out);
+
+/* The same window as positions, without writing any message: bounds[0]
+ * leading system messages sent, then the messages [bounds[1], bounds[2])
+ * sent after them, bounds[3] the tokens of the request. O(messages sent)
+ * once their counts are cached. */
+int tm_store_window_bounds(tm_store *store, const char *spec_json, size_t bounds[4]);
 
 /* ---- Agent and its run loop. ---- */
 

@@ -26,4 +26,8 @@ bool tm_encoding_ready(int enc);
  * had; the error is on `b`. */
 int tm_token_count(tm_base *b, int enc, const char *text, size_t len, size_t *out);
 
+/* Frees every loaded vocabulary, so that tests can prove loading leaks
+ * nothing and exercise it again. Not for use while another call runs. */
+void tm_encodings_unload(void);
+
 #endif /* THREADMEM_TOKENIZER_H */

@@ -12,6 +12,8 @@
  *   storeList(ctx) -> Promise<string>           storeAdd(ctx, messagesJson) -> Promise<void>
  *   invoking(ctx, json) -> Promise<string>      invoked(ctx, json) -> Promise<void>
  *   fail(ctx, error): keeps the cause of a failed import for the public call
+ *   count(text) -> integer: the current token counter (sync; keeps its own
+ *     failure, as it is called outside any run too)
  *
  * No exception ever reaches C: a throw or a rejection is handed to
  * tmHost.fail() and the import returns TM_EHOST. Exceptions thrown through
@@ -147,6 +149,21 @@ mergeInto(LibraryManager.library, {
       }
     }
     HEAPU8.set(bytes, buf);
+  },
+
+  // int tm_host_count(const char *text, size_t len, size_t *out). Sync.
+  // The host's counter decides; what it throws, or a result that is not a
+  // non-negative integer, is kept by host.count and reported as TM_EHOST.
+  tm_host_count: function(text, len, out) {
+    var n = -1;
+    try {
+      n = Module['tmHost']['count'](UTF8ToString(text, len >>> 0));
+    } catch (e) {
+      n = -1;
+    }
+    if (!(n >= 0 && n <= 0xffffffff && Math.floor(n) === n)) return 7; // TM_EHOST
+    HEAPU32[out >> 2] = n;
+    return 0;
   },
 
   // int tm_host_llm(uint32_t ctx, const char *request_json, char **out). Async.

@@ -36,6 +36,10 @@ const el = {
   input: $('input'),
   send: $('send'),
   requestBody: $('request-body'),
+  windowTokens: $('window-tokens'),
+  windowEncoding: $('window-encoding'),
+  windowMeter: $('window-meter'),
+  windowSummary: $('window-summary'),
 };
 
 // ---------------------------------------------------------------- settings
@@ -48,6 +52,9 @@ const DEFAULTS = {
   model: 'gpt-4o-mini',
   instructions: 'You are a helpful assistant.',
   notes: '',
+  // Small enough that a few dozen offline turns show messages leaving it.
+  windowTokens: 2000,
+  windowEncoding: 'o200k_base',
 };
 
 function loadSettings() {
@@ -58,7 +65,7 @@ function loadSettings() {
     saved = {};
   }
   const settings = { ...DEFAULTS };
-  for (const k of Object.keys(DEFAULTS)) if (typeof saved[k] === 'string') settings[k] = saved[k];
+  for (const k of Object.keys(DEFAULTS)) if (typeof saved[k] === typeof DEFAULTS[k]) settings[k] = saved[k];
   const remembered = storageGet(localStorage, API_KEY_KEY);
   settings.apiKey = remembered ?? storageGet(sessionStorage, API_KEY_KEY) ?? '';
   settings.rememberKey = remembered != null;
@@ -110,6 +117,8 @@ function fillForm(s) {
   el.rememberKey.checked = s.rememberKey;
   el.instructions.value = s.instructions;
   el.notes.value = s.notes;
+  el.windowTokens.value = String(s.windowTokens);
+  el.windowEncoding.value = s.windowEncoding;
   showEndpointFields();
 }
 
@@ -122,7 +131,16 @@ function readForm() {
     rememberKey: el.rememberKey.checked,
     instructions: el.instructions.value,
     notes: el.notes.value,
+    windowTokens: Math.max(100, Math.round(Number(el.windowTokens.value)) || DEFAULTS.windowTokens),
+    windowEncoding: el.windowEncoding.value || DEFAULTS.windowEncoding,
   };
+}
+
+// The agent's context window: a quarter of the budget (at most 1,000
+// tokens) stays free for the reply.
+function windowOptions(s) {
+  const reserveTokens = Math.min(1000, Math.floor(s.windowTokens / 4));
+  return { maxTokens: s.windowTokens, reserveTokens, encoding: s.windowEncoding };
 }
 
 function showEndpointFields() {
@@ -167,7 +185,7 @@ let agentKey = '';
 // between runs: the page sends one message at a time).
 function currentAgent() {
   const s = readForm();
-  const key = JSON.stringify([s.provider, s.baseURL, s.model, s.apiKey, s.instructions]);
+  const key = JSON.stringify([s.provider, s.baseURL, s.model, s.apiKey, s.instructions, s.windowTokens, s.windowEncoding]);
   if (agent && key === agentKey) return agent;
   const chatClient =
     s.provider === 'openai'
@@ -180,6 +198,7 @@ function currentAgent() {
     name: 'Assistant',
     chatMessageStoreFactory: memoryStoreFactory,
     contextProviders: [new NotesProvider(() => el.notes.value)],
+    contextWindow: windowOptions(s),
   });
   agentKey = key;
   return agent;
@@ -283,8 +302,14 @@ async function send(text) {
   setBusy(true);
   const pending = appendPending(text);
   try {
+    const before = await messageCount(entry.thread);
     const result = await currentAgent().run(new ChatMessage('user', text), { thread: entry.thread });
-    lastUsage.set(entry.id, { usage: result.usage, model: readForm().provider === 'openai' ? readForm().model : OFFLINE_MODEL });
+    const s = readForm();
+    lastUsage.set(entry.id, {
+      usage: result.usage,
+      model: s.provider === 'openai' ? s.model : OFFLINE_MODEL,
+      window: result.window && { ...result.window, ...windowOptions(s), historyLength: before },
+    });
     el.input.value = '';
   } catch (err) {
     // A failed run leaves the thread as it was: the message is not stored,
@@ -371,9 +396,20 @@ async function renderMessages() {
   disarmDelete();
   el.threadTitle.value = entry ? entry.title : '';
   const messages = entry?.thread.messageStore ? await entry.thread.messageStore.listMessages() : [];
-  el.messages.replaceChildren(...messages.map((m) => messageItem(m.role, m.contents, m)));
-  el.empty.hidden = messages.length > 0;
   const last = entry && lastUsage.get(entry.id);
+  const notSent = droppedByLastRequest(messages, last?.window);
+  el.messages.replaceChildren(
+    ...messages.map((m, i) => {
+      const li = messageItem(m.role, m.contents, m);
+      if (notSent.has(i)) {
+        li.classList.add('dropped');
+        li.title = 'Not sent in the last request: it fell out of the context window (it is still stored).';
+      }
+      return li;
+    }),
+  );
+  el.empty.hidden = messages.length > 0;
+  showWindow(last?.window);
   let meta = `${messages.length} message${messages.length === 1 ? '' : 's'}`;
   if (last) meta += ` · last reply: ${last.usage.totalTokens} tokens (${last.model})`;
   el.threadMeta.textContent = meta;
@@ -425,6 +461,34 @@ function contentText(c) {
     default:
       return `[${c.type}]`;
   }
+}
+
+// The indexes of the stored messages the last request left out. The window
+// sends the history's leading system messages and then its newest messages,
+// so what it dropped is the run right after those.
+function droppedByLastRequest(messages, window) {
+  const dropped = new Set();
+  if (!window || window.historyDropped === 0) return dropped;
+  let lead = 0;
+  while (lead < window.historyLength && messages[lead]?.role === 'system') lead++;
+  for (let i = lead; i < lead + window.historyDropped; i++) dropped.add(i);
+  return dropped;
+}
+
+function showWindow(window) {
+  if (!window) {
+    el.windowMeter.value = 0;
+    el.windowSummary.textContent = 'Context window: nothing sent from this thread yet.';
+    return;
+  }
+  const budget = window.maxTokens - window.reserveTokens;
+  el.windowMeter.max = budget;
+  el.windowMeter.value = Math.min(window.tokens, budget);
+  const n = (k, what) => `${k} ${what}${k === 1 ? '' : 's'}`;
+  el.windowSummary.textContent =
+    `Context window: ${window.tokens} of ${budget} tokens (${window.maxTokens} − ${window.reserveTokens} ` +
+    `kept for the reply, ${window.encoding}); sent ${n(window.historySent, 'earlier message')}, ` +
+    `left out ${n(window.historyDropped, 'older message')} (shown faded, still stored).`;
 }
 
 function showRequest(body) {

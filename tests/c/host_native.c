@@ -110,6 +110,7 @@ void hn_reset(void) {
   clock_now = HN_DEFAULT_NOW;
   clock_step = 0;
   prng_state = HN_DEFAULT_SEED;
+  hn_count_set_fn(NULL, NULL);
 }
 
 void hn_set_now(double ms) { clock_now = ms; }
@@ -245,6 +246,22 @@ double tm_host_now_ms(void) {
   double t = clock_now;
   clock_now += clock_step;
   return t;
+}
+
+static hn_count_fn count_fn;
+static void *count_user;
+
+void hn_count_set_fn(hn_count_fn fn, void *user) {
+  count_fn = fn;
+  count_user = user;
+}
+
+int tm_host_count(const char *text, size_t len, size_t *out) {
+  *out = 0;
+  long n = count_fn ? count_fn(count_user, text, len) : (long)len;
+  if (n < 0) return TM_EHOST;
+  *out = (size_t)n;
+  return TM_OK;
 }
 
 /* splitmix64: deterministic, so ids in tests are reproducible. */

@@ -73,6 +73,12 @@ size_t hn_llm_pending(uint32_t ctx);
 /* Replaces the default tool behaviour with a callback; NULL restores it. */
 void hn_tools_set_fn(uint32_t ctx, hn_tools_fn fn, void *user);
 
+/* The token counter behind tm_host_count (the TM_ENC_HOST encoding):
+ * returns the count, or -1 to make the import fail with TM_EHOST. NULL (the
+ * default) counts one token per byte. */
+typedef long (*hn_count_fn)(void *user, const char *text, size_t len);
+void hn_count_set_fn(hn_count_fn fn, void *user);
+
 /* The providers: the JSON array tm_host_invoking returns (copied; "[]" by
  * default). */
 void hn_invoking_set(uint32_t ctx, const char *contexts_json);

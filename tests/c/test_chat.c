@@ -188,9 +188,9 @@ TEST(build_request) {
   memset(&q, 0, sizeof q);
   q.instructions = "Be brief.\nKnow facts.";
   q.segments[0] = tm_msglist_vec(&ctx, 0, ctx.len);
-  q.segments[1] = tm_msglist_vec(&hv, 0, hv.len);
-  q.segments[2] = tm_msglist_vec(&input, 0, 1);
-  q.segments[3] = tm_msglist_vec(&input, 1, 1);
+  q.segments[2] = tm_msglist_vec(&hv, 0, hv.len);
+  q.segments[3] = tm_msglist_vec(&input, 0, 1);
+  q.segments[4] = tm_msglist_vec(&input, 1, 1);
   q.tools[0] = t_agent;
   q.tools[1] = t_prov;
   q.tools[2] = t_run;
@@ -234,8 +234,8 @@ TEST(build_request) {
   /* Allocation failure anywhere in the build leaks nothing. */
   memset(&q, 0, sizeof q);
   q.instructions = "x";
-  q.segments[1] = tm_msglist_vec(&hv, 0, hv.len);
-  q.segments[2] = tm_msglist_vec(&input, 0, 2);
+  q.segments[2] = tm_msglist_vec(&hv, 0, hv.len);
+  q.segments[3] = tm_msglist_vec(&input, 0, 2);
   q.tools[0] = t_agent;
   q.tools[1] = t_run;
   q.options[0] = o1;

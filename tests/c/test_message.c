@@ -379,7 +379,7 @@ TEST(stamp_fills_missing_fields_in_place) {
   tm_message_free(&m);
 
   /* Into an empty object and at the head of one. */
-  tm_message e = {cJSON_CreateObject(), TM_ROLE_USER};
+  tm_message e = {.json = cJSON_CreateObject(), .role = TM_ROLE_USER};
   CHECK_EQ_INT(tm_message_stamp(&b, &e), TM_OK);
   CHECK_EQ_INT(tm_json_print(&b, e.json, &s), TM_OK);
   CHECK_CONTAINS(s, "{\"message_id\":\"");

@@ -281,6 +281,27 @@ async function main() {
       await page.fill('#notes', '');
     });
 
+    await check('the context window view shows the tokens sent and fades what was left out', async () => {
+      const previous = await page.getAttribute('#thread-list .thread-item.active', 'data-id');
+      await page.click('#new-thread');
+      await page.fill('#window-tokens', '400');
+      await page.selectOption('#window-encoding', 'o200k_base');
+      await send(page, 'Hello, my name is Zoe');
+      let summary = await page.textContent('#window-summary');
+      assert(/of 300 tokens/.test(summary) && /o200k_base/.test(summary), `summary: ${summary}`);
+      assertEqual(await page.locator('#messages .message.dropped').count(), 0, 'faded messages at first');
+      for (let i = 0; i < 8; i++) await send(page, `Filler message number ${i} with a few more words in it`);
+      summary = await page.textContent('#window-summary');
+      const left = Number(/left out (\d+)/.exec(summary)?.[1]);
+      assert(left > 0, `summary: ${summary}`);
+      assertEqual(await page.locator('#messages .message.dropped').count(), left, 'faded messages');
+      // The name fell out of the window: the model no longer sees it.
+      const reply = await send(page, "What's my name?");
+      assert(!reply.includes('Zoe'), `reply: ${reply}`);
+      await page.fill('#window-tokens', '2000');
+      await page.click(`#thread-list .thread-item[data-id="${previous}"]`);
+    });
+
     await check('import of malformed JSON shows INVALID_JSON and adds no thread', async () => {
       const before = (await threadNames(page)).length;
       await page.setInputFiles('#import-file', { name: 'bad.json', mimeType: 'application/json', buffer: Buffer.from('{"type": ') });

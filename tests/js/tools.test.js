@@ -237,8 +237,8 @@ test('regression: no tools means no tools and no tool_choice in the request (Ope
 });
 
 // OpenAI answers 400 to a tool message whose assistant tool_calls message is
-// not right before it. A store's maxMessages eviction can cut a tool turn in
-// two; what is sent must still never start with a dangling tool result.
+// not right before it. A store's maxMessages eviction evicts a call with its
+// results, and never keeps a result whose call is gone.
 test('regression: eviction that cuts a tool turn does not send an orphan tool result', async () => {
   const agent = new ChatAgent({
     chatClient: client,
@@ -247,7 +247,7 @@ test('regression: eviction that cuts a tool turn does not send an orphan tool re
   });
   const thread = agent.getNewThread();
   await agent.run('call get_weather {"city":"Bern"}', { thread });
-  expect((await thread.messageStore.listMessages()).map((m) => m.role)).toEqual(['tool', 'assistant']);
+  expect((await thread.messageStore.listMessages()).map((m) => m.role)).toEqual(['assistant']);
   llm.reset();
   const r = await agent.run('next question', { thread });
   expect(llm.last().rejected).toBeUndefined();

@@ -1,7 +1,7 @@
 // Type-checks the README's flows against js/index.d.ts (tsc --noEmit).
 import {
   ChatAgent, OpenAIChatClient, ChatMessage, ChatMessageStore, AgentThread, ContextProvider,
-  Context, AggregateContextProvider, ThreadmemError, init, type MessageStore, type Tool,
+  Context, AggregateContextProvider, ThreadmemError, init, Tokenizer, type MessageStore, type Tool,
 } from 'threadmem';
 
 class UserNameProvider extends ContextProvider {
@@ -60,4 +60,14 @@ export async function main(): Promise<string> {
     if (err instanceof ThreadmemError && err.code === 'INVALID_JSON') return `${first} ${usage} ${history.length}`;
   }
   return '';
+}
+
+// Exact tokens: load once (a fetch in browsers), then synchronous.
+export async function tokens(text: string): Promise<number> {
+  await init({ vocabUrl: '/assets/vocab/' });
+  const tok: Tokenizer = await Tokenizer.load('o200k_base');
+  const ids: Uint32Array = tok.encode(text, { allowedSpecial: 'all' });
+  const back: string = tok.decode(ids);
+  const again: string = new Tokenizer('cl100k_base').decode([9906, 11]);
+  return tok.count(back + again) + new Tokenizer('estimate').count(text);
 }
