@@ -1,6 +1,6 @@
 // Appending one turn (user + assistant) to a 10-message and to a
 // 10,000-message thread, for each Node backend; and loading the large one.
-// node bench/persist-append.js  -> prints JSON, writes bench/persist-append.json
+// node bench/persist-append.js  -> prints JSON, writes bench/results/persist-append.json
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,4 +59,4 @@ try {
 }
 const out = { date: new Date().toISOString(), node: process.version, turnsTimed: TURNS, results };
 console.log(JSON.stringify(out, null, 2));
-await writeFile(new URL('./persist-append.json', import.meta.url), JSON.stringify(out, null, 2) + '\n');
+await writeFile(new URL('./results/persist-append.json', import.meta.url), JSON.stringify(out, null, 2) + '\n');
