@@ -77,30 +77,6 @@ static const char *str_of(const cJSON *obj, const char *key) {
   return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* A growable byte buffer for joining text. */
-typedef struct sbuf {
-  char *p;
-  size_t len, cap;
-} sbuf;
-
-static int sbuf_add(tm_base *b, sbuf *s, const char *text, size_t n) {
-  if (s->len + n + 1 > s->cap) {
-    size_t cap = s->cap ? s->cap : 64;
-    while (cap < s->len + n + 1) {
-      if (cap > (size_t)-1 / 2) return tm_fail(b, TM_ERANGE, "text too long");
-      cap *= 2;
-    }
-    char *p = tm_realloc(s->p, cap);
-    if (!p) return oom(b);
-    s->p = p;
-    s->cap = cap;
-  }
-  memcpy(s->p + s->len, text, n);
-  s->len += n;
-  s->p[s->len] = '\0';
-  return TM_OK;
-}
-
 /* ---- tools ---- */
 
 int tm_chat_tool_read(tm_base *b, const cJSON *tool, const char *path, cJSON *out) {
@@ -288,7 +264,7 @@ static int add_media_part(tm_base *b, const cJSON *content, bool is_data, cJSON 
   const char *uri = str_of(content, "uri");
   const char *mt = str_of(content, "media_type");
   cJSON *part = cJSON_CreateObject();
-  sbuf s = {0};
+  tm_sbuf s = {0};
   int rc = TM_OK;
   if (!part) return oom(b);
   if (uri && (is_image(mt) || (!mt && is_data && strncmp(uri, "data:image/", 11) == 0))) {
@@ -298,14 +274,14 @@ static int add_media_part(tm_base *b, const cJSON *content, bool is_data, cJSON 
     if ((rc = add_str(b, iu, "url", uri)) != TM_OK) goto fail;
   } else {
     const char *what = is_data || !uri ? "" : uri;
-    if ((rc = sbuf_add(b, &s, "[attachment: ", 13)) != TM_OK) goto fail;
-    if ((rc = sbuf_add(b, &s, what, strlen(what))) != TM_OK) goto fail;
+    if ((rc = tm_sbuf_add(b, &s, "[attachment: ", 13)) != TM_OK) goto fail;
+    if ((rc = tm_sbuf_add(b, &s, what, strlen(what))) != TM_OK) goto fail;
     if (mt) {
-      if ((rc = sbuf_add(b, &s, *what ? " (" : "(", *what ? 2 : 1)) != TM_OK) goto fail;
-      if ((rc = sbuf_add(b, &s, mt, strlen(mt))) != TM_OK) goto fail;
-      if ((rc = sbuf_add(b, &s, ")", 1)) != TM_OK) goto fail;
+      if ((rc = tm_sbuf_add(b, &s, *what ? " (" : "(", *what ? 2 : 1)) != TM_OK) goto fail;
+      if ((rc = tm_sbuf_add(b, &s, mt, strlen(mt))) != TM_OK) goto fail;
+      if ((rc = tm_sbuf_add(b, &s, ")", 1)) != TM_OK) goto fail;
     }
-    if ((rc = sbuf_add(b, &s, "]", 1)) != TM_OK) goto fail;
+    if ((rc = tm_sbuf_add(b, &s, "]", 1)) != TM_OK) goto fail;
     if ((rc = add_str(b, part, "type", "text")) != TM_OK) goto fail;
     if ((rc = add_str(b, part, "text", s.p)) != TM_OK) goto fail;
   }
@@ -325,7 +301,7 @@ int tm_chat_map_message(tm_base *b, const tm_message *m, cJSON *out) {
   const cJSON *c;
   size_t n_text = 0, n_media = 0, n_calls = 0, n_results = 0;
   bool user = m->role == TM_ROLE_USER;
-  sbuf text = {0};
+  tm_sbuf text = {0};
   cJSON *msg = NULL, *parts = NULL;
   char *args = NULL;
   int rc = TM_OK;
@@ -336,7 +312,7 @@ int tm_chat_map_message(tm_base *b, const tm_message *m, cJSON *out) {
     if (strcmp(type, "text") == 0) {
       const char *t = str_of(c, "text");
       n_text++;
-      if (t && (rc = sbuf_add(b, &text, t, strlen(t))) != TM_OK) goto fail;
+      if (t && (rc = tm_sbuf_add(b, &text, t, strlen(t))) != TM_OK) goto fail;
     } else if (strcmp(type, "data") == 0 || strcmp(type, "uri") == 0) {
       if (user) n_media++;
     } else if (strcmp(type, "function_call") == 0) {
@@ -556,13 +532,13 @@ static int parse_content(tm_base *b, const cJSON *content, char **out) {
   }
   if (cJSON_IsArray(content)) {
     /* Text parts, as some compatible servers send them. */
-    sbuf s = {0};
+    tm_sbuf s = {0};
     const cJSON *part;
-    int rc = sbuf_add(b, &s, "", 0);
+    int rc = tm_sbuf_add(b, &s, "", 0);
     if (rc) return rc;
     cJSON_ArrayForEach(part, content) {
       const char *t = cJSON_IsString(part) ? part->valuestring : str_of(part, "text");
-      if (t && (rc = sbuf_add(b, &s, t, strlen(t))) != TM_OK) {
+      if (t && (rc = tm_sbuf_add(b, &s, t, strlen(t))) != TM_OK) {
         tm_free(s.p);
         return rc;
       }

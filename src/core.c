@@ -99,6 +99,23 @@ const char *tm_code_name(int code) {
   }
 }
 
+int tm_sbuf_add(tm_base *b, tm_sbuf *s, const char *text, size_t n) {
+  if (n > TM_MAX_JSON_BYTES || s->len > TM_MAX_JSON_BYTES - n)
+    return tm_fail(b, TM_ERANGE, "text above %zu bytes", TM_MAX_JSON_BYTES);
+  if (s->len + n + 1 > s->cap) {
+    size_t cap = s->cap ? s->cap : 64;
+    while (cap < s->len + n + 1) cap *= 2; /* bounded: len + n <= TM_MAX_JSON_BYTES */
+    char *p = tm_realloc(s->p, cap);
+    if (!p) return tm_fail(b, TM_ENOMEM, "out of memory");
+    s->p = p;
+    s->cap = cap;
+  }
+  memcpy(s->p + s->len, text, n);
+  s->len += n;
+  s->p[s->len] = '\0';
+  return TM_OK;
+}
+
 char *tm_strndup(const char *s, size_t n) {
   if (!s) return NULL;
   char *d = tm_malloc(n + 1);

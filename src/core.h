@@ -38,6 +38,17 @@ void tm_base_free(tm_base *b);
 /* Copies the error of `from` onto `to` and returns its code. */
 int tm_fail_from(tm_base *to, const tm_base *from);
 
+/* A growable NUL-terminated text buffer (capacity doubling). `p` is
+ * tm_malloc'd (NULL until the first append); the owner frees it. */
+typedef struct tm_sbuf {
+  char *p;
+  size_t len, cap;
+} tm_sbuf;
+
+/* Appends `n` bytes of `text`. TM_ERANGE past TM_MAX_JSON_BYTES, TM_ENOMEM
+ * when it cannot grow; the buffer is unchanged on failure. */
+int tm_sbuf_add(tm_base *b, tm_sbuf *s, const char *text, size_t n);
+
 /* Copies of strings with the core's allocator; NULL in gives NULL out. */
 char *tm_strdup(const char *s);
 char *tm_strndup(const char *s, size_t n);

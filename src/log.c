@@ -10,35 +10,10 @@
 #include "message.h"
 #include "record.h"
 
-/* tm_ctx's first member is its tm_base (the handle header rule). */
-static tm_base *ctx_base(tm_ctx *ctx) { return (tm_base *)(void *)ctx; }
-
-typedef struct textbuf {
-  char *data;
-  size_t len, cap;
-} textbuf;
-
-static int text_append(tm_base *b, textbuf *t, const char *s, size_t n) {
-  if (n > TM_MAX_JSON_BYTES || t->len > TM_MAX_JSON_BYTES - n - 1)
-    return tm_fail(b, TM_ERANGE, "messages above %zu bytes", TM_MAX_JSON_BYTES);
-  if (t->len + n + 1 > t->cap) {
-    size_t cap = t->cap ? t->cap : 256;
-    while (cap < t->len + n + 1) cap *= 2;
-    char *d = tm_realloc(t->data, cap);
-    if (!d) return tm_fail(b, TM_ENOMEM, "out of memory");
-    t->data = d;
-    t->cap = cap;
-  }
-  memcpy(t->data + t->len, s, n);
-  t->len += n;
-  t->data[t->len] = '\0';
-  return TM_OK;
-}
-
 int tm_log_encode(tm_ctx *ctx, const char *messages_json, double first_seq,
                   unsigned char **out, size_t *out_len, char **canonical) {
   if (!ctx) return TM_EINVAL;
-  tm_base *b = ctx_base(ctx);
+  tm_base *b = tm_ctx_base(ctx);
   tm_base_reset(b);
   if (!out || !out_len || !canonical) return tm_fail(b, TM_EINVAL, "no output pointer");
   *out = NULL;
@@ -50,7 +25,7 @@ int tm_log_encode(tm_ctx *ctx, const char *messages_json, double first_seq,
   cJSON *json = NULL;
   tm_msgvec v = {0};
   tm_recbuf rec = {0};
-  textbuf text = {0};
+  tm_sbuf text = {0};
   char *payload = NULL;
   int rc = tm_json_parse(b, messages_json, "messages", &json);
   if (rc) return rc;
@@ -59,7 +34,7 @@ int tm_log_encode(tm_ctx *ctx, const char *messages_json, double first_seq,
     rc = tm_fail(b, TM_ERANGE, "log sequence above 2^53-1");
     goto fail;
   }
-  if ((rc = text_append(b, &text, "[", 1))) goto fail;
+  if ((rc = tm_sbuf_add(b, &text, "[", 1))) goto fail;
   for (size_t i = 0; i < v.len; i++) {
     if ((rc = tm_message_stamp(b, &v.items[i]))) goto fail;
     if ((rc = tm_json_print(b, v.items[i].json, &payload))) goto fail;
@@ -67,20 +42,20 @@ int tm_log_encode(tm_ctx *ctx, const char *messages_json, double first_seq,
     if ((rc = tm_record_encode(b, &rec, (uint64_t)first_seq + i, TM_RECORD_F_MESSAGE,
                                payload, n)))
       goto fail;
-    if (i && (rc = text_append(b, &text, ",", 1))) goto fail;
-    if ((rc = text_append(b, &text, payload, n))) goto fail;
+    if (i && (rc = tm_sbuf_add(b, &text, ",", 1))) goto fail;
+    if ((rc = tm_sbuf_add(b, &text, payload, n))) goto fail;
     tm_free(payload);
     payload = NULL;
   }
-  if ((rc = text_append(b, &text, "]", 1))) goto fail;
+  if ((rc = tm_sbuf_add(b, &text, "]", 1))) goto fail;
   *out = rec.data;
   *out_len = rec.len;
   rec.data = NULL;
-  *canonical = text.data;
-  text.data = NULL;
+  *canonical = text.p;
+  text.p = NULL;
 fail:
   tm_free(payload);
-  tm_free(text.data);
+  tm_free(text.p);
   tm_recbuf_free(&rec);
   tm_msgvec_free(&v);
   cJSON_Delete(json);
@@ -120,7 +95,7 @@ fail:
 
 int tm_log_scan(tm_ctx *ctx, const unsigned char *buf, size_t n, char **out) {
   if (!ctx) return TM_EINVAL;
-  tm_base *b = ctx_base(ctx);
+  tm_base *b = tm_ctx_base(ctx);
   tm_base_reset(b);
   if (!out) return tm_fail(b, TM_EINVAL, "no output pointer");
   *out = NULL;
