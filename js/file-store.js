@@ -3,7 +3,7 @@
 // only moves bytes: append + fsync before acknowledging, a lock file between
 // processes, truncation of a torn tail, compaction by write + rename.
 
-import { open, readdir, rename, stat, unlink, mkdir, readFile } from 'node:fs/promises';
+import { open, readdir, rename, stat, unlink, mkdir, readFile, writeFile, link } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 
@@ -58,8 +58,8 @@ export class FileChatMessageStore {
 
   // ---- the lock between processes: a file created exclusively ----
   //
-  // It holds the writer's pid. A writer killed while holding it (SIGKILL
-  // mid-append) leaves it behind: a waiter that finds its pid dead (or the
+  // It holds the writer's pid from the moment it exists. A writer killed
+  // while holding it (SIGKILL mid-append) leaves it behind: a waiter that finds its pid dead (or the
   // file older than LOCK_STALE_MS) breaks it, under a second exclusive
   // ".break" file so that two waiters never both break, and never break a
   // lock that was taken again meanwhile.
@@ -74,12 +74,7 @@ export class FileChatMessageStore {
     const start = Date.now();
     for (let wait = 2; ; wait = Math.min(wait * 2, 50)) {
       try {
-        const handle = await open(lock, 'wx');
-        try {
-          await handle.writeFile(String(process.pid));
-        } finally {
-          await handle.close();
-        }
+        await takeLock(lock);
         break;
       } catch (err) {
         if (err.code !== 'EEXIST') throw wrapError('STORAGE_ERROR', 'cannot lock the thread file', err);
@@ -279,6 +274,19 @@ export class FileChatMessageStore {
 
   get closed() {
     return this._mirror.closed;
+  }
+}
+
+// Takes the lock or fails with EEXIST. The lock appears with its owner's pid
+// already in it (written to a private file, then hard-linked into place), so
+// a writer killed at any moment never leaves a lock nobody can attribute.
+async function takeLock(lock) {
+  const mine = `${lock}.${process.pid}.${randomUUID()}`;
+  try {
+    await writeFile(mine, String(process.pid), { flag: 'wx' });
+    await link(mine, lock);
+  } finally {
+    await unlink(mine).catch(() => {});
   }
 }
 
