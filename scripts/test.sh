@@ -29,10 +29,9 @@ log "package tests (Jest)"
 node --experimental-vm-modules node_modules/jest/bin/jest.js --ci
 
 # ---- types (the .d.ts files, checked through examples that use them) -------
-if [ -f tests/types/tsconfig.json ]; then
-  log "type check (tsc -p tests/types)"
-  node node_modules/typescript/bin/tsc -p tests/types
-fi
+log "type check (tsc over tests/types and examples)"
+node node_modules/typescript/bin/tsc -p tests/types
+node node_modules/typescript/bin/tsc -p examples
 
 # ---- the package, as installed from its tarball ------------------------------
 log "package test (npm pack, installed into an empty directory)"
