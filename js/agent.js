@@ -221,7 +221,7 @@ export class ChatAgent {
         const { messages } = JSON.parse(json);
         let context;
         try {
-          context = (await provider.invoking(messages.map(fromCanonical), { thread })) ?? new Context();
+          context = (await provider.invoking(messages.map(fromCanonical), { thread, agent: this, signal })) ?? new Context();
         } catch (err) {
           throw wrapError('PROVIDER_ERROR', 'a context provider failed in invoking', err);
         }

@@ -146,9 +146,17 @@ export class Context {
   tools: Tool[];
 }
 
+/** What a provider's invoking() hears of the run besides its new messages. */
+export interface InvokingOptions {
+  thread: AgentThread;
+  /** The agent running (its instructions, chatClient, contextWindow). */
+  agent?: ChatAgent;
+  signal?: AbortSignal;
+}
+
 export class ContextProvider {
   threadCreated(threadId: string): Promise<void>;
-  invoking(messages: ChatMessage[], options: { thread: AgentThread }): Promise<Context | undefined>;
+  invoking(messages: ChatMessage[], options: InvokingOptions): Promise<Context | undefined>;
   invoked(
     requestMessages: ChatMessage[],
     responseMessages: ChatMessage[],
@@ -160,7 +168,40 @@ export class AggregateContextProvider extends ContextProvider {
   constructor(providers?: ContextProvider | ContextProvider[]);
   providers: ContextProvider[];
   add(provider: ContextProvider): void;
-  invoking(messages: ChatMessage[], options: { thread: AgentThread }): Promise<Context>;
+  invoking(messages: ChatMessage[], options: InvokingOptions): Promise<Context>;
+}
+
+export interface SummaryProviderOptions {
+  /** Default: the agent's chat client. */
+  chatClient?: ChatClient;
+  /** The window the summary makes room in; default: the agent's contextWindow. */
+  maxTokens?: number;
+  reserveTokens?: number;
+  encoding?: Encoding;
+  /** Tokens of the window kept for the summary message (default 1000). */
+  summaryMaxTokens?: number;
+  /** The system prompt of the summary request. */
+  prompt?: string;
+  /** Where each thread's summary is kept (default: a Map). */
+  storage?: { get(key: string): unknown; set(key: string, value: unknown): unknown };
+  /** Called when a summary response is unusable (the previous summary is kept). */
+  onWarning?: (message: string, cause?: unknown) => void;
+}
+
+export interface ThreadSummary {
+  text: string;
+  first_message_id: string;
+  last_message_id: string;
+  message_count: number;
+}
+
+/**
+ * Summarizes the turns a thread's context window drops into one system message
+ * that stands in for them (metadata `summary_of`); the originals stay in the store.
+ */
+export class SummaryProvider extends ContextProvider {
+  constructor(options?: SummaryProviderOptions);
+  getSummary(thread: AgentThread): Promise<ThreadSummary | undefined>;
 }
 
 export interface ChatClient {
@@ -232,6 +273,8 @@ export class ChatAgent {
   constructor(options: ChatAgentOptions);
   readonly name?: string;
   readonly instructions?: string;
+  readonly chatClient: ChatClient;
+  readonly contextWindow?: WindowOptions;
   getNewThread(options?: { messageStore?: MessageStore; serviceThreadId?: string }): AgentThread;
   deserializeThread(state: AgentThreadState | Record<string, unknown> | string): Promise<AgentThread>;
   run(input: MessageInput | MessageInput[], options?: RunOptions): Promise<RunResult>;
@@ -258,6 +301,8 @@ export interface WindowResult {
   messages: ChatMessage[];
   /** What is not sent, oldest first. */
   dropped: ChatMessage[];
+  /** How many of `dropped` (its first ones) are older than the history sent. */
+  droppedBefore: number;
   /** The tokens of the request: the messages by OpenAI's rule plus the reply priming. */
   tokens: number;
 }

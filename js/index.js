@@ -10,6 +10,7 @@ export { ChatMessage } from './message.js';
 export { ChatMessageStore } from './store.js';
 export { AgentThread } from './thread.js';
 export { ContextProvider, Context, AggregateContextProvider } from './providers.js';
+export { SummaryProvider } from './summary.js';
 export { OpenAIChatClient } from './openai.js';
 export { ChatAgent } from './agent.js';
 export { countTokens, fitWindow } from './window.js';

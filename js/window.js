@@ -68,10 +68,16 @@ export function counted({ counter }, fn) {
   });
 }
 
-/** A window result of the core as ChatMessages. */
+/** A window result of the core as ChatMessages. `droppedBefore`: how many
+ *  of `dropped` (oldest first) are older than the history sent. */
 export function windowResult(text) {
   const r = JSON.parse(text);
-  return { messages: r.messages.map(fromCanonical), dropped: r.dropped.map(fromCanonical), tokens: r.tokens };
+  return {
+    messages: r.messages.map(fromCanonical),
+    dropped: r.dropped.map(fromCanonical),
+    droppedBefore: r.dropped_before,
+    tokens: r.tokens,
+  };
 }
 
 /**

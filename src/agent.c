@@ -365,6 +365,48 @@ static int count_fixed(run *r) {
   return rc;
 }
 
+static const char *message_id(const tm_message *m) {
+  const cJSON *id = cJSON_GetObjectItemCaseSensitive(m->json, "message_id");
+  return cJSON_IsString(id) ? id->valuestring : NULL;
+}
+
+/* The id of the last history message that a provider's context message
+ * summarizes ("additional_properties": {"summary_of": {"last_message_id":
+ * id}}), or NULL. */
+static const char *summarized_through(const tm_message *m) {
+  const cJSON *props = cJSON_GetObjectItemCaseSensitive(m->json, "additional_properties");
+  const cJSON *of = cJSON_GetObjectItemCaseSensitive(props, "summary_of");
+  const cJSON *last = cJSON_GetObjectItemCaseSensitive(of, "last_message_id");
+  return cJSON_IsString(last) ? last->valuestring : NULL;
+}
+
+/* A summary in the providers' context stands in for the history it covers:
+ * when the window still reaches back into that history, it starts right
+ * after the summary's last message instead, so nothing is sent twice. Only
+ * where a user message follows, so the window never starts mid-turn; a
+ * summary that names no message of the window changes nothing. O(window). */
+static int skip_summarized(run *r, const tm_msglist *h) {
+  tm_window *w = &r->window;
+  for (size_t c = 0; c < r->context.len; c++) {
+    const char *last = summarized_through(&r->context.items[c]);
+    if (!last) continue;
+    for (size_t i = w->start; i < w->end; i++) {
+      const char *id = message_id(tm_msglist_get(h, i));
+      if (!id || strcmp(id, last) != 0) continue;
+      if (i + 1 < w->end && tm_msglist_get(h, i + 1)->role != TM_ROLE_USER) break;
+      for (size_t k = w->start; k <= i; k++) {
+        size_t n;
+        int rc = tm_message_tokens(r->b, tm_msglist_get(h, k), r->agent->window.enc, &n);
+        if (rc) return rc;
+        w->tokens -= n;
+      }
+      w->start = i + 1;
+      break;
+    }
+  }
+  return TM_OK;
+}
+
 /* The request of the next round, every part viewed in place; with a
  * context window, only the history that fits beside the rest. */
 static int make_request(run *r, tm_chat_request *q) {
@@ -379,7 +421,7 @@ static int make_request(run *r, tm_chat_request *q) {
       fixed += n;
     }
     int rc = tm_window_fit(r->b, &history, fixed, false, &r->agent->window, &r->window);
-    if (rc) return rc;
+    if (rc || (rc = skip_summarized(r, &history))) return rc;
     q->segments[1] = tm_msglist_sub(&history, 0, r->window.lead);
     q->segments[2] = tm_msglist_sub(&history, r->window.start, r->window.end - r->window.start);
   } else {

@@ -389,6 +389,7 @@ int tm_store_window(tm_store *store, const char *spec_json, char **out) {
       !(dropped = cJSON_AddArrayToObject(res, "dropped")) || !add_refs(sent, store, 0, w[0]) ||
       !add_refs(sent, store, w[1], w[2]) || !add_refs(dropped, store, w[0], w[1]) ||
       !add_refs(dropped, store, w[2], store->len) ||
+      !cJSON_AddNumberToObject(res, "dropped_before", (double)(w[1] - w[0])) ||
       !cJSON_AddNumberToObject(res, "tokens", (double)w[3])) {
     cJSON_Delete(res);
     return tm_fail(b, TM_ENOMEM, "out of memory");

@@ -301,6 +301,7 @@ int tm_fit_window(tm_ctx *ctx, const char *messages_json, const char *spec_json,
       !(dropped = cJSON_AddArrayToObject(res, "dropped")) || !add_refs(sent, &v, 0, w.lead) ||
       !add_refs(sent, &v, w.start, w.end) || !add_refs(dropped, &v, w.lead, w.start) ||
       !add_refs(dropped, &v, w.end, v.len) ||
+      !cJSON_AddNumberToObject(res, "dropped_before", (double)(w.start - w.lead)) ||
       !cJSON_AddNumberToObject(res, "tokens", (double)w.tokens)) {
     rc = tm_fail(b, TM_ENOMEM, "out of memory");
     goto done;

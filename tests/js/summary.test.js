@@ -1,0 +1,183 @@
+// SummaryProvider: the turns a thread's window drops are summarized into one
+// message that stands in for them; the originals stay in the store; each
+// summary extends the last with the newly dropped turns only; a summarized
+// turn is never sent again; tool-call groups are never split; a useless
+// summary response costs nothing but a warning.
+
+import { afterAll, beforeAll, beforeEach, expect, test } from '@jest/globals';
+import { ChatAgent, ChatMessageStore, OpenAIChatClient, SummaryProvider } from '../../js/index.js';
+import { startLLMServer, textOf } from './helpers/llm-server.js';
+
+let llm;
+let client;
+
+beforeAll(async () => {
+  llm = await startLLMServer();
+  client = new OpenAIChatClient({ baseURL: llm.url, apiKey: 'k', model: 'test-model', maxRetries: 0 });
+});
+afterAll(() => llm.close());
+beforeEach(() => llm.reset());
+
+const isSummaryRequest = (r) => textOf(r.body.messages[0]).startsWith('You maintain the running summary');
+const summaryRequests = () => llm.requests.filter(isSummaryRequest);
+const chatRequests = () => llm.requests.filter((r) => !isSummaryRequest(r));
+const CONTEXT_WINDOW = { maxTokens: 420, reserveTokens: 20 };
+
+function agentWith(provider) {
+  return new ChatAgent({ chatClient: client, instructions: 'Be brief.', contextWindow: CONTEXT_WINDOW, contextProviders: provider });
+}
+
+async function chat(agent, thread, n) {
+  for (let i = 0; i < n; i++) await agent.run(`filler turn ${i}: the weather is mild and nothing else happens`, { thread });
+}
+
+test('a fact that fell out of the window is recalled through the summary; without it, forgotten', async () => {
+  const warnings = [];
+  const summary = new SummaryProvider({ summaryMaxTokens: 150, onWarning: (m) => warnings.push(m) });
+  const agent = agentWith(summary);
+  const thread = agent.getNewThread();
+  await agent.run('Hello, my name is Alice', { thread });
+  await chat(agent, thread, 8);
+  const r = await agent.run("What's my name?", { thread });
+  expect(r.text).toBe('Your name is Alice.');
+  expect(r.window.historyDropped).toBeGreaterThan(0);
+
+  // The request held the summary, not the original turn.
+  const last = chatRequests().at(-1).body.messages;
+  const system = last.filter((m) => m.role === 'system').map(textOf);
+  expect(system.some((t) => t.startsWith('Summary of the earlier conversation:'))).toBe(true);
+  expect(last.some((m) => m.role === 'user' && textOf(m) === 'Hello, my name is Alice')).toBe(false);
+  // The originals are all still stored.
+  expect(await thread.messageStore.count()).toBe(20);
+  const s = await summary.getSummary(thread);
+  const stored = await thread.messageStore.listMessages();
+  expect(s.first_message_id).toBe(stored[0].messageId);
+  expect(s.message_count).toBe(stored.findIndex((m) => m.messageId === s.last_message_id) + 1);
+  expect(warnings).toEqual([]);
+  agent.close();
+
+  llm.reset();
+  const plain = new ChatAgent({ chatClient: client, instructions: 'Be brief.', contextWindow: CONTEXT_WINDOW });
+  const t2 = plain.getNewThread();
+  await plain.run('Hello, my name is Alice', { thread: t2 });
+  await chat(plain, t2, 8);
+  expect((await plain.run("What's my name?", { thread: t2 })).text).toBe("I don't know your name.");
+  plain.close();
+});
+
+// A summarizer that answers from what it receives: the numbers of the
+// filler turns in the previous summary and the new messages, and any tool
+// result. (The default test model would take "call lookup" for a request.)
+function scriptSummarizer() {
+  llm.script({
+    when: (body) => isSummaryRequest({ body }),
+    times: Infinity,
+    json: (body) => {
+      const user = textOf(body.messages[1]);
+      const turns = [...new Set([...user.matchAll(/(?:filler turn |covered: |,)(\d+)/g)].map((m) => Number(m[1])))];
+      const tool = /the answer is 42|lookup=42/.test(user) ? ' lookup=42' : '';
+      const content = `covered: ${turns.sort((a, b) => a - b).join(',')}${tool}`;
+      return { id: 's', choices: [{ message: { role: 'assistant', content }, finish_reason: 'stop' }] };
+    },
+  });
+}
+
+const numbers = (text) => [...text.matchAll(/filler turn (\d+)/g)].map((m) => Number(m[1]));
+
+test('summaries are incremental, and a summarized turn is never sent again nor skipped', async () => {
+  scriptSummarizer();
+  const summary = new SummaryProvider({ summaryMaxTokens: 150 });
+  const agent = agentWith(summary);
+  const thread = agent.getNewThread();
+  await chat(agent, thread, 14);
+  const requests = summaryRequests();
+  expect(requests.length).toBeGreaterThan(2);
+  const seen = new Set();
+  requests.forEach((r, i) => {
+    const user = textOf(r.body.messages[1]);
+    expect(user.startsWith('Previous summary:')).toBe(i > 0);
+    const lines = user.slice(user.indexOf('New messages:\n') + 'New messages:\n'.length).split('\n');
+    for (const line of lines) {
+      expect(seen.has(line)).toBe(false); // never summarized twice
+      seen.add(line);
+    }
+    // Whole turns: a user message first, its reply last.
+    expect(lines[0]).toMatch(/^user: /);
+    expect(lines.at(-1)).toMatch(/^assistant: /);
+  });
+  // Each request with a summary: its history starts right after the turns
+  // the summary covers, with nothing sent twice and nothing left out.
+  let withSummary = 0;
+  for (const r of chatRequests()) {
+    const s = r.body.messages.find((m) => m.role === 'system' && textOf(m).startsWith('Summary of'));
+    if (!s) continue;
+    withSummary += 1;
+    const covered = textOf(s).match(/covered: ([\d,]+)/)[1].split(',').map(Number);
+    const history = r.body.messages.slice(0, -1).filter((m) => m.role === 'user').flatMap((m) => numbers(textOf(m)));
+    expect(covered).toEqual([...Array(covered.length).keys()]);
+    expect(history[0]).toBe(covered.length);
+  }
+  expect(withSummary).toBeGreaterThan(2);
+  // The summary's reach, by message: every stored message up to the window.
+  const stored = await thread.messageStore.listMessages();
+  const state = await summary.getSummary(thread);
+  expect(state.text).toBe(`covered: ${[...Array(state.message_count / 2).keys()].join(',')}`);
+  expect(stored[state.message_count - 1].messageId).toBe(state.last_message_id);
+  agent.close();
+});
+
+test('a tool-call group is summarized whole, never split', async () => {
+  scriptSummarizer();
+  const summary = new SummaryProvider({ summaryMaxTokens: 150 });
+  const agent = new ChatAgent({
+    chatClient: client,
+    contextWindow: CONTEXT_WINDOW,
+    contextProviders: summary,
+    tools: [{ name: 'lookup', description: 'looks up', parameters: { type: 'object', properties: {} }, execute: () => 'the answer is 42' }],
+  });
+  const thread = agent.getNewThread();
+  await agent.run('call lookup {}', { thread });
+  await chat(agent, thread, 10);
+  const first = textOf(summaryRequests()[0].body.messages[1]);
+  expect(first).toContain('user: call lookup {}\nassistant: [called lookup({})]\ntool: [result: "the answer is 42"]\nassistant: lookup returned: the answer is 42');
+  const s = await summary.getSummary(thread);
+  expect(s.text).toContain('lookup=42');
+  const stored = await thread.messageStore.listMessages();
+  const i = stored.findIndex((m) => m.messageId === s.last_message_id);
+  expect(stored[i].role).toBe('assistant');
+  expect(stored[i].contents.some((c) => c.type === 'function_call')).toBe(false);
+  expect(stored[i + 1].role).toBe('user');
+  agent.close();
+});
+
+test('an unusable summary response is a warning: the turn goes on and is stored', async () => {
+  const warnings = [];
+  const summary = new SummaryProvider({ summaryMaxTokens: 150, onWarning: (m) => warnings.push(m) });
+  const agent = agentWith(summary);
+  const thread = agent.getNewThread();
+  llm.script({ when: (body) => isSummaryRequest({ body }), raw: 'not json', times: Infinity });
+  await chat(agent, thread, 8);
+  expect(warnings.length).toBeGreaterThan(0);
+  expect(warnings[0]).toMatch(/not a chat completion/);
+  expect(await thread.messageStore.count()).toBe(16);
+  expect(await summary.getSummary(thread)).toBeUndefined();
+  agent.close();
+});
+
+test('a summary is kept per thread in the given storage and used after the thread is resumed', async () => {
+  const storage = new Map();
+  const agent = agentWith(new SummaryProvider({ summaryMaxTokens: 150, storage }));
+  const store = new ChatMessageStore({ threadId: 'alice-thread' });
+  const thread = agent.getNewThread({ messageStore: store });
+  await agent.run('Hello, my name is Alice', { thread });
+  await chat(agent, thread, 8);
+  expect([...storage.keys()]).toEqual(['summary:alice-thread']);
+  const before = summaryRequests().length;
+  // The same stored thread under a new agent and provider with that storage.
+  const again = agentWith(new SummaryProvider({ summaryMaxTokens: 150, storage }));
+  const resumed = again.getNewThread({ messageStore: store });
+  expect((await again.run("What's my name?", { thread: resumed })).text).toBe('Your name is Alice.');
+  expect(summaryRequests().length - before).toBeLessThanOrEqual(1);
+  agent.close();
+  again.close();
+});
