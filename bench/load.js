@@ -3,12 +3,17 @@
 //
 //   node bench/load.js        writes bench/results/load.md
 //
-// 1,000 threads run 3 turns each, all started at once. The raw baseline
-// posts the same kind of request body with fetch, 1,000 at a time.
+// 1,000 threads run 3 turns each, all started at once, with the in-memory
+// store and with the Redis store (a real redis-server on loopback, one
+// shared client). The raw baseline posts the same kind of request body with
+// fetch, 1,000 at a time.
 
 import { writeFileSync, mkdirSync } from 'node:fs';
+import { createClient } from 'redis';
 import { ChatAgent, OpenAIChatClient } from '../js/index.js';
+import { RedisChatMessageStore } from '../js/node.js';
 import { startLLMServer } from '../tests/js/helpers/llm-server.js';
+import { startRedis } from '../tests/js/helpers/redis-server.js';
 import { machine, table } from './util.js';
 
 const THREADS = 1000;
@@ -41,26 +46,44 @@ const rawSeconds = (performance.now() - t0) / 1000;
 llm.reset();
 
 // threadmem: the agent, one thread each.
-const agent = new ChatAgent({ chatClient: new OpenAIChatClient({ baseURL: llm.url, apiKey: 'k', model: 'm' }), instructions: 'sys' });
-const threads = Array.from({ length: THREADS }, () => agent.getNewThread());
-const runs = [];
-t0 = performance.now();
-await Promise.all(
-  threads.map(async (thread, t) => {
-    for (let turn = 0; turn < TURNS; turn++) {
-      const s = performance.now();
-      await agent.run(`thread ${t} turn ${turn}`, { thread });
-      runs.push(performance.now() - s);
-    }
-  }),
-);
-const runSeconds = (performance.now() - t0) / 1000;
+async function agentLoad(chatMessageStoreFactory) {
+  const agent = new ChatAgent({
+    chatClient: new OpenAIChatClient({ baseURL: llm.url, apiKey: 'k', model: 'm' }),
+    instructions: 'sys',
+    chatMessageStoreFactory,
+  });
+  const threads = Array.from({ length: THREADS }, () => agent.getNewThread());
+  const latencies = [];
+  const start = performance.now();
+  await Promise.all(
+    threads.map(async (thread, t) => {
+      for (let turn = 0; turn < TURNS; turn++) {
+        const s = performance.now();
+        await agent.run(`thread ${t} turn ${turn}`, { thread });
+        latencies.push(performance.now() - s);
+      }
+    }),
+  );
+  const seconds = (performance.now() - start) / 1000;
+  agent.close();
+  return { latencies, seconds };
+}
+
+const memory = await agentLoad(undefined);
+const redis = await startRedis();
+const client = createClient({ url: redis.url });
+await client.connect();
+const onRedis = await agentLoad(() => new RedisChatMessageStore({ client, keyPrefix: 'bench' }));
+await client.quit();
+await redis.stop();
 await llm.close();
 
 const turns = THREADS * TURNS;
 const rows = [
   ['raw fetch', (turns / rawSeconds).toFixed(0), ms(pct(raw, 50)), ms(pct(raw, 99))],
-  ['threadmem agent.run', (turns / runSeconds).toFixed(0), ms(pct(runs, 50)), ms(pct(runs, 99))],
+  ...[['threadmem agent.run, in-memory store', memory], ['threadmem agent.run, Redis store', onRedis]].map(
+    ([name, r]) => [name, (turns / r.seconds).toFixed(0), ms(pct(r.latencies, 50)), ms(pct(r.latencies, 99))],
+  ),
 ];
 const out = `# Load: ${THREADS.toLocaleString('en-US')} threads in one process
 
