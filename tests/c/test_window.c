@@ -431,6 +431,62 @@ TEST(test_agent_window) {
   hn_count_set_fn(NULL, NULL);
 }
 
+/* A message with an id, for summaries to name. */
+#define UI(t) "{\"role\":\"user\",\"text\":\"" t "\",\"message_id\":\"" t "\"}"
+#define AI(t) "{\"role\":\"assistant\",\"text\":\"" t "\",\"message_id\":\"" t "\"}"
+
+/* What the request sends of the history when a provider's summary names
+ * `last` as the last message it covers. */
+static void summarized(tm_agent *a, tm_store *s, const char *last, const char *want) {
+  char *out = NULL, got[512];
+  size_t before = hn_calls(1, HN_LLM);
+  char contexts[256];
+  snprintf(contexts, sizeof contexts,
+           "[{\"messages\":[{\"role\":\"system\",\"text\":\"sum\",\"additional_properties\":"
+           "{\"summary_of\":{\"last_message_id\":\"%s\"}}}]}]",
+           last);
+  hn_invoking_set(1, contexts);
+  hn_llm_push(1, ANSWER("ok"));
+  CHECK_EQ_INT(tm_agent_run(a, s, 1, "{\"providers\":true,\"messages\":[" U("now") "]}", &out),
+               TM_OK);
+  sent_contents(hn_recorded(1, HN_LLM, before), got, sizeof got);
+  CHECK_STR(got, want);
+  tm_free(out);
+}
+
+TEST(test_agent_window_after_summary) {
+  hn_reset();
+  hn_count_set_fn(one_per_string, NULL);
+  tm_ctx *ctx = tm_ctx_new();
+  tm_agent *a = tm_agent_new(ctx, "{\"instructions\":\"sys\",\"context_window\":{\"max_tokens\":1000,"
+                                  "\"encoding\":\"host\"}}");
+  CHECK(a != NULL);
+  const char *six = "[" UI("u1") "," AI("a1") "," UI("u2") "," AI("a2") "," UI("u3") "," AI("a3") "]";
+  /* The history the summary covers is not sent again, though it fits. */
+  tm_store *s = tm_store_new(0);
+  CHECK_EQ_INT(tm_store_add(s, six), TM_OK);
+  summarized(a, s, "a1", "sys,sum,u2,a2,u3,a3,now");
+  tm_store_free(s);
+  /* A summary that would leave the window mid-turn, or names no message of
+   * the window, changes nothing. */
+  s = tm_store_new(0);
+  CHECK_EQ_INT(tm_store_add(s, six), TM_OK);
+  summarized(a, s, "u2", "sys,sum,u1,a1,u2,a2,u3,a3,now");
+  tm_store_free(s);
+  s = tm_store_new(0);
+  CHECK_EQ_INT(tm_store_add(s, six), TM_OK);
+  summarized(a, s, "elsewhere", "sys,sum,u1,a1,u2,a2,u3,a3,now");
+  tm_store_free(s);
+  /* Covering the whole history sends none of it. */
+  s = tm_store_new(0);
+  CHECK_EQ_INT(tm_store_add(s, six), TM_OK);
+  summarized(a, s, "a3", "sys,sum,now");
+  tm_store_free(s);
+  tm_agent_free(a);
+  tm_ctx_free(ctx);
+  hn_count_set_fn(NULL, NULL);
+}
+
 int main(void) {
   test_init();
   hn_reset();
@@ -443,5 +499,6 @@ int main(void) {
   RUN(test_store_window_cost);
   RUN(test_store_max_tokens);
   RUN(test_agent_window);
+  RUN(test_agent_window_after_summary);
   return test_summary();
 }
