@@ -8,6 +8,7 @@
  *                                "messages":[...chat_message...]},
  *    "store_reference":{...a persistent store's kind, thread id, prefix...}}
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "store.h"
@@ -96,6 +97,40 @@ static int check_tag(tm_base *b, const cJSON *obj, const char *path, const char 
   return TM_OK;
 }
 
+typedef struct id_at {
+  const char *id;
+  size_t at;
+} id_at;
+
+static int by_id(const void *x, const void *y) {
+  const id_at *a = x, *b = y;
+  int c = strcmp(a->id, b->id);
+  return c ? c : (a->at > b->at) - (a->at < b->at);
+}
+
+/* A message id names one message of a thread: windows, summaries and
+ * persistent records find messages by it, so a state that repeats one is
+ * inconsistent (TM_ESTATE, naming both places). O(n log n). */
+static int check_unique_ids(tm_base *b, const tm_msgvec *v, const char *path) {
+  if (v->len < 2) return TM_OK;
+  id_at *ids = tm_malloc(v->len * sizeof *ids);
+  if (!ids) return tm_fail(b, TM_ENOMEM, "out of memory");
+  size_t n = 0;
+  for (size_t i = 0; i < v->len; i++) {
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(v->items[i].json, "message_id");
+    if (cJSON_IsString(id)) ids[n++] = (id_at){id->valuestring, i};
+  }
+  qsort(ids, n, sizeof *ids, by_id);
+  int rc = TM_OK;
+  for (size_t i = 1; i < n && rc == TM_OK; i++) {
+    if (strcmp(ids[i - 1].id, ids[i].id) == 0)
+      rc = tm_fail(b, TM_ESTATE, "%s[%zu].message_id: repeats the id of %s[%zu]", path, ids[i].at,
+                   path, ids[i - 1].at);
+  }
+  tm_free(ids);
+  return rc;
+}
+
 /* Reads a chat_message_store_state (type optional, messages missing or
  * null meaning none) into `out`. `path` is where it sits ("" at the top). */
 static int read_store_state(tm_base *b, const cJSON *state, const char *path, tm_msgvec *out) {
@@ -108,7 +143,8 @@ static int read_store_state(tm_base *b, const cJSON *state, const char *path, tm
   if (!messages) return TM_OK;
   char p[TM_PATH_MAX];
   tm_path_field(p, path, "messages");
-  return tm_messages_read(b, messages, p, out);
+  if ((rc = tm_messages_read(b, messages, p, out))) return rc;
+  return check_unique_ids(b, out, p);
 }
 
 /* {"type":"chat_message_store_state","messages":[...]}, the messages by
