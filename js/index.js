@@ -14,5 +14,6 @@ export { OpenAIChatClient } from './openai.js';
 export { ChatAgent } from './agent.js';
 export { countTokens, fitWindow } from './window.js';
 export { Tokenizer } from './tokenizer.js';
+export { MemoryProvider } from './memory.js';
 
 await initDefault();
