@@ -218,6 +218,26 @@ export interface MemoryProviderOptions extends MemoryScope {
   onWarning?: (message: string, cause?: unknown) => void;
 }
 
+export interface Mem0ProviderOptions extends MemoryScope {
+  /** Sent as "Authorization: Token <apiKey>"; never in errors or serialized state. */
+  apiKey: string;
+  scopeToPerOperationThreadId?: boolean;
+  /** Default https://api.mem0.ai */
+  host?: string;
+  topK?: number;
+  contextPrompt?: string;
+  fetch?: typeof fetch;
+  onWarning?: (message: string, cause?: unknown) => void;
+}
+
+/** The provider contract over Mem0's REST API: search before a run, add after it. */
+export class Mem0Provider extends ContextProvider {
+  constructor(options: Mem0ProviderOptions);
+  readonly host: string;
+  readonly scope: MemoryScope;
+  toJSON(): { host: string; scope: MemoryScope; topK: number };
+}
+
 export class MemoryProvider extends ContextProvider {
   constructor(options: MemoryProviderOptions);
   readonly scope: MemoryScope;

@@ -57,9 +57,18 @@ export function filterValue({ scope, metadata, createdFrom, createdTo } = {}) {
   return f;
 }
 
-/** An embedding (Float32Array or array of numbers) as JSON numbers. */
+/** An embedding (Float32Array or array of numbers) as the core reads it
+ *  fastest and exactly: the base64 of its float32 values (typed arrays are
+ *  little-endian on every platform WASM runs on, as the core expects).
+ *  What is not a finite float32 reaches the core as NaN or Infinity and is
+ *  refused there. */
 function vectorValue(v) {
-  return Array.from(v);
+  const f = v instanceof Float32Array ? v : Float32Array.from(v, Number);
+  const bytes = new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
+  if (typeof Buffer === 'function') return Buffer.from(bytes).toString('base64');
+  let bin = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(bin);
 }
 
 export class MemoryIndex {

@@ -30,3 +30,8 @@ async function main(): Promise<void> {
   memory.close();
 }
 void main;
+
+import { Mem0Provider } from 'threadmem';
+const mem0 = new Mem0Provider({ apiKey: 'k', userId: 'u', agentId: 'a', host: 'http://127.0.0.1:1' });
+const shown: { host: string } = mem0.toJSON();
+void shown;
