@@ -221,7 +221,7 @@ export class ChatAgent {
         const { messages } = JSON.parse(json);
         let context;
         try {
-          context = (await provider.invoking(messages.map(fromCanonical), { thread, agent: this, signal })) ?? new Context();
+          context = (await provider.invoking(messages.map(fromCanonical), { thread, agent: this, chatClient: client, signal })) ?? new Context();
         } catch (err) {
           throw wrapError('PROVIDER_ERROR', 'a context provider failed in invoking', err);
         }
@@ -238,7 +238,13 @@ export class ChatAgent {
           error = runError ?? (rc ? errorOf(agentPtr, rc) : new ThreadmemError('RUN_FAILED', 'the run failed'));
         }
         try {
-          await provider.invoked((req ?? []).map(fromCanonical), (res ?? []).map(fromCanonical), { thread, error });
+          await provider.invoked((req ?? []).map(fromCanonical), (res ?? []).map(fromCanonical), {
+            thread,
+            error,
+            agent: this,
+            chatClient: client,
+            signal,
+          });
         } catch (err) {
           throw wrapError('PROVIDER_ERROR', 'a context provider failed in invoked', err);
         }

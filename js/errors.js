@@ -28,6 +28,8 @@ const CODE_NAMES = {
   10: 'NOT_FOUND',
   11: 'UNKNOWN_ENCODING',
   12: 'CONTEXT_WINDOW_EXCEEDED',
+  13: 'EMPTY_QUERY',
+  14: 'DIMENSION_MISMATCH',
 };
 
 export function codeName(rc) {

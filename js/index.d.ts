@@ -36,7 +36,8 @@ export type ThreadmemErrorCode =
   | 'PROVIDER_ERROR' | 'CLOSED' | 'NOT_FOUND' | 'NOT_INITIALIZED' | 'HOST_ERROR'
   | 'RUN_FAILED' | 'INTERNAL_ERROR' | 'UNKNOWN_ENCODING' | 'ENCODING_NOT_LOADED'
   | 'CONTEXT_WINDOW_EXCEEDED' | 'INVALID_COUNTER' | 'COUNTER_ERROR'
-  | 'STORAGE_ERROR' | 'CORRUPT_RECORD' | 'LOCK_TIMEOUT';
+  | 'STORAGE_ERROR' | 'CORRUPT_RECORD' | 'LOCK_TIMEOUT'
+  | 'EMPTY_QUERY' | 'DIMENSION_MISMATCH' | 'EMBEDDING_ERROR' | 'MEM0_HTTP_ERROR' | 'MEM0_NETWORK_ERROR';
 
 export class ThreadmemError extends Error {
   constructor(code: ThreadmemErrorCode, message: string, options?: { cause?: unknown; status?: number });
@@ -146,22 +147,113 @@ export class Context {
   tools: Tool[];
 }
 
-/** What a provider's invoking() hears of the run besides its new messages. */
+/** What the agent passes to a provider's hooks: the run's thread, the agent
+ *  (its instructions, contextWindow) and its chat client (for providers that
+ *  ask the model themselves). */
 export interface InvokingOptions {
   thread: AgentThread;
-  /** The agent running (its instructions, chatClient, contextWindow). */
   agent?: ChatAgent;
+  chatClient?: ChatClient;
   signal?: AbortSignal;
+}
+export interface InvokedOptions extends InvokingOptions {
+  error?: Error;
 }
 
 export class ContextProvider {
   threadCreated(threadId: string): Promise<void>;
   invoking(messages: ChatMessage[], options: InvokingOptions): Promise<Context | undefined>;
-  invoked(
-    requestMessages: ChatMessage[],
-    responseMessages: ChatMessage[],
-    options: { thread: AgentThread; error?: Error },
-  ): Promise<void>;
+  invoked(requestMessages: ChatMessage[], responseMessages: ChatMessage[], options: InvokedOptions): Promise<void>;
+}
+
+/** The scope of a memory: a search sees only records whose scope has every
+ *  field it gives equal. */
+export interface MemoryScope {
+  userId?: string;
+  agentId?: string;
+  applicationId?: string;
+  threadId?: string;
+}
+
+export interface MemoryRecord {
+  id: string;
+  text: string;
+  /** Present in search results: BM25, or with vectors 0.5 * BM25 / best + 0.5 * cosine. */
+  score?: number;
+  metadata: Record<string, unknown>;
+  scope: MemoryScope;
+  /** ISO 8601 UTC. */
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface MemoryEvent {
+  event: 'ADD' | 'UPDATE' | 'DELETE';
+  oldText?: string;
+  newText?: string;
+  at: string;
+}
+
+export interface MemoryFilter {
+  metadata?: Record<string, unknown>;
+  createdFrom?: Date | string | number;
+  createdTo?: Date | string | number;
+}
+
+/** A key-value backend for the memory index (one JSON text per key). */
+export interface KeyValueStorage {
+  get(key: string): Promise<string | null | undefined> | string | null | undefined;
+  put(key: string, value: string): Promise<unknown> | unknown;
+}
+
+export interface MemoryProviderOptions extends MemoryScope {
+  scopeToPerOperationThreadId?: boolean;
+  /** Where the index is kept: a key-value backend or a message store. Default: in memory. */
+  storage?: KeyValueStorage | MessageStore;
+  storageKey?: string;
+  /** Texts to vectors; with it search is hybrid. */
+  embed?: (texts: string[]) => Promise<ArrayLike<number>[]> | ArrayLike<number>[];
+  topK?: number;
+  minScore?: number;
+  contextPrompt?: string;
+  extract?: 'llm' | 'none';
+  chatClient?: ChatClient;
+  onWarning?: (message: string, cause?: unknown) => void;
+}
+
+export interface Mem0ProviderOptions extends MemoryScope {
+  /** Sent as "Authorization: Token <apiKey>"; never in errors or serialized state. */
+  apiKey: string;
+  scopeToPerOperationThreadId?: boolean;
+  /** Default https://api.mem0.ai */
+  host?: string;
+  topK?: number;
+  contextPrompt?: string;
+  fetch?: typeof fetch;
+  onWarning?: (message: string, cause?: unknown) => void;
+}
+
+/** The provider contract over Mem0's REST API: search before a run, add after it. */
+export class Mem0Provider extends ContextProvider {
+  constructor(options: Mem0ProviderOptions);
+  readonly host: string;
+  readonly scope: MemoryScope;
+  toJSON(): { host: string; scope: MemoryScope; topK: number };
+}
+
+export class MemoryProvider extends ContextProvider {
+  constructor(options: MemoryProviderOptions);
+  readonly scope: MemoryScope;
+  add(text: string, options?: { metadata?: Record<string, unknown> }): Promise<MemoryRecord>;
+  addMany(texts: string[], options?: { metadata?: Record<string, unknown> }): Promise<MemoryRecord[]>;
+  /** EMPTY_QUERY when the query holds no word. */
+  search(query: string, options?: { topK?: number; minScore?: number }): Promise<MemoryRecord[]>;
+  list(filter?: MemoryFilter): Promise<MemoryRecord[]>;
+  update(id: string, text: string): Promise<MemoryRecord>;
+  delete(id: string): Promise<void>;
+  history(id: string): Promise<MemoryEvent[]>;
+  /** Frees the index's memory in the core. */
+  close(): void;
 }
 
 export class AggregateContextProvider extends ContextProvider {

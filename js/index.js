@@ -15,5 +15,7 @@ export { OpenAIChatClient } from './openai.js';
 export { ChatAgent } from './agent.js';
 export { countTokens, fitWindow } from './window.js';
 export { Tokenizer } from './tokenizer.js';
+export { MemoryProvider } from './memory.js';
+export { Mem0Provider } from './mem0.js';
 
 await initDefault();

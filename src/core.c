@@ -95,6 +95,8 @@ const char *tm_code_name(int code) {
     case TM_ENOTFOUND: return "TM_ENOTFOUND";
     case TM_EENCODING: return "TM_EENCODING";
     case TM_EWINDOW: return "TM_EWINDOW";
+    case TM_EEMPTY: return "TM_EEMPTY";
+    case TM_EDIMENSION: return "TM_EDIMENSION";
     default: return "TM_EUNKNOWN";
   }
 }

@@ -454,6 +454,8 @@ static void iso_from_ms(double ms, char dst[25]) {
 
 void tm_now_iso(char dst[25]) { iso_from_ms(tm_host_now_ms(), dst); }
 
+void tm_iso_from_ms(double ms, char dst[25]) { iso_from_ms(ms, dst); }
+
 void tm_uuid(char dst[37]) {
   static const char hex[] = "0123456789abcdef";
   uint8_t r[16];

@@ -105,5 +105,8 @@ int tm_message_text(tm_base *b, const tm_message *m, char **out);
 void tm_uuid(char dst[37]);
 /* The host clock as ISO 8601 UTC with milliseconds into `dst` (25 bytes). */
 void tm_now_iso(char dst[25]);
+/* Milliseconds since the epoch as ISO 8601 UTC (clamped to years 0 to
+ * 9999) into `dst` (25 bytes). */
+void tm_iso_from_ms(double ms, char dst[25]);
 
 #endif /* THREADMEM_MESSAGE_H */

@@ -79,6 +79,21 @@ static inline unsigned class_at(const uint8_t *s, size_t pos, size_t *next) {
   return (cp & 1) ? b >> 4 : b & 15;
 }
 
+/* The class of code point `cp` (at most U+10FFFF). */
+static inline unsigned class_of(uint32_t cp) {
+  if (cp < 0x80) return tm_uc_ascii[cp];
+  unsigned b =
+      tm_uc_stage2[((size_t)tm_uc_stage1[cp >> TM_UC_BLOCK_SHIFT] << (TM_UC_BLOCK_SHIFT - 1)) +
+                   ((cp & ((1u << TM_UC_BLOCK_SHIFT) - 1)) >> 1)];
+  return (cp & 1) ? b >> 4 : b & 15;
+}
+
+int tm_pretok_is_word(uint32_t cp) {
+  return cp <= 0x10FFFF && ((BIT(class_of(cp)) & (SET_LM | BIT(UC_N))) != 0);
+}
+
+int tm_pretok_is_mark(uint32_t cp) { return cp <= 0x10FFFF && class_of(cp) == UC_M; }
+
 /* The end of the longest run of characters in `set` from `pos`. */
 static inline size_t run_of(const uint8_t *s, size_t len, size_t pos, unsigned set) {
   while (pos < len) {

@@ -22,6 +22,12 @@ enum {
  * (pos, len]. */
 size_t tm_pretok_next(int style, const uint8_t *s, size_t len, size_t pos);
 
+/* 1 when `cp` is a letter, a combining mark or a digit (\p{L}, \p{M},
+ * \p{N}) in the same table, else 0: the word characters of words.h. */
+int tm_pretok_is_word(uint32_t cp);
+/* 1 when `cp` is a combining mark (\p{M}), else 0. */
+int tm_pretok_is_mark(uint32_t cp);
+
 /* The Unicode version of the class table, such as "15.0.0". */
 const char *tm_pretok_unicode_version(void);
 

@@ -76,8 +76,12 @@ enum {
   TM_ENOTFOUND = 10, /* no such item */
   TM_EENCODING = 11, /* an unknown encoding, or one whose vocabulary is not
                         loaded */
-  TM_EWINDOW = 12    /* the context window cannot hold what must be sent:
+  TM_EWINDOW = 12,   /* the context window cannot hold what must be sent:
                         the system messages, or the newest user turn */
+  TM_EEMPTY = 13,    /* a memory search whose query holds no word (empty,
+                        blank, or punctuation only) */
+  TM_EDIMENSION = 14 /* an embedding whose dimension differs from the
+                        memory index's */
 };
 
 /* ---- Memory. ---- */
@@ -272,6 +276,104 @@ int tm_store_window(tm_store *store, const char *spec_json, char **out);
  * sent after them, bounds[3] the tokens of the request. O(messages sent)
  * once their counts are cached. */
 int tm_store_window_bounds(tm_store *store, const char *spec_json, size_t bounds[4]);
+
+/* ---- Long-term memory: records and their search. ----
+ *
+ * A memory index holds records
+ *   {"id":"...", "text":"...", "scope":{"user_id","agent_id",
+ *    "application_id","thread_id"}, "metadata":{...}, "created_at":"ISO",
+ *    "updated_at":"ISO"}
+ * (scope fields absent when not given; at least one is required) with an
+ * optional embedding per record, and the history of every id: events
+ * {"event":"ADD"|"UPDATE"|"DELETE","old_text","new_text","at":"ISO"}, kept
+ * after a delete. Times in inputs are ISO 8601 UTC strings
+ * ("2026-01-01T00:00:00.000Z") or milliseconds since the epoch.
+ *
+ * A filter is {"scope":{...}, "metadata":{...}, "created_from":t,
+ * "created_to":t}, every part optional. A record matches when each scope
+ * field the filter gives is present in the record and equal (fields the
+ * filter omits are not looked at: {"user_id":"u"} matches all of u's
+ * records, {"user_id":"u","agent_id":"a"} only those of u with agent a),
+ * each metadata key the filter gives has an equal value (JSON equality),
+ * and created_at lies in [created_from, created_to].
+ *
+ * Search: BM25 (k1 1.2, b 0.75, idf ln(1 + (N - df + 0.5) / (df + 0.5))
+ * over the live records) on the words of words.h, through an inverted
+ * index kept up to date by every add, update and delete. With a query
+ * embedding the search is hybrid, by normalized score fusion: each record
+ * in the filter scores 0.5 * bm25 / (best bm25 in the filter) + 0.5 *
+ * max(0, cosine(query, record)); a record without an embedding has cosine
+ * 0. Embeddings are stored as unit vectors (cosine is a dot product); every
+ * embedding of an index has one dimension, set by the first one stored. */
+
+/* Longest record text, in bytes (TM_ERANGE past it). */
+#define TM_MAX_MEMORY_TEXT_BYTES ((size_t)16 * 1024)
+/* Largest metadata object of a record, as compact JSON. */
+#define TM_MAX_MEMORY_METADATA_BYTES ((size_t)64 * 1024)
+/* Most records (live or deleted) in one index. */
+#define TM_MAX_MEMORY_RECORDS ((size_t)10 * 1000 * 1000)
+/* Largest embedding dimension. */
+#define TM_MAX_EMBEDDING_DIM 8192
+/* Most results of one search. */
+#define TM_MAX_TOP_K 1000
+/* Results of a search that does not say. */
+#define TM_DEFAULT_TOP_K 5
+
+typedef struct tm_memory tm_memory;
+
+/* A new empty index, or NULL when out of memory. */
+tm_memory *tm_memory_new(void);
+void tm_memory_free(tm_memory *mem);
+
+/* Live records held. */
+size_t tm_memory_count(const tm_memory *mem);
+
+/* Adds a JSON array of records {"text", "scope", "metadata"?, "embedding"?
+ * (array of numbers), "id"? (a new UUID when absent), "created_at"? (the
+ * host clock when absent)}, all or nothing, and writes the stored records
+ * (a JSON array, in order) to *out. A used id is TM_EINVAL; a text over
+ * TM_MAX_MEMORY_TEXT_BYTES is TM_ERANGE; an embedding of another dimension
+ * is TM_EDIMENSION. */
+int tm_memory_add(tm_memory *mem, const char *records_json, char **out);
+
+/* Changes the live record `id` with {"text"?, "metadata"?, "embedding"?}
+ * and writes it to *out. A new text without a new embedding drops the old
+ * one (it described the old text). An UPDATE event is kept when the text
+ * changes. TM_ENOTFOUND when there is no such live record. */
+int tm_memory_update(tm_memory *mem, const char *id, const char *patch_json, char **out);
+
+/* Deletes the live record `id` (its history stays). TM_ENOTFOUND when there
+ * is no such live record. */
+int tm_memory_delete(tm_memory *mem, const char *id);
+
+/* Writes the live record `id` to *out; TM_ENOTFOUND when absent. */
+int tm_memory_get(tm_memory *mem, const char *id, char **out);
+
+/* Writes the live records that match `filter_json` (NULL: all) as a JSON
+ * array, oldest first. */
+int tm_memory_list(tm_memory *mem, const char *filter_json, char **out);
+
+/* Writes the events of `id` (live or deleted), oldest first, as a JSON
+ * array; TM_ENOTFOUND for an id never stored. */
+int tm_memory_history(tm_memory *mem, const char *id, char **out);
+
+/* Searches with {"query":"...", "filter":{...}?, "top_k":n? (1 to
+ * TM_MAX_TOP_K, default TM_DEFAULT_TOP_K), "min_score":x?, "embedding":[...]?}
+ * and writes the best records, each with "score", best first (ties: oldest
+ * first), as a JSON array. Only records with a score above 0 and at least
+ * min_score are returned. A query with no word is TM_EEMPTY; an embedding
+ * whose dimension differs from the index's is TM_EDIMENSION. */
+int tm_memory_search(tm_memory *mem, const char *query_json, char **out);
+
+/* Writes the whole index, history and embeddings included, to *out:
+ * {"type":"memory_index","version":1,"dimension":n,"records":[...]}, where
+ * a deleted record is {"id","deleted":true,"history":[...]} and an
+ * embedding is the base64 of its float32 values, little-endian. */
+int tm_memory_serialize(tm_memory *mem, char **out);
+
+/* Replaces the index with one written by tm_memory_serialize, all or
+ * nothing. */
+int tm_memory_load(tm_memory *mem, const char *index_json);
 
 /* ---- Agent and its run loop. ---- */
 

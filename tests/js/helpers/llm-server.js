@@ -27,6 +27,9 @@
 //   - "what tools"                        -> "My tools are: a, b" (or "none")
 //   - "what context"                      -> the non-final messages, role: text
 //   - anything else                       -> "Echo: TEXT [system=N user=N assistant=N tool=N]"
+//   - a memory extraction request (response_format json_object, the user
+//     message the JSON {existing_memories, conversation}) -> the JSON
+//     {"memories":[...]} that extractMemories() derives from it (below)
 //
 // Scripts (llm.script(entry), consumed in order; an entry applies to the next
 // request whose body `when(body, request)` accepts, default any):
@@ -126,7 +129,7 @@ export async function startLLMServer() {
     let answer;
     if (entry?.toolCalls) answer = { toolCalls: entry.toolCalls };
     else if (entry?.text !== undefined) answer = { text: entry.text };
-    else answer = respond(body.messages, body.tools);
+    else answer = respond(body.messages, body.tools, body);
 
     const completion = buildCompletion(body, answer);
     if (body.stream) return sendStream(res, completion);
@@ -268,7 +271,9 @@ export function textOf(m) {
   return '';
 }
 
-function respond(messages, tools) {
+function respond(messages, tools, body) {
+  const extraction = extractionInput(body);
+  if (extraction) return { text: JSON.stringify({ memories: extractMemories(extraction) }) };
   const last = messages[messages.length - 1];
   if (last?.role === 'tool') return { text: summarizeToolResults(messages) };
 
@@ -300,6 +305,63 @@ function respond(messages, tools) {
   for (const m of messages) counts[m.role] = (counts[m.role] ?? 0) + 1;
   const summary = Object.entries(counts).map(([k, v]) => `${k}=${v}`).join(' ');
   return { text: `Echo: ${userText} [${summary}]` };
+}
+
+// ---- memory extraction ----
+
+/** The {existing_memories, conversation} of an extraction request, or null. */
+export function extractionInput(body) {
+  if (body?.response_format?.type !== 'json_object') return null;
+  const user = [...(body.messages ?? [])].reverse().find((m) => m.role === 'user');
+  try {
+    const v = JSON.parse(textOf(user));
+    return Array.isArray(v?.conversation) && Array.isArray(v?.existing_memories) ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+/** True for a memory extraction request (for scripts' `when`). */
+export function isExtractionRequest(body) {
+  return extractionInput(body) !== null;
+}
+
+/**
+ * The decisions a careful model would make, from the user's sentences only:
+ *   "forget (that) X"                    -> DELETE of the memory containing X
+ *   a statement with "my" or "I" in it   -> its text from that word on
+ *     ("Hello, my name is Alice" -> "my name is Alice"); NONE when a memory
+ *     says exactly that, UPDATE of the memory with the same subject (the
+ *     words before " is "/" am "/" live in ") when one differs, else ADD
+ *   questions and anything else          -> nothing
+ */
+export function extractMemories({ existing_memories: existing, conversation }) {
+  const out = [];
+  const subject = (t) => /^.*? (?:is|am|live in|work at) /.exec(t.toLowerCase())?.[0] ?? t.toLowerCase();
+  for (const m of conversation) {
+    if (m.role !== 'user') continue;
+    for (const raw of String(m.content).split(/(?<=[.!?\n])\s*/)) {
+      const sentence = raw.trim();
+      if (!sentence || sentence.endsWith('?')) continue;
+      const forget = /^forget (?:that )?(.+?)[.!]?$/i.exec(sentence);
+      if (forget) {
+        const hit = existing.find((e) => e.text.toLowerCase().includes(forget[1].toLowerCase()));
+        if (hit) out.push({ event: 'DELETE', id: hit.id });
+        continue;
+      }
+      const at = sentence.search(/\b(?:my|I)\b/i);
+      if (at < 0) continue;
+      const fact = sentence.slice(at).replace(/[.!]+$/, '');
+      const same = existing.find((e) => e.text.toLowerCase() === fact.toLowerCase());
+      if (same) {
+        out.push({ event: 'NONE', id: same.id });
+        continue;
+      }
+      const related = existing.find((e) => subject(e.text) === subject(fact));
+      out.push(related ? { event: 'UPDATE', id: related.id, text: fact } : { event: 'ADD', text: fact });
+    }
+  }
+  return out;
 }
 
 // "get_weather returned: {...}; other returned: ..." for the tool results

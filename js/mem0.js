@@ -1,0 +1,132 @@
+// Mem0Provider: the context provider contract over Mem0's hosted REST API.
+// Before a run it searches the scope's memories (POST /v2/memories/search/
+// with an AND of every scope field); after a run it sends the turn to be
+// remembered (POST /v1/memories/) with every scope field on the same
+// request, so that what is added is found again by a search with the same
+// scope (the failure of Agent Framework's issue #6237, where a search
+// scoped by user and agent found nothing).
+
+import { ThreadmemError } from './errors.js';
+import { Context, ContextProvider } from './providers.js';
+import { DEFAULT_CONTEXT_PROMPT } from './memory.js';
+
+export class Mem0Provider extends ContextProvider {
+  /**
+   * @param {{apiKey: string, userId?: string, agentId?: string, applicationId?: string,
+   *          threadId?: string, scopeToPerOperationThreadId?: boolean, host?: string,
+   *          topK?: number, contextPrompt?: string, fetch?: typeof fetch,
+   *          onWarning?: (message: string, cause?: unknown) => void}} options
+   */
+  constructor({
+    apiKey,
+    userId,
+    agentId,
+    applicationId,
+    threadId,
+    scopeToPerOperationThreadId = false,
+    host = 'https://api.mem0.ai',
+    topK = 5,
+    contextPrompt = DEFAULT_CONTEXT_PROMPT,
+    fetch: fetchFn,
+    onWarning,
+  } = {}) {
+    super();
+    if (typeof apiKey !== 'string' || !apiKey) {
+      throw new ThreadmemError('INVALID_ARGUMENT', 'Mem0Provider needs an apiKey');
+    }
+    if (!userId && !agentId && !applicationId && !threadId && !scopeToPerOperationThreadId) {
+      throw new ThreadmemError(
+        'INVALID_ARGUMENT',
+        'Mem0Provider needs a scope: userId, agentId, applicationId, threadId or scopeToPerOperationThreadId',
+      );
+    }
+    this.host = String(host).replace(/\/+$/, '');
+    this.scope = Object.fromEntries(
+      Object.entries({ userId, agentId, applicationId, threadId }).filter(([, v]) => v !== undefined),
+    );
+    this.scopeToPerOperationThreadId = !!scopeToPerOperationThreadId;
+    this.topK = topK;
+    this.contextPrompt = contextPrompt;
+    // Kept off the enumerable fields: never logged, serialized or reported.
+    Object.defineProperty(this, '_apiKey', { value: apiKey, enumerable: false });
+    Object.defineProperty(this, '_fetch', { value: fetchFn ?? globalThis.fetch.bind(globalThis), enumerable: false });
+    this._warn = onWarning ?? ((message, cause) => console.warn(`threadmem: ${message}`, cause ?? ''));
+  }
+
+  /** What JSON.stringify shows: the scope and the host, never the key. */
+  toJSON() {
+    return { host: this.host, scope: this.scope, topK: this.topK };
+  }
+
+  async invoking(messages, { thread } = {}) {
+    const query = (messages ?? []).filter((m) => m.role === 'user' && m.text).map((m) => m.text).join('\n');
+    if (!query.trim()) return undefined;
+    const ids = this._ids(thread);
+    const filters = { AND: Object.entries(ids).map(([k, v]) => ({ [k]: v })) };
+    const body = await this._post('/v2/memories/search/', { query, filters, top_k: this.topK });
+    const list = Array.isArray(body) ? body : body?.results;
+    if (!Array.isArray(list)) throw new ThreadmemError('INVALID_RESPONSE', 'Mem0 search answered without a list of memories');
+    const texts = list.map((m) => m?.memory).filter((t) => typeof t === 'string' && t);
+    if (!texts.length) return undefined;
+    return new Context({ instructions: `${this.contextPrompt}\n${texts.map((t) => `- ${t}`).join('\n')}` });
+  }
+
+  async invoked(requestMessages, responseMessages, { thread, error } = {}) {
+    if (error) return;
+    const messages = [...(requestMessages ?? []), ...(responseMessages ?? [])]
+      .filter((m) => (m.role === 'user' || m.role === 'assistant') && m.text)
+      .map((m) => ({ role: m.role, content: m.text }));
+    if (!messages.some((m) => m.role === 'user')) return;
+    // Remembering is a bonus: a failure is reported, never the run's end.
+    try {
+      await this._post('/v1/memories/', { messages, ...this._ids(thread) });
+    } catch (err) {
+      this._warn(`Mem0Provider: the turn was not remembered: ${err.message}`, err);
+    }
+  }
+
+  // Mem0's names for the scope of one operation.
+  _ids(thread) {
+    const s = { ...this.scope };
+    if (this.scopeToPerOperationThreadId && thread?.id) s.threadId = thread.id;
+    const ids = {};
+    if (s.userId) ids.user_id = s.userId;
+    if (s.agentId) ids.agent_id = s.agentId;
+    if (s.applicationId) ids.app_id = s.applicationId;
+    if (s.threadId) ids.run_id = s.threadId;
+    if (!Object.keys(ids).length) {
+      throw new ThreadmemError('INVALID_ARGUMENT', 'Mem0Provider: this operation has no thread to scope to');
+    }
+    return ids;
+  }
+
+  async _post(path, payload) {
+    let res;
+    let text;
+    try {
+      res = await this._fetch(this.host + path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Token ${this._apiKey}` },
+        body: JSON.stringify(payload),
+      });
+      text = await res.text();
+    } catch (err) {
+      throw new ThreadmemError('MEM0_NETWORK_ERROR', `cannot reach Mem0: ${this._redact(String(err?.message ?? err))}`);
+    }
+    if (!res.ok) {
+      throw new ThreadmemError('MEM0_HTTP_ERROR', `Mem0 answered HTTP ${res.status}: ${this._redact(text.slice(0, 300))}`, {
+        status: res.status,
+      });
+    }
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new ThreadmemError('INVALID_RESPONSE', 'Mem0 answered with something other than JSON');
+    }
+  }
+
+  // A server may quote the key back; never pass it on.
+  _redact(text) {
+    return text.split(this._apiKey).join('[redacted]');
+  }
+}

@@ -1,0 +1,161 @@
+// The binding over the core's memory index (tm_memory_*): records go in and
+// out as the core's JSON, turned into the package's camelCase shapes. The
+// rules (scope matching, BM25, hybrid fusion, limits) are the core's.
+
+import { call, mod, toJSONText } from './core.js';
+import { ThreadmemError } from './errors.js';
+
+const finalizer = new FinalizationRegistry((ptr) => mod()._tm_memory_free(ptr));
+
+const SCOPE_KEYS = [
+  ['userId', 'user_id'],
+  ['agentId', 'agent_id'],
+  ['applicationId', 'application_id'],
+  ['threadId', 'thread_id'],
+];
+
+/** A scope { userId, agentId, applicationId, threadId } as the core's. */
+export function scopeValue(scope = {}) {
+  const out = {};
+  for (const [js, c] of SCOPE_KEYS) if (scope[js] != null) out[c] = String(scope[js]);
+  return out;
+}
+
+function scopeFromCore(scope = {}) {
+  const out = {};
+  for (const [js, c] of SCOPE_KEYS) if (scope[c] !== undefined) out[js] = scope[c];
+  return out;
+}
+
+/** A core record as the package shows it. */
+function recordFromCore(r) {
+  const rec = {
+    id: r.id,
+    text: r.text,
+    metadata: r.metadata ?? {},
+    scope: scopeFromCore(r.scope),
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+  if (r.score !== undefined) rec.score = r.score;
+  return rec;
+}
+
+function timeValue(t, what) {
+  if (t instanceof Date) return t.getTime();
+  if (typeof t === 'number' || typeof t === 'string') return t;
+  throw new ThreadmemError('INVALID_ARGUMENT', `${what} must be a Date, an ISO 8601 string or milliseconds`);
+}
+
+/** A filter { scope, metadata, createdFrom, createdTo } as the core's. */
+export function filterValue({ scope, metadata, createdFrom, createdTo } = {}) {
+  const f = {};
+  if (scope) f.scope = scopeValue(scope);
+  if (metadata !== undefined) f.metadata = metadata;
+  if (createdFrom != null) f.created_from = timeValue(createdFrom, 'createdFrom');
+  if (createdTo != null) f.created_to = timeValue(createdTo, 'createdTo');
+  return f;
+}
+
+/** An embedding (Float32Array or array of numbers) as the core reads it
+ *  fastest and exactly: the base64 of its float32 values (typed arrays are
+ *  little-endian on every platform WASM runs on, as the core expects).
+ *  What is not a finite float32 reaches the core as NaN or Infinity and is
+ *  refused there. */
+function vectorValue(v) {
+  const f = v instanceof Float32Array ? v : Float32Array.from(v, Number);
+  const bytes = new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
+  if (typeof Buffer === 'function') return Buffer.from(bytes).toString('base64');
+  let bin = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(bin);
+}
+
+export class MemoryIndex {
+  constructor() {
+    this._ptr = mod()._tm_memory_new();
+    if (!this._ptr) throw new ThreadmemError('OUT_OF_MEMORY', 'out of memory creating a memory index');
+    finalizer.register(this, this._ptr, this);
+  }
+
+  _call(fn, strings, opts) {
+    if (!this._ptr) throw new ThreadmemError('CLOSED', 'the memory is closed');
+    return call(this._ptr, fn, strings, { extra: [this._ptr], ...opts });
+  }
+
+  get count() {
+    if (!this._ptr) throw new ThreadmemError('CLOSED', 'the memory is closed');
+    return mod()._tm_memory_count(this._ptr) >>> 0;
+  }
+
+  /** Adds records { text, scope, metadata?, embedding?, id?, createdAt? },
+   *  all or nothing; returns the stored records. */
+  add(records) {
+    const values = records.map((r) => {
+      const v = { text: r.text, scope: scopeValue(r.scope) };
+      if (r.metadata !== undefined) v.metadata = r.metadata;
+      if (r.embedding != null) v.embedding = vectorValue(r.embedding);
+      if (r.id != null) v.id = r.id;
+      if (r.createdAt != null) v.created_at = timeValue(r.createdAt, 'createdAt');
+      return v;
+    });
+    return JSON.parse(this._call(mod()._tm_memory_add, [toJSONText(values)])).map(recordFromCore);
+  }
+
+  update(id, { text, metadata, embedding } = {}) {
+    const patch = {};
+    if (text !== undefined) patch.text = text;
+    if (metadata !== undefined) patch.metadata = metadata;
+    if (embedding != null) patch.embedding = vectorValue(embedding);
+    return recordFromCore(JSON.parse(this._call(mod()._tm_memory_update, [String(id), toJSONText(patch)])));
+  }
+
+  delete(id) {
+    this._call(mod()._tm_memory_delete, [String(id)], { wantOut: false });
+  }
+
+  get(id) {
+    return recordFromCore(JSON.parse(this._call(mod()._tm_memory_get, [String(id)])));
+  }
+
+  list(filter) {
+    return JSON.parse(this._call(mod()._tm_memory_list, [toJSONText(filterValue(filter))])).map(recordFromCore);
+  }
+
+  history(id) {
+    return JSON.parse(this._call(mod()._tm_memory_history, [String(id)])).map((e) => {
+      const ev = { event: e.event, at: e.at };
+      if (e.old_text !== undefined) ev.oldText = e.old_text;
+      if (e.new_text !== undefined) ev.newText = e.new_text;
+      return ev;
+    });
+  }
+
+  /** Best records first, each with `score`. EMPTY_QUERY for a query with
+   *  no word; DIMENSION_MISMATCH for an embedding of another dimension. */
+  search(query, { filter, topK, minScore, embedding } = {}) {
+    if (typeof query !== 'string') throw new ThreadmemError('INVALID_ARGUMENT', 'a search query must be a string');
+    const q = { query, filter: filterValue(filter) };
+    if (topK !== undefined) q.top_k = topK;
+    if (minScore !== undefined) q.min_score = minScore;
+    if (embedding != null) q.embedding = vectorValue(embedding);
+    return JSON.parse(this._call(mod()._tm_memory_search, [toJSONText(q)])).map(recordFromCore);
+  }
+
+  /** The whole index as JSON text (history and embeddings included). */
+  serialize() {
+    return this._call(mod()._tm_memory_serialize, []);
+  }
+
+  /** Replaces the index with a serialized one, all or nothing. */
+  load(text) {
+    this._call(mod()._tm_memory_load, [text], { wantOut: false });
+  }
+
+  close() {
+    if (!this._ptr) return;
+    finalizer.unregister(this);
+    mod()._tm_memory_free(this._ptr);
+    this._ptr = 0;
+  }
+}

@@ -1,0 +1,443 @@
+// MemoryProvider: long-term memory as a context provider. Facts about the
+// user outlive threads; before a run the relevant ones are found (BM25 in
+// the core, hybrid with vectors when `embed` is given) and given to the
+// model; after a run the model is asked, in one structured request, which
+// facts of the turn to add, update or delete.
+//
+// The records, their search and their serialized form are the core's
+// (js/memory-index.js binds them); this file decides when to search, what
+// to ask the model, and where the index is kept.
+
+import { ThreadmemError, wrapError } from './errors.js';
+import { MemoryIndex } from './memory-index.js';
+import { Context, ContextProvider } from './providers.js';
+
+export const DEFAULT_CONTEXT_PROMPT = '## Memories\nConsider the following memories when answering user questions:';
+const DEFAULT_STORAGE_KEY = 'threadmem-memory';
+// How many existing facts the extraction request sees to decide against.
+const EXTRACTION_NEIGHBOURS = 10;
+
+export const EXTRACTION_PROMPT = `You maintain long-term memory about the user: short, durable facts (who they are, their preferences, plans, relationships). From the conversation, extract such facts and decide for each, against the existing memories given with their ids, one event:
+- ADD: a new fact (no id);
+- UPDATE: it changes an existing memory (give its id and the new text);
+- DELETE: it contradicts or revokes an existing memory (give its id);
+- NONE: it is already known (give its id).
+Ignore greetings, questions and anything temporary. Answer with one JSON object only:
+{"memories":[{"event":"ADD"|"UPDATE"|"DELETE"|"NONE","id":"...","text":"..."}]}`;
+
+export class MemoryProvider extends ContextProvider {
+  /**
+   * @param {object} [options]
+   * @param {string} [options.userId] @param {string} [options.agentId]
+   * @param {string} [options.applicationId] @param {string} [options.threadId]
+   *   the scope of every record written and every search: a search sees only
+   *   records whose scope has all of the given fields equal.
+   * @param {boolean} [options.scopeToPerOperationThreadId] also scope to the
+   *   thread of each run (memories of one conversation only).
+   * @param {object} [options.storage] where the index is kept: an object with
+   *   get(key) / put(key, value), or a message store (addMessages /
+   *   listMessages; each change appends one snapshot message). Default: in
+   *   memory only.
+   * @param {string} [options.storageKey] the key of the index in `storage`.
+   * @param {(texts: string[]) => Promise<ArrayLike<number>[]>} [options.embed]
+   *   turns texts into vectors; with it search is hybrid.
+   * @param {number} [options.topK] memories given to the model (default 5).
+   * @param {number} [options.minScore] the lowest score given (default 0).
+   * @param {string} [options.contextPrompt] the heading of the memories.
+   * @param {'llm'|'none'} [options.extract] after a run, ask the model for
+   *   facts ('llm', the default) or not ('none').
+   * @param {object} [options.chatClient] the client of extraction requests
+   *   (default: the agent's).
+   * @param {(message: string, cause?: unknown) => void} [options.onWarning]
+   *   what a failed extraction reports to (default console.warn).
+   */
+  constructor({
+    userId,
+    agentId,
+    applicationId,
+    threadId,
+    scopeToPerOperationThreadId = false,
+    storage,
+    storageKey = DEFAULT_STORAGE_KEY,
+    embed,
+    topK = 5,
+    minScore = 0,
+    contextPrompt = DEFAULT_CONTEXT_PROMPT,
+    extract = 'llm',
+    chatClient,
+    onWarning,
+  } = {}) {
+    super();
+    const scope = { userId, agentId, applicationId, threadId };
+    for (const [k, v] of Object.entries(scope)) {
+      if (v !== undefined && (typeof v !== 'string' || !v)) {
+        throw new ThreadmemError('INVALID_ARGUMENT', `MemoryProvider: ${k} must be a non-empty string`);
+      }
+    }
+    if (!userId && !agentId && !applicationId && !threadId && !scopeToPerOperationThreadId) {
+      throw new ThreadmemError(
+        'INVALID_ARGUMENT',
+        'MemoryProvider needs a scope: userId, agentId, applicationId, threadId or scopeToPerOperationThreadId',
+      );
+    }
+    if (extract !== 'llm' && extract !== 'none') {
+      throw new ThreadmemError('INVALID_ARGUMENT', "MemoryProvider: extract must be 'llm' or 'none'");
+    }
+    if (embed !== undefined && typeof embed !== 'function') {
+      throw new ThreadmemError('INVALID_ARGUMENT', 'MemoryProvider: embed must be a function');
+    }
+    if (storage !== undefined && !isKeyValue(storage) && !isMessageStore(storage)) {
+      throw new ThreadmemError(
+        'INVALID_ARGUMENT',
+        'MemoryProvider: storage must have get(key) and put(key, value), or addMessages and listMessages',
+      );
+    }
+    if (onWarning !== undefined && typeof onWarning !== 'function') {
+      throw new ThreadmemError('INVALID_ARGUMENT', 'MemoryProvider: onWarning must be a function');
+    }
+    this.scope = Object.fromEntries(Object.entries(scope).filter(([, v]) => v !== undefined));
+    this.scopeToPerOperationThreadId = !!scopeToPerOperationThreadId;
+    this.topK = topK;
+    this.minScore = minScore;
+    this.contextPrompt = contextPrompt;
+    this.extract = extract;
+    this.storageKey = storageKey;
+    this.chatClient = chatClient;
+    this._storage = storage;
+    this._embed = embed;
+    this._warn = onWarning ?? ((message, cause) => console.warn(`threadmem: ${message}`, cause ?? ''));
+    this._index = new MemoryIndex();
+    this._seen = undefined; // the snapshot text last read from or written to storage
+    this._queue = Promise.resolve();
+  }
+
+  // ---- the direct API ----
+
+  /** Adds one memory; returns the stored record. */
+  async add(text, { metadata } = {}) {
+    return (await this._run(() => this._addTexts([text], metadata, undefined)))[0];
+  }
+
+  /** Adds several memories, all or nothing; returns the stored records. */
+  async addMany(texts, { metadata } = {}) {
+    if (!Array.isArray(texts)) throw new ThreadmemError('INVALID_ARGUMENT', 'addMany needs an array of texts');
+    return this._run(() => this._addTexts(texts, metadata, undefined));
+  }
+
+  /** The memories of this scope that best match `query`, best first, each
+   *  with `score`. EMPTY_QUERY when the query holds no word. */
+  async search(query, { topK, minScore } = {}) {
+    return this._run(() => this._search(query, { topK, minScore }, undefined), false);
+  }
+
+  /** The memories of this scope, oldest first; `filter` may add
+   *  { metadata, createdFrom, createdTo }. */
+  async list({ metadata, createdFrom, createdTo } = {}) {
+    return this._run(
+      () => this._index.list({ scope: this._scopeFor(undefined), metadata, createdFrom, createdTo }),
+      false,
+    );
+  }
+
+  /** Changes a memory's text (and its vector); returns the record. */
+  async update(id, text) {
+    return this._run(async () => {
+      this._own(id);
+      const embedding = this._embed ? (await this._vectors([text]))[0] : undefined;
+      return this._index.update(id, { text, embedding });
+    });
+  }
+
+  async delete(id) {
+    return this._run(async () => {
+      this._own(id);
+      this._index.delete(id);
+    });
+  }
+
+  /** The ADD / UPDATE / DELETE events of a memory, oldest first. */
+  async history(id) {
+    return this._run(() => {
+      this._own(id, true);
+      return this._index.history(id);
+    }, false);
+  }
+
+  /** Frees the index's memory in the core; later calls throw CLOSED. */
+  close() {
+    this._index.close();
+  }
+
+  // ---- the provider contract ----
+
+  async invoking(messages, options = {}) {
+    const query = queryText(messages);
+    let hits;
+    try {
+      hits = await this._run(() => this._search(query, {}, options.thread), false);
+    } catch (err) {
+      if (err instanceof ThreadmemError && err.code === 'EMPTY_QUERY') return undefined;
+      throw err;
+    }
+    if (!hits.length) return undefined;
+    return new Context({ instructions: `${this.contextPrompt}\n${hits.map((h) => `- ${h.text}`).join('\n')}` });
+  }
+
+  async invoked(requestMessages, responseMessages, options = {}) {
+    if (this.extract !== 'llm' || options.error) return;
+    const client = this.chatClient ?? options.chatClient;
+    if (!client || typeof client.getResponse !== 'function') {
+      this._warn('MemoryProvider: no chat client to extract memories with; the turn was not remembered');
+      return;
+    }
+    // Extraction never fails the run: the turn is the user's, the memory a
+    // bonus. Whatever goes wrong is reported and skipped.
+    try {
+      await this._run(() => this._extract(client, requestMessages, responseMessages, options.thread));
+    } catch (err) {
+      this._warn(`MemoryProvider: memory extraction failed: ${err?.message ?? err}`, err);
+    }
+  }
+
+  // ---- internals ----
+
+  // Runs `fn` after every earlier operation of this provider, with the
+  // index brought up to date from storage; a change (`writes`) is then
+  // stored, or undone when storing fails.
+  _run(fn, writes = true) {
+    const result = this._queue.then(async () => {
+      await this._sync();
+      const before = writes && this._storage ? this._index.serialize() : null;
+      const value = await fn();
+      if (writes && this._storage) await this._persist(before);
+      return value;
+    });
+    this._queue = result.catch(() => {});
+    return result;
+  }
+
+  async _sync() {
+    if (!this._storage) return;
+    let text;
+    try {
+      text = await readSnapshot(this._storage, this.storageKey);
+    } catch (err) {
+      throw wrapError('STORAGE_ERROR', 'the memory storage failed to read', err);
+    }
+    if (text == null || text === this._seen) return;
+    if (typeof text !== 'string') {
+      throw new ThreadmemError('STORAGE_ERROR', 'the memory storage returned something other than text');
+    }
+    this._index.load(text);
+    this._seen = text;
+  }
+
+  async _persist(before) {
+    const text = this._index.serialize();
+    if (text === before) return;
+    try {
+      await writeSnapshot(this._storage, this.storageKey, text);
+      this._seen = text;
+    } catch (err) {
+      this._index.load(before);
+      throw wrapError('STORAGE_ERROR', 'the memory storage failed to write', err);
+    }
+  }
+
+  _scopeFor(thread) {
+    const scope = { ...this.scope };
+    if (this.scopeToPerOperationThreadId && thread?.id) scope.threadId = thread.id;
+    if (!scope.userId && !scope.agentId && !scope.applicationId && !scope.threadId) {
+      throw new ThreadmemError('INVALID_ARGUMENT', 'MemoryProvider: this operation has no thread to scope to');
+    }
+    return scope;
+  }
+
+  // An id of this provider's scope, or NOT_FOUND: one user's provider
+  // never touches another's records.
+  _own(id, anyState = false) {
+    if (typeof id !== 'string') throw new ThreadmemError('INVALID_ARGUMENT', 'a memory id must be a string');
+    let rec;
+    try {
+      rec = this._index.get(id);
+    } catch (err) {
+      if (anyState && err.code === 'NOT_FOUND') return; // deleted: history still answers
+      throw err;
+    }
+    const scope = this._scopeFor(undefined);
+    for (const [k, v] of Object.entries(scope)) {
+      if (rec.scope[k] !== v) throw new ThreadmemError('NOT_FOUND', `no memory with id "${id}"`);
+    }
+  }
+
+  async _addTexts(texts, metadata, thread) {
+    const scope = this._scopeFor(thread);
+    const vectors = this._embed && texts.length ? await this._vectors(texts) : [];
+    return this._withDimension(() =>
+      this._index.add(texts.map((text, i) => ({ text, scope, metadata, embedding: vectors[i] }))),
+    );
+  }
+
+  async _search(query, { topK, minScore }, thread) {
+    const filter = { scope: this._scopeFor(thread) };
+    const opts = { filter, topK: topK ?? this.topK, minScore: minScore ?? this.minScore };
+    // The core says whether the query has a word before anything is embedded.
+    if (!this._embed) return this._index.search(query, opts);
+    this._index.search(query, { ...opts, topK: 1 });
+    const [embedding] = await this._vectors([query]);
+    return this._withDimension(() => this._index.search(query, { ...opts, embedding }));
+  }
+
+  // Calls the embed function and checks its answer's shape; the dimension
+  // is the core's to check.
+  async _vectors(texts) {
+    let vectors;
+    try {
+      vectors = await this._embed(texts);
+    } catch (err) {
+      throw new ThreadmemError('EMBEDDING_ERROR', `the embed function failed: ${err?.message ?? err}`, { cause: err });
+    }
+    if (!Array.isArray(vectors) || vectors.length !== texts.length) {
+      throw new ThreadmemError(
+        'EMBEDDING_ERROR',
+        `the embed function must return one vector per text (${texts.length}), got ${Array.isArray(vectors) ? vectors.length : typeof vectors}`,
+      );
+    }
+    for (const v of vectors) {
+      if (!v || typeof v.length !== 'number' || typeof v === 'string') {
+        throw new ThreadmemError('EMBEDDING_ERROR', 'the embed function must return arrays of numbers (Float32Array)');
+      }
+    }
+    return vectors;
+  }
+
+  // A vector of the wrong dimension is the embed function's fault: say so,
+  // with the core's error as the cause.
+  _withDimension(fn) {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof ThreadmemError && err.code === 'DIMENSION_MISMATCH' && this._embed) {
+        throw new ThreadmemError('DIMENSION_MISMATCH', `the embed function returned a vector of the wrong dimension: ${err.message}`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  async _extract(client, requestMessages, responseMessages, thread) {
+    const conversation = [...requestMessages, ...responseMessages]
+      .filter((m) => (m.role === 'user' || m.role === 'assistant') && m.text)
+      .map((m) => ({ role: m.role, content: m.text }));
+    if (!conversation.some((m) => m.role === 'user')) return;
+
+    // The similar facts, under short ids so that the model can neither
+    // mistype a UUID nor name a record outside this scope.
+    let similar = [];
+    try {
+      similar = await this._search(queryText(requestMessages), { topK: EXTRACTION_NEIGHBOURS, minScore: 0 }, thread);
+    } catch (err) {
+      if (!(err instanceof ThreadmemError && err.code === 'EMPTY_QUERY')) throw err;
+    }
+    const ids = new Map(similar.map((r, i) => [String(i + 1), r]));
+    const body = {
+      messages: [
+        { role: 'system', content: EXTRACTION_PROMPT },
+        {
+          role: 'user',
+          content: JSON.stringify({
+            existing_memories: [...ids].map(([id, r]) => ({ id, text: r.text })),
+            conversation,
+          }),
+        },
+      ],
+      response_format: { type: 'json_object' },
+      temperature: 0,
+    };
+    if (client.model) body.model = client.model;
+    const decisions = parseDecisions(await client.getResponse(JSON.stringify(body)));
+    if (typeof decisions === 'string') {
+      this._warn(`MemoryProvider: the extraction response was ignored: ${decisions}`);
+      return;
+    }
+    const adds = [];
+    const known = new Set(similar.map((r) => r.text));
+    for (const d of decisions) {
+      const target = d.id != null ? ids.get(String(d.id)) : undefined;
+      if (d.event === 'NONE') continue;
+      if (d.event === 'ADD') {
+        if (typeof d.text === 'string' && d.text.trim() && !known.has(d.text)) {
+          adds.push(d.text);
+          known.add(d.text);
+        } else if (typeof d.text !== 'string' || !d.text.trim()) {
+          this._warn('MemoryProvider: an ADD without text was skipped');
+        }
+      } else if (!target) {
+        this._warn(`MemoryProvider: a ${d.event} of unknown memory id ${JSON.stringify(d.id)} was skipped`);
+      } else if (d.event === 'DELETE') {
+        this._index.delete(target.id);
+      } else if (typeof d.text === 'string' && d.text.trim()) {
+        const embedding = this._embed ? (await this._vectors([d.text]))[0] : undefined;
+        this._withDimension(() => this._index.update(target.id, { text: d.text, embedding }));
+      } else {
+        this._warn('MemoryProvider: an UPDATE without text was skipped');
+      }
+    }
+    if (adds.length) await this._addTexts(adds, undefined, thread);
+  }
+}
+
+/** The search text of a run's new messages: the user's, else all. */
+function queryText(messages) {
+  const list = (messages ?? []).filter((m) => m && m.text);
+  const users = list.filter((m) => m.role === 'user');
+  return (users.length ? users : list).map((m) => m.text).join('\n');
+}
+
+/** The decisions of an extraction response, or why it is unusable. */
+function parseDecisions(body) {
+  let content;
+  try {
+    content = JSON.parse(body)?.choices?.[0]?.message?.content;
+  } catch {
+    return 'the response is not JSON';
+  }
+  if (typeof content !== 'string') return 'the response has no message content';
+  let value;
+  try {
+    value = JSON.parse(content);
+  } catch {
+    return 'the message content is not JSON';
+  }
+  const list = value?.memories;
+  if (!Array.isArray(list)) return 'the JSON has no "memories" array';
+  const events = new Set(['ADD', 'UPDATE', 'DELETE', 'NONE']);
+  const good = list.filter((d) => d && typeof d === 'object' && events.has(d.event));
+  if (good.length !== list.length) return 'an entry of "memories" is not {event: ADD|UPDATE|DELETE|NONE, id?, text?}';
+  return good;
+}
+
+// ---- storage: a key-value object, or a message store ----
+
+function isKeyValue(s) {
+  return s && typeof s.get === 'function' && typeof s.put === 'function';
+}
+
+function isMessageStore(s) {
+  return s && typeof s.addMessages === 'function' && typeof s.listMessages === 'function';
+}
+
+async function readSnapshot(storage, key) {
+  if (isKeyValue(storage)) return (await storage.get(key)) ?? null;
+  const messages =
+    typeof storage.getHistory === 'function' ? await storage.getHistory({ limit: 1 }) : await storage.listMessages();
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i];
+    if (m?.metadata?.threadmem_memory === key) return m.text;
+  }
+  return null;
+}
+
+async function writeSnapshot(storage, key, text) {
+  if (isKeyValue(storage)) return storage.put(key, text);
+  return storage.addMessages([{ role: 'system', text, additional_properties: { threadmem_memory: key } }]);
+}

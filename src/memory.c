@@ -1,0 +1,1456 @@
+/*
+ * The long-term memory index: records, their history, an inverted index for
+ * BM25 kept up to date on every change, and cosine similarity over unit
+ * embeddings for hybrid search (the rules are in threadmem.h).
+ *
+ * Layout. Every id ever stored has an entry, in insertion order; a deleted
+ * entry keeps its id and history but no text, terms or embedding. An
+ * entry's position is its document number in the postings. Two hash maps
+ * (open addressing, linear probing) find an entry by id and a term by word.
+ * Each term has a posting list (document, term frequency); each live entry
+ * lists its distinct terms, so an update or delete removes exactly its
+ * postings (swap-remove: the order of a posting list does not matter).
+ *
+ * All or nothing: every change first makes room for everything it will
+ * write (the only steps that can fail), then writes. A batch of adds that
+ * fails part way removes what it added, which never allocates.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host.h"
+#include "memory.h"
+#include "message.h"
+#include "words.h"
+
+#define BM25_K1 1.2
+#define BM25_B 0.75
+#define HYBRID_WEIGHT 0.5 /* of the normalized BM25 score; the rest is cosine */
+
+enum { S_USER, S_AGENT, S_APP, S_THREAD, N_SCOPE };
+static const char *const scope_keys[N_SCOPE] = {"user_id", "agent_id", "application_id",
+                                                "thread_id"};
+enum { EV_ADD, EV_UPDATE, EV_DELETE };
+static const char *const event_names[] = {"ADD", "UPDATE", "DELETE"};
+
+typedef struct event {
+  int kind;
+  char *old_text, *new_text;
+  double at;
+} event;
+
+typedef struct entry {
+  char *id;
+  char *text; /* NULL once deleted */
+  char *scope[N_SCOPE];
+  cJSON *metadata; /* an object */
+  double created, updated;
+  float *vec; /* unit vector of the index's dimension, or NULL */
+  uint32_t *terms, *tfs, n_terms, length;
+  event *events;
+  uint32_t n_events, cap_events;
+} entry;
+
+typedef struct posting {
+  uint32_t doc, tf;
+} posting;
+
+typedef struct term {
+  char *word;
+  posting *p;
+  uint32_t n, cap;
+} term;
+
+/* Slots hold value + 1 (0 is empty) and the key's hash. */
+typedef struct map {
+  uint32_t *vals, *hashes;
+  size_t cap, n;
+} map;
+
+struct tm_memory {
+  tm_base base;
+  entry *e;
+  size_t n_e, cap_e, n_live, n_vecs;
+  double total_length; /* words of the live records */
+  map ids, words;
+  term *t;
+  size_t n_t, cap_t;
+  uint32_t dim;
+  float *scratch; /* per-document BM25 accumulators, zero between searches */
+  size_t cap_scratch;
+};
+
+/* ---------------------------------------------------------------- maps -- */
+
+static uint32_t hash_of(const char *s, size_t n) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)s[i]) * 16777619u;
+  return h;
+}
+
+typedef const char *(*key_fn)(const tm_memory *mem, uint32_t value);
+static const char *entry_key(const tm_memory *mem, uint32_t v) { return mem->e[v].id; }
+static const char *term_key(const tm_memory *mem, uint32_t v) { return mem->t[v].word; }
+
+/* The slot holding `key`, or the empty slot where it would go. */
+static size_t map_slot(const tm_memory *mem, const map *m, key_fn key, const char *k, uint32_t h) {
+  size_t mask = m->cap - 1, i = h & mask;
+  while (m->vals[i]) {
+    if (m->hashes[i] == h && strcmp(key(mem, m->vals[i] - 1), k) == 0) return i;
+    i = (i + 1) & mask;
+  }
+  return i;
+}
+
+/* The value of `k`, or -1. */
+static long map_get(const tm_memory *mem, const map *m, key_fn key, const char *k) {
+  if (!m->cap) return -1;
+  size_t i = map_slot(mem, m, key, k, hash_of(k, strlen(k)));
+  return m->vals[i] ? (long)(m->vals[i] - 1) : -1;
+}
+
+/* Makes room for `more` insertions (load at most one half). */
+static int map_reserve(tm_memory *mem, map *m, key_fn key, size_t more) {
+  if ((m->n + more) * 2 <= m->cap) return TM_OK;
+  size_t cap = m->cap ? m->cap : 64;
+  while ((m->n + more) * 2 > cap) cap *= 2;
+  uint32_t *vals = tm_malloc(cap * sizeof *vals), *hashes = tm_malloc(cap * sizeof *hashes);
+  if (!vals || !hashes) {
+    tm_free(vals);
+    tm_free(hashes);
+    return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+  }
+  memset(vals, 0, cap * sizeof *vals);
+  map old = *m;
+  m->vals = vals;
+  m->hashes = hashes;
+  m->cap = cap;
+  for (size_t i = 0; i < old.cap; i++) {
+    if (!old.vals[i]) continue;
+    size_t j = map_slot(mem, m, key, key(mem, old.vals[i] - 1), old.hashes[i]);
+    m->vals[j] = old.vals[i];
+    m->hashes[j] = old.hashes[i];
+  }
+  tm_free(old.vals);
+  tm_free(old.hashes);
+  return TM_OK;
+}
+
+/* Inserts `v` under its key; room was reserved. */
+static void map_put(const tm_memory *mem, map *m, key_fn key, uint32_t v) {
+  const char *k = key(mem, v);
+  uint32_t h = hash_of(k, strlen(k));
+  size_t i = map_slot(mem, m, key, k, h);
+  if (!m->vals[i]) m->n++;
+  m->vals[i] = v + 1;
+  m->hashes[i] = h;
+}
+
+/* Removes `k` (backward-shift deletion keeps probes unbroken). */
+static void map_remove(const tm_memory *mem, map *m, key_fn key, const char *k) {
+  if (!m->cap) return;
+  size_t mask = m->cap - 1, i = map_slot(mem, m, key, k, hash_of(k, strlen(k)));
+  if (!m->vals[i]) return;
+  m->vals[i] = 0;
+  m->n--;
+  for (size_t j = (i + 1) & mask; m->vals[j]; j = (j + 1) & mask) {
+    size_t home = m->hashes[j] & mask;
+    /* Move j into the hole when its home is not in (i, j]. */
+    if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+      m->vals[i] = m->vals[j];
+      m->hashes[i] = m->hashes[j];
+      m->vals[j] = 0;
+      i = j;
+    }
+  }
+}
+
+/* ------------------------------------------------------------- entries -- */
+
+static void free_event(event *ev) {
+  tm_free(ev->old_text);
+  tm_free(ev->new_text);
+}
+
+/* Frees what a live entry owns besides its id and history. */
+static void clear_content(entry *en) {
+  tm_free(en->text);
+  for (int s = 0; s < N_SCOPE; s++) tm_free(en->scope[s]);
+  cJSON_Delete(en->metadata);
+  tm_free(en->vec);
+  tm_free(en->terms);
+  tm_free(en->tfs);
+  en->text = NULL;
+  memset(en->scope, 0, sizeof en->scope);
+  en->metadata = NULL;
+  en->vec = NULL;
+  en->terms = en->tfs = NULL;
+  en->n_terms = en->length = 0;
+}
+
+static void free_entry(entry *en) {
+  clear_content(en);
+  for (uint32_t i = 0; i < en->n_events; i++) free_event(&en->events[i]);
+  tm_free(en->events);
+  tm_free(en->id);
+  memset(en, 0, sizeof *en);
+}
+
+static int reserve_event(tm_memory *mem, entry *en) {
+  if (en->n_events < en->cap_events) return TM_OK;
+  uint32_t cap = en->cap_events ? en->cap_events * 2 : 2;
+  event *ev = tm_realloc(en->events, cap * sizeof *ev);
+  if (!ev) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+  en->events = ev;
+  en->cap_events = cap;
+  return TM_OK;
+}
+
+/* ---------------------------------------------------------- the terms -- */
+
+/* The words of a text as term numbers, found or created. */
+typedef struct word_list {
+  tm_memory *mem;
+  uint32_t *ids;
+  size_t n, cap; /* term numbers kept */
+  size_t words;  /* words seen, known or not */
+  bool create;   /* false: unknown words are skipped (queries) */
+  int rc;
+} word_list;
+
+static int add_word(void *user, const char *w, size_t len) {
+  word_list *wl = user;
+  tm_memory *mem = wl->mem;
+  uint32_t h = hash_of(w, len);
+  long id = -1;
+  if (mem->words.cap) {
+    size_t i = map_slot(mem, &mem->words, term_key, w, h);
+    if (mem->words.vals[i]) id = (long)mem->words.vals[i] - 1;
+  }
+  wl->words++;
+  if (id < 0 && !wl->create) return 0; /* no record holds it */
+  if (id < 0) {
+    if (mem->n_t == mem->cap_t) {
+      size_t cap = mem->cap_t ? mem->cap_t * 2 : 256;
+      term *t = tm_realloc(mem->t, cap * sizeof *t);
+      if (!t) return wl->rc = tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+      mem->t = t;
+      mem->cap_t = cap;
+    }
+    if (map_reserve(mem, &mem->words, term_key, 1)) return wl->rc = mem->base.code;
+    char *copy = tm_strndup(w, len);
+    if (!copy) return wl->rc = tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+    term *t = &mem->t[mem->n_t];
+    memset(t, 0, sizeof *t);
+    t->word = copy;
+    map_put(mem, &mem->words, term_key, (uint32_t)mem->n_t);
+    id = (long)mem->n_t++;
+  }
+  if (wl->n == wl->cap) {
+    size_t cap = wl->cap ? wl->cap * 2 : 32;
+    uint32_t *ids = tm_realloc(wl->ids, cap * sizeof *ids);
+    if (!ids) return wl->rc = tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+    wl->ids = ids;
+    wl->cap = cap;
+  }
+  wl->ids[wl->n++] = (uint32_t)id;
+  return 0;
+}
+
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The distinct terms of `text` and their counts, into *terms / *tfs. New
+ * words become terms (with no postings until a document holds them). */
+static int text_terms(tm_memory *mem, const char *text, uint32_t **terms, uint32_t **tfs,
+                      uint32_t *n_terms, uint32_t *length) {
+  word_list wl = {.mem = mem, .create = true};
+  *terms = *tfs = NULL;
+  *n_terms = *length = 0;
+  if (tm_words(text, strlen(text), add_word, &wl)) {
+    tm_free(wl.ids);
+    return wl.rc;
+  }
+  if (!wl.n) {
+    tm_free(wl.ids);
+    return TM_OK;
+  }
+  qsort(wl.ids, wl.n, sizeof *wl.ids, cmp_u32);
+  uint32_t *counts = tm_malloc(wl.n * sizeof *counts);
+  if (!counts) {
+    tm_free(wl.ids);
+    return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+  }
+  size_t k = 0;
+  for (size_t i = 0; i < wl.n; i++) {
+    if (k && wl.ids[k - 1] == wl.ids[i]) {
+      counts[k - 1]++;
+    } else {
+      wl.ids[k] = wl.ids[i];
+      counts[k++] = 1;
+    }
+  }
+  *terms = wl.ids;
+  *tfs = counts;
+  *n_terms = (uint32_t)k;
+  *length = (uint32_t)wl.words;
+  return TM_OK;
+}
+
+/* Makes room for one more posting in each of `terms`. */
+static int reserve_postings(tm_memory *mem, const uint32_t *terms, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++) {
+    term *t = &mem->t[terms[i]];
+    if (t->n < t->cap) continue;
+    uint32_t cap = t->cap ? t->cap * 2 : 4;
+    posting *p = tm_realloc(t->p, cap * sizeof *p);
+    if (!p) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+    t->p = p;
+    t->cap = cap;
+  }
+  return TM_OK;
+}
+
+static void post(tm_memory *mem, uint32_t doc) {
+  entry *en = &mem->e[doc];
+  for (uint32_t i = 0; i < en->n_terms; i++) {
+    term *t = &mem->t[en->terms[i]];
+    t->p[t->n++] = (posting){doc, en->tfs[i]};
+  }
+  mem->total_length += en->length;
+}
+
+static void unpost(tm_memory *mem, uint32_t doc) {
+  entry *en = &mem->e[doc];
+  for (uint32_t i = 0; i < en->n_terms; i++) {
+    term *t = &mem->t[en->terms[i]];
+    for (uint32_t k = 0; k < t->n; k++) {
+      if (t->p[k].doc == doc) {
+        t->p[k] = t->p[--t->n];
+        break;
+      }
+    }
+  }
+  mem->total_length -= en->length;
+}
+
+/* ------------------------------------------------------------- inputs -- */
+
+static int check_text(tm_memory *mem, const cJSON *v, const char *path) {
+  if (!cJSON_IsString(v)) return tm_fail(&mem->base, TM_EFORMAT, "%s: expected a string", path);
+  size_t len = strlen(v->valuestring);
+  if (len > TM_MAX_MEMORY_TEXT_BYTES)
+    return tm_fail(&mem->base, TM_ERANGE,
+                   "%s: %zu bytes is more than TM_MAX_MEMORY_TEXT_BYTES (%zu bytes)", path, len,
+                   TM_MAX_MEMORY_TEXT_BYTES);
+  if (!tm_utf8_valid(v->valuestring, len))
+    return tm_fail(&mem->base, TM_EFORMAT, "%s: not valid UTF-8", path);
+  bool blank = true;
+  for (size_t i = 0; i < len && blank; i++) blank = strchr(" \t\r\n", v->valuestring[i]) != NULL;
+  if (blank) return tm_fail(&mem->base, TM_EINVAL, "%s: a memory needs some text", path);
+  return TM_OK;
+}
+
+static int check_id(tm_memory *mem, const cJSON *v, const char *path) {
+  if (!cJSON_IsString(v)) return tm_fail(&mem->base, TM_EFORMAT, "%s: expected a string", path);
+  size_t len = strlen(v->valuestring);
+  if (!len || len > TM_MAX_ID_BYTES || !tm_utf8_valid(v->valuestring, len))
+    return tm_fail(&mem->base, TM_EINVAL, "%s: an id is 1 to %d bytes of UTF-8", path,
+                   TM_MAX_ID_BYTES);
+  return TM_OK;
+}
+
+/* A time given as ISO 8601 text or milliseconds. */
+static int read_time(tm_memory *mem, const cJSON *v, const char *path, double *ms) {
+  if (cJSON_IsNumber(v) && v->valuedouble >= -62167219200000.0 &&
+      v->valuedouble <= 253402300799999.0) {
+    *ms = floor(v->valuedouble);
+    return TM_OK;
+  }
+  if (cJSON_IsString(v) && tm_iso_to_ms(v->valuestring, ms)) return TM_OK;
+  return tm_fail(&mem->base, TM_EFORMAT,
+                 "%s: expected an ISO 8601 UTC time (2026-01-01T00:00:00.000Z) or milliseconds "
+                 "(years 0 to 9999)",
+                 path);
+}
+
+/* Rejects keys of `obj` outside `allowed` (NULL-terminated). */
+static int only_keys(tm_memory *mem, const cJSON *obj, const char *const *allowed,
+                     const char *path) {
+  for (const cJSON *k = obj->child; k; k = k->next) {
+    bool ok = false;
+    for (const char *const *a = allowed; *a && !ok; a++) ok = strcmp(k->string, *a) == 0;
+    if (!ok) return tm_fail(&mem->base, TM_EINVAL, "%s: unknown key \"%s\"", path, k->string);
+  }
+  return TM_OK;
+}
+
+/* Reads a scope object into copies (absent or null fields stay NULL). */
+static int read_scope(tm_memory *mem, const cJSON *v, const char *path, char *out[N_SCOPE],
+                      bool copy) {
+  memset(out, 0, N_SCOPE * sizeof *out);
+  if (!cJSON_IsObject(v)) return tm_fail(&mem->base, TM_EFORMAT, "%s: expected an object", path);
+  static const char *const keys[] = {"user_id", "agent_id", "application_id", "thread_id", NULL};
+  int rc = only_keys(mem, v, keys, path);
+  if (rc) return rc;
+  for (int s = 0; s < N_SCOPE; s++) {
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(v, scope_keys[s]);
+    if (!f || cJSON_IsNull(f)) continue;
+    char p[TM_PATH_MAX];
+    tm_path_field(p, path, scope_keys[s]);
+    if ((rc = check_id(mem, f, p))) goto fail;
+    out[s] = copy ? tm_strdup(f->valuestring) : f->valuestring;
+    if (!out[s]) {
+      rc = tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+      goto fail;
+    }
+  }
+  return TM_OK;
+fail:
+  if (copy)
+    for (int s = 0; s < N_SCOPE; s++) tm_free(out[s]);
+  memset(out, 0, N_SCOPE * sizeof *out);
+  return rc;
+}
+
+static int check_metadata(tm_memory *mem, const cJSON *v, const char *path) {
+  if (!cJSON_IsObject(v)) return tm_fail(&mem->base, TM_EFORMAT, "%s: expected an object", path);
+  char *text = NULL;
+  int rc = tm_json_print(&mem->base, v, &text);
+  if (rc) return rc;
+  size_t len = strlen(text);
+  tm_free(text);
+  if (len > TM_MAX_MEMORY_METADATA_BYTES)
+    return tm_fail(&mem->base, TM_ERANGE,
+                   "%s: %zu bytes is more than TM_MAX_MEMORY_METADATA_BYTES (%zu bytes)", path, len,
+                   TM_MAX_MEMORY_METADATA_BYTES);
+  return TM_OK;
+}
+
+/* An embedding (array of numbers, or base64 of float32) as a unit vector.
+ * `*dim` is the index's dimension (0: not yet set; set here). A zero
+ * vector stays zero (its cosine with anything is 0). */
+static int read_vector(tm_memory *mem, const cJSON *v, const char *path, uint32_t *dim,
+                       float **out) {
+  *out = NULL;
+  float *vec = NULL;
+  size_t n = 0;
+  if (cJSON_IsString(v)) {
+    bool oom;
+    if (!tm_floats_from_base64(v->valuestring, &vec, &n, &oom))
+      return oom ? tm_fail(&mem->base, TM_ENOMEM, "out of memory")
+                 : tm_fail(&mem->base, TM_EFORMAT,
+                           "%s: not the base64 of finite float32 values", path);
+  } else if (cJSON_IsArray(v)) {
+    n = (size_t)cJSON_GetArraySize(v);
+    if (n > TM_MAX_EMBEDDING_DIM)
+      return tm_fail(&mem->base, TM_ERANGE, "%s: %zu values is more than TM_MAX_EMBEDDING_DIM (%d)",
+                     path, n, TM_MAX_EMBEDDING_DIM);
+    if (!(vec = tm_malloc((n ? n : 1) * sizeof *vec)))
+      return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+    size_t i = 0;
+    for (const cJSON *x = v->child; x; x = x->next, i++) {
+      float f = cJSON_IsNumber(x) ? (float)x->valuedouble : NAN;
+      if (!isfinite(f)) {
+        tm_free(vec);
+        return tm_fail(&mem->base, TM_EFORMAT, "%s[%zu]: expected a finite number", path, i);
+      }
+      vec[i] = f;
+    }
+  } else {
+    return tm_fail(&mem->base, TM_EFORMAT, "%s: expected an array of numbers", path);
+  }
+  int rc = TM_OK;
+  if (n == 0 || n > TM_MAX_EMBEDDING_DIM) {
+    rc = tm_fail(&mem->base, n ? TM_ERANGE : TM_EDIMENSION, "%s: %zu values (1 to %d allowed)",
+                 path, n, TM_MAX_EMBEDDING_DIM);
+  } else if (*dim && n != *dim) {
+    rc = tm_fail(&mem->base, TM_EDIMENSION,
+                 "%s: an embedding of dimension %zu, but this index holds dimension %u", path, n,
+                 *dim);
+  }
+  if (rc) {
+    tm_free(vec);
+    return rc;
+  }
+  double sum = 0;
+  for (size_t i = 0; i < n; i++) sum += (double)vec[i] * vec[i];
+  /* A unit vector (a serialized index's) is kept bit for bit. */
+  if (sum > 0 && fabs(sum - 1.0) > 1e-6) {
+    double inv = 1.0 / sqrt(sum);
+    for (size_t i = 0; i < n; i++) vec[i] = (float)(vec[i] * inv);
+  }
+  *dim = (uint32_t)n;
+  *out = vec;
+  return TM_OK;
+}
+
+/* ---------------------------------------------------------- outputs -- */
+
+/* Adds `item` to object `o` under `k`; 1 (and `item` freed) on failure. */
+static int add_item(cJSON *o, const char *k, cJSON *item) {
+  if (!item) return 1;
+  if (cJSON_AddItemToObject(o, k, item)) return 0;
+  cJSON_Delete(item);
+  return 1;
+}
+
+static int add_str(cJSON *o, const char *k, const char *v) {
+  return add_item(o, k, cJSON_CreateString(v));
+}
+
+static int add_time(cJSON *o, const char *k, double ms) {
+  char iso[25];
+  tm_iso_from_ms(ms, iso);
+  return add_str(o, k, iso);
+}
+
+/* A record as JSON (`vec_b64`: with its embedding, for serialization). */
+static cJSON *record_json(const tm_memory *mem, const entry *en, bool vec_b64) {
+  cJSON *o = cJSON_CreateObject(), *scope = cJSON_CreateObject();
+  if (!o || !scope) goto oom;
+  if (add_str(o, "id", en->id) || add_str(o, "text", en->text)) goto oom;
+  for (int s = 0; s < N_SCOPE; s++)
+    if (en->scope[s] && add_str(scope, scope_keys[s], en->scope[s])) goto oom;
+  int bad = add_item(o, "scope", scope);
+  scope = NULL;
+  if (bad || add_item(o, "metadata", cJSON_Duplicate(en->metadata, true))) goto oom;
+  if (add_time(o, "created_at", en->created) || add_time(o, "updated_at", en->updated)) goto oom;
+  if (vec_b64 && en->vec) {
+    char *b = tm_floats_to_base64(en->vec, mem->dim);
+    bad = !b || add_str(o, "embedding", b);
+    tm_free(b);
+    if (bad) goto oom;
+  }
+  return o;
+oom:
+  cJSON_Delete(scope);
+  cJSON_Delete(o);
+  return NULL;
+}
+
+static cJSON *history_json(const entry *en) {
+  cJSON *arr = cJSON_CreateArray();
+  if (!arr) return NULL;
+  for (uint32_t i = 0; i < en->n_events; i++) {
+    const event *ev = &en->events[i];
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !cJSON_AddItemToArray(arr, o) || add_str(o, "event", event_names[ev->kind]) ||
+        (ev->old_text && add_str(o, "old_text", ev->old_text)) ||
+        (ev->new_text && add_str(o, "new_text", ev->new_text)) || add_time(o, "at", ev->at)) {
+      cJSON_Delete(arr); /* holds o when o exists */
+      return NULL;
+    }
+  }
+  return arr;
+}
+
+/* Prints `json` (consumed) into *out; NULL json means out of memory. */
+static int finish(tm_memory *mem, cJSON *json, char **out) {
+  if (!json) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+  int rc = tm_json_print(&mem->base, json, out);
+  cJSON_Delete(json);
+  return rc;
+}
+
+/* ----------------------------------------------------------- lifetime -- */
+
+tm_memory *tm_memory_new(void) {
+  tm_install_json_hooks();
+  tm_memory *mem = tm_malloc(sizeof *mem);
+  if (mem) memset(mem, 0, sizeof *mem);
+  return mem;
+}
+
+/* Frees everything but the handle's error. */
+static void release(tm_memory *mem) {
+  for (size_t i = 0; i < mem->n_e; i++) free_entry(&mem->e[i]);
+  tm_free(mem->e);
+  for (size_t i = 0; i < mem->n_t; i++) {
+    tm_free(mem->t[i].word);
+    tm_free(mem->t[i].p);
+  }
+  tm_free(mem->t);
+  tm_free(mem->ids.vals);
+  tm_free(mem->ids.hashes);
+  tm_free(mem->words.vals);
+  tm_free(mem->words.hashes);
+  tm_free(mem->scratch);
+  tm_base keep = mem->base;
+  memset(mem, 0, sizeof *mem);
+  mem->base = keep;
+}
+
+void tm_memory_free(tm_memory *mem) {
+  if (!mem) return;
+  release(mem);
+  tm_base_free(&mem->base);
+  tm_free(mem);
+}
+
+size_t tm_memory_count(const tm_memory *mem) { return mem ? mem->n_live : 0; }
+
+/* --------------------------------------------------------------- adding -- */
+
+/* A record read from JSON, not yet in the index. */
+typedef struct draft {
+  char *id, *text, *scope[N_SCOPE];
+  cJSON *metadata;
+  double created, updated;
+  float *vec;
+  bool deleted;
+  event *events;
+  uint32_t n_events;
+} draft;
+
+static void free_draft(draft *d) {
+  tm_free(d->id);
+  tm_free(d->text);
+  for (int s = 0; s < N_SCOPE; s++) tm_free(d->scope[s]);
+  cJSON_Delete(d->metadata);
+  tm_free(d->vec);
+  for (uint32_t i = 0; i < d->n_events; i++) free_event(&d->events[i]);
+  tm_free(d->events);
+  memset(d, 0, sizeof *d);
+}
+
+/* Reads a record of tm_memory_add (or, with `stored`, of a serialized
+ * index: times and history required, "deleted" allowed). */
+static int read_draft(tm_memory *mem, const cJSON *r, const char *path, bool stored, uint32_t *dim,
+                      draft *d) {
+  memset(d, 0, sizeof *d);
+  char p[TM_PATH_MAX];
+  int rc;
+  if (!cJSON_IsObject(r)) return tm_fail(&mem->base, TM_EFORMAT, "%s: expected an object", path);
+  static const char *const add_keys[] = {"id",       "text",       "scope",     "metadata",
+                                         "embedding", "created_at", NULL};
+  static const char *const stored_keys[] = {"id",         "text",       "scope",   "metadata",
+                                            "embedding",  "created_at", "updated_at",
+                                            "history",    "deleted",    NULL};
+  if ((rc = only_keys(mem, r, stored ? stored_keys : add_keys, path))) return rc;
+  const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "id");
+  if (id || stored) {
+    tm_path_field(p, path, "id");
+    if (!id) return tm_fail(&mem->base, TM_EFORMAT, "%s: missing", p);
+    if ((rc = check_id(mem, id, p))) return rc;
+    d->id = tm_strdup(id->valuestring);
+  } else {
+    char uuid[37];
+    tm_uuid(uuid);
+    d->id = tm_strdup(uuid);
+  }
+  if (!d->id) goto oom;
+  const cJSON *deleted = cJSON_GetObjectItemCaseSensitive(r, "deleted");
+  if (deleted && !cJSON_IsBool(deleted)) {
+    tm_path_field(p, path, "deleted");
+    rc = tm_fail(&mem->base, TM_EFORMAT, "%s: expected true or false", p);
+    goto fail;
+  }
+  d->deleted = cJSON_IsTrue(deleted);
+  if (stored) {
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(r, "history");
+    tm_path_field(p, path, "history");
+    if (!cJSON_IsArray(h) || !cJSON_GetArraySize(h)) {
+      rc = tm_fail(&mem->base, TM_EFORMAT, "%s: expected a non-empty array", p);
+      goto fail;
+    }
+    size_t n = (size_t)cJSON_GetArraySize(h);
+    if (n > UINT32_MAX / 2 || !(d->events = tm_malloc(n * sizeof *d->events))) goto oom;
+    size_t i = 0;
+    for (const cJSON *ev = h->child; ev; ev = ev->next, i++) {
+      char ep[TM_PATH_MAX], fp[TM_PATH_MAX];
+      tm_path_index(ep, p, i);
+      static const char *const ev_keys[] = {"event", "old_text", "new_text", "at", NULL};
+      if (!cJSON_IsObject(ev)) {
+        rc = tm_fail(&mem->base, TM_EFORMAT, "%s: expected an object", ep);
+        goto fail;
+      }
+      if ((rc = only_keys(mem, ev, ev_keys, ep))) goto fail;
+      event e = {0};
+      const cJSON *kind = cJSON_GetObjectItemCaseSensitive(ev, "event");
+      e.kind = -1;
+      for (int k = 0; k < 3 && cJSON_IsString(kind); k++)
+        if (strcmp(kind->valuestring, event_names[k]) == 0) e.kind = k;
+      if (e.kind < 0) {
+        tm_path_field(fp, ep, "event");
+        rc = tm_fail(&mem->base, TM_EFORMAT, "%s: expected \"ADD\", \"UPDATE\" or \"DELETE\"", fp);
+        goto fail;
+      }
+      tm_path_field(fp, ep, "at");
+      if ((rc = read_time(mem, cJSON_GetObjectItemCaseSensitive(ev, "at"), fp, &e.at))) goto fail;
+      const char *names[2] = {"old_text", "new_text"};
+      char **dst[2] = {&e.old_text, &e.new_text};
+      for (int k = 0; k < 2; k++) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(ev, names[k]);
+        if (!t) continue;
+        tm_path_field(fp, ep, names[k]);
+        if ((rc = check_text(mem, t, fp))) {
+          free_event(&e);
+          goto fail;
+        }
+        if (!(*dst[k] = tm_strdup(t->valuestring))) {
+          free_event(&e);
+          goto oom;
+        }
+      }
+      d->events[d->n_events++] = e;
+    }
+    if (d->deleted) return TM_OK;
+  }
+  tm_path_field(p, path, "text");
+  const cJSON *text = cJSON_GetObjectItemCaseSensitive(r, "text");
+  if (!text) {
+    rc = tm_fail(&mem->base, TM_EFORMAT, "%s: missing", p);
+    goto fail;
+  }
+  if ((rc = check_text(mem, text, p))) goto fail;
+  if (!(d->text = tm_strdup(text->valuestring))) goto oom;
+  tm_path_field(p, path, "scope");
+  const cJSON *scope = cJSON_GetObjectItemCaseSensitive(r, "scope");
+  if (!scope) {
+    rc = tm_fail(&mem->base, TM_EFORMAT, "%s: missing", p);
+    goto fail;
+  }
+  if ((rc = read_scope(mem, scope, p, d->scope, true))) goto fail;
+  if (!d->scope[S_USER] && !d->scope[S_AGENT] && !d->scope[S_APP] && !d->scope[S_THREAD]) {
+    rc = tm_fail(&mem->base, TM_EINVAL,
+                 "%s: a memory needs a user_id, agent_id, application_id or thread_id", p);
+    goto fail;
+  }
+  const cJSON *md = cJSON_GetObjectItemCaseSensitive(r, "metadata");
+  if (md && !cJSON_IsNull(md)) {
+    tm_path_field(p, path, "metadata");
+    if ((rc = check_metadata(mem, md, p))) goto fail;
+    d->metadata = cJSON_Duplicate(md, true);
+  } else {
+    d->metadata = cJSON_CreateObject();
+  }
+  if (!d->metadata) goto oom;
+  const cJSON *emb = cJSON_GetObjectItemCaseSensitive(r, "embedding");
+  if (emb && !cJSON_IsNull(emb)) {
+    tm_path_field(p, path, "embedding");
+    if ((rc = read_vector(mem, emb, p, dim, &d->vec))) goto fail;
+  }
+  const cJSON *created = cJSON_GetObjectItemCaseSensitive(r, "created_at");
+  if (created || stored) {
+    tm_path_field(p, path, "created_at");
+    if ((rc = read_time(mem, created, p, &d->created))) goto fail;
+  } else {
+    d->created = floor(tm_host_now_ms());
+  }
+  d->updated = d->created;
+  if (stored) {
+    tm_path_field(p, path, "updated_at");
+    if ((rc = read_time(mem, cJSON_GetObjectItemCaseSensitive(r, "updated_at"), p, &d->updated)))
+      goto fail;
+  }
+  return TM_OK;
+oom:
+  rc = tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+fail:
+  free_draft(d);
+  return rc;
+}
+
+/* Removes the newest entry (a failed batch's), which must be live. */
+static void drop_last(tm_memory *mem) {
+  uint32_t doc = (uint32_t)(mem->n_e - 1);
+  entry *en = &mem->e[doc];
+  if (en->text) {
+    unpost(mem, doc);
+    mem->n_live--;
+    if (en->vec) mem->n_vecs--;
+  }
+  map_remove(mem, &mem->ids, entry_key, en->id);
+  free_entry(en);
+  mem->n_e--;
+}
+
+/* Moves a draft into the index as a new entry (room in mem->e and the id
+ * map was reserved). On failure the draft is left as it was. `add_event`
+ * records the ADD (new records; a loaded one brings its history). */
+static int insert(tm_memory *mem, draft *d, bool add_event) {
+  entry en = {0};
+  int rc;
+  if (d->text) {
+    if ((rc = text_terms(mem, d->text, &en.terms, &en.tfs, &en.n_terms, &en.length))) return rc;
+    if ((rc = reserve_postings(mem, en.terms, en.n_terms))) goto fail;
+  }
+  if (add_event) {
+    if (!(en.events = tm_malloc(2 * sizeof *en.events))) goto oom;
+    en.cap_events = 2;
+    char *copy = tm_strdup(d->text);
+    if (!copy) goto oom;
+    en.events[en.n_events++] = (event){EV_ADD, NULL, copy, d->created};
+  } else {
+    en.events = d->events;
+    en.n_events = en.cap_events = d->n_events;
+    d->events = NULL;
+    d->n_events = 0;
+  }
+  en.id = d->id;
+  en.text = d->text;
+  memcpy(en.scope, d->scope, sizeof en.scope);
+  en.metadata = d->metadata;
+  en.created = d->created;
+  en.updated = d->updated;
+  en.vec = d->vec;
+  memset(d, 0, sizeof *d);
+  uint32_t doc = (uint32_t)mem->n_e++;
+  mem->e[doc] = en;
+  map_put(mem, &mem->ids, entry_key, doc);
+  if (en.text) {
+    post(mem, doc);
+    mem->n_live++;
+    if (en.vec) mem->n_vecs++;
+  }
+  return TM_OK;
+oom:
+  rc = tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+fail:
+  tm_free(en.terms);
+  tm_free(en.tfs);
+  if (add_event) {
+    for (uint32_t i = 0; i < en.n_events; i++) free_event(&en.events[i]);
+    tm_free(en.events);
+  }
+  return rc;
+}
+
+static int reserve_entries(tm_memory *mem, size_t more) {
+  if (more > TM_MAX_MEMORY_RECORDS || mem->n_e > TM_MAX_MEMORY_RECORDS - more)
+    return tm_fail(&mem->base, TM_ERANGE, "more than TM_MAX_MEMORY_RECORDS (%zu) records",
+                   TM_MAX_MEMORY_RECORDS);
+  if (mem->n_e + more > mem->cap_e) {
+    size_t cap = mem->cap_e ? mem->cap_e : 64;
+    while (cap < mem->n_e + more) cap *= 2;
+    entry *e = tm_realloc(mem->e, cap * sizeof *e);
+    if (!e) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+    mem->e = e;
+    mem->cap_e = cap;
+  }
+  return map_reserve(mem, &mem->ids, entry_key, more);
+}
+
+int tm_memory_add(tm_memory *mem, const char *records_json, char **out) {
+  if (out) *out = NULL;
+  if (!mem || !out) return TM_EINVAL;
+  tm_base_reset(&mem->base);
+  cJSON *arr = NULL, *result = NULL;
+  draft *drafts = NULL;
+  size_t n = 0, added = 0;
+  uint32_t dim = mem->n_vecs ? mem->dim : 0;
+  int rc = tm_json_parse(&mem->base, records_json, "memory records", &arr);
+  if (rc) return rc;
+  if (!cJSON_IsArray(arr)) {
+    rc = tm_fail(&mem->base, TM_EFORMAT, "memory records: expected an array");
+    goto done;
+  }
+  n = (size_t)cJSON_GetArraySize(arr);
+  if ((rc = reserve_entries(mem, n))) goto done;
+  if (!(drafts = tm_malloc((n ? n : 1) * sizeof *drafts))) goto oom;
+  memset(drafts, 0, (n ? n : 1) * sizeof *drafts);
+  size_t i = 0;
+  for (const cJSON *r = arr->child; r; r = r->next, i++) {
+    char p[TM_PATH_MAX];
+    tm_path_index(p, "", i);
+    if ((rc = read_draft(mem, r, p, false, &dim, &drafts[i]))) goto done;
+    if (map_get(mem, &mem->ids, entry_key, drafts[i].id) >= 0) {
+      rc = tm_fail(&mem->base, TM_EINVAL, "%s.id: \"%s\" is already used", p, drafts[i].id);
+      goto done;
+    }
+    for (size_t k = 0; k < i; k++)
+      if (strcmp(drafts[k].id, drafts[i].id) == 0) {
+        rc = tm_fail(&mem->base, TM_EINVAL, "%s.id: \"%s\" is given twice", p, drafts[i].id);
+        goto done;
+      }
+  }
+  if (!(result = cJSON_CreateArray())) goto oom;
+  for (i = 0; i < n; i++) {
+    if ((rc = insert(mem, &drafts[i], true))) goto done;
+    added++;
+  }
+  for (i = 0; i < n; i++) {
+    cJSON *o = record_json(mem, &mem->e[mem->n_e - n + i], false);
+    if (!o || !cJSON_AddItemToArray(result, o)) {
+      cJSON_Delete(o);
+      goto oom;
+    }
+  }
+  if ((rc = tm_json_print(&mem->base, result, out))) goto done;
+  if (dim) mem->dim = dim;
+  goto done;
+oom:
+  rc = tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+done:
+  if (rc)
+    while (added--) drop_last(mem);
+  for (i = 0; drafts && i < n; i++) free_draft(&drafts[i]);
+  tm_free(drafts);
+  cJSON_Delete(result);
+  cJSON_Delete(arr);
+  return rc;
+}
+
+/* ------------------------------------------------------ update, delete -- */
+
+static entry *live_entry(tm_memory *mem, const char *id) {
+  long doc = id ? map_get(mem, &mem->ids, entry_key, id) : -1;
+  entry *en = doc >= 0 ? &mem->e[doc] : NULL;
+  if (!en || !en->text) {
+    tm_fail(&mem->base, TM_ENOTFOUND, "no memory with id \"%s\"", id ? id : "(null)");
+    return NULL;
+  }
+  return en;
+}
+
+int tm_memory_update(tm_memory *mem, const char *id, const char *patch_json, char **out) {
+  if (out) *out = NULL;
+  if (!mem || !out) return TM_EINVAL;
+  tm_base_reset(&mem->base);
+  cJSON *patch = NULL, *md = NULL;
+  char *text = NULL, *old_copy = NULL, *new_copy = NULL;
+  uint32_t *terms = NULL, *tfs = NULL, n_terms = 0, length = 0;
+  float *vec = NULL;
+  entry *en = live_entry(mem, id);
+  if (!en) return mem->base.code;
+  uint32_t doc = (uint32_t)(en - mem->e);
+  int rc = tm_json_parse(&mem->base, patch_json, "memory update", &patch);
+  if (rc) return rc;
+  if (!cJSON_IsObject(patch)) {
+    rc = tm_fail(&mem->base, TM_EFORMAT, "memory update: expected an object");
+    goto done;
+  }
+  static const char *const keys[] = {"text", "metadata", "embedding", NULL};
+  if ((rc = only_keys(mem, patch, keys, "memory update"))) goto done;
+  const cJSON *t = cJSON_GetObjectItemCaseSensitive(patch, "text");
+  const cJSON *m = cJSON_GetObjectItemCaseSensitive(patch, "metadata");
+  const cJSON *emb = cJSON_GetObjectItemCaseSensitive(patch, "embedding");
+  bool new_text = false;
+  if (t) {
+    if ((rc = check_text(mem, t, "text"))) goto done;
+    new_text = strcmp(t->valuestring, en->text) != 0;
+  }
+  if (m && (rc = check_metadata(mem, m, "metadata"))) goto done;
+  uint32_t dim = mem->n_vecs - (en->vec ? 1 : 0) ? mem->dim : 0;
+  if (emb && !cJSON_IsNull(emb) && (rc = read_vector(mem, emb, "embedding", &dim, &vec))) goto done;
+  if (m && !(md = cJSON_Duplicate(m, true))) goto oom;
+  if (new_text) {
+    if (!(text = tm_strdup(t->valuestring)) || !(old_copy = tm_strdup(en->text)) ||
+        !(new_copy = tm_strdup(text)))
+      goto oom;
+    if ((rc = text_terms(mem, text, &terms, &tfs, &n_terms, &length))) goto done;
+    if ((rc = reserve_postings(mem, terms, n_terms))) goto done;
+    if ((rc = reserve_event(mem, en))) goto done;
+  }
+  double now = floor(tm_host_now_ms());
+  /* The answer is written before the change, so that failing to write it
+   * changes nothing; nothing after it fails. */
+  entry view = *en;
+  if (new_text) view.text = text;
+  if (md) view.metadata = md;
+  view.updated = now;
+  if ((rc = finish(mem, record_json(mem, &view, false), out))) goto done;
+  if (new_text) {
+    unpost(mem, doc);
+    tm_free(en->terms);
+    tm_free(en->tfs);
+    en->terms = terms;
+    en->tfs = tfs;
+    en->n_terms = n_terms;
+    en->length = length;
+    terms = tfs = NULL;
+    post(mem, doc);
+    en->events[en->n_events++] = (event){EV_UPDATE, old_copy, new_copy, now};
+    old_copy = new_copy = NULL;
+    tm_free(en->text);
+    en->text = text;
+    text = NULL;
+  }
+  if (md) {
+    cJSON_Delete(en->metadata);
+    en->metadata = md;
+    md = NULL;
+  }
+  if (vec || (new_text && en->vec) || (emb && cJSON_IsNull(emb))) {
+    if (en->vec) mem->n_vecs--;
+    tm_free(en->vec);
+    en->vec = vec;
+    if (vec) {
+      mem->n_vecs++;
+      mem->dim = dim;
+    }
+    vec = NULL;
+  }
+  en->updated = now;
+  goto done;
+oom:
+  rc = tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+done:
+  cJSON_Delete(patch);
+  cJSON_Delete(md);
+  tm_free(text);
+  tm_free(old_copy);
+  tm_free(new_copy);
+  tm_free(terms);
+  tm_free(tfs);
+  tm_free(vec);
+  return rc;
+}
+
+int tm_memory_delete(tm_memory *mem, const char *id) {
+  if (!mem) return TM_EINVAL;
+  tm_base_reset(&mem->base);
+  entry *en = live_entry(mem, id);
+  if (!en) return mem->base.code;
+  int rc = reserve_event(mem, en);
+  if (rc) return rc;
+  unpost(mem, (uint32_t)(en - mem->e));
+  en->events[en->n_events++] = (event){EV_DELETE, en->text, NULL, floor(tm_host_now_ms())};
+  en->text = NULL; /* moved into the event */
+  if (en->vec) mem->n_vecs--;
+  clear_content(en);
+  mem->n_live--;
+  return TM_OK;
+}
+
+/* ------------------------------------------------------------ reading -- */
+
+int tm_memory_get(tm_memory *mem, const char *id, char **out) {
+  if (out) *out = NULL;
+  if (!mem || !out) return TM_EINVAL;
+  tm_base_reset(&mem->base);
+  entry *en = live_entry(mem, id);
+  if (!en) return mem->base.code;
+  return finish(mem, record_json(mem, en, false), out);
+}
+
+int tm_memory_history(tm_memory *mem, const char *id, char **out) {
+  if (out) *out = NULL;
+  if (!mem || !out) return TM_EINVAL;
+  tm_base_reset(&mem->base);
+  long doc = id ? map_get(mem, &mem->ids, entry_key, id) : -1;
+  if (doc < 0) return tm_fail(&mem->base, TM_ENOTFOUND, "no memory with id \"%s\"", id ? id : "(null)");
+  return finish(mem, history_json(&mem->e[doc]), out);
+}
+
+/* A parsed filter; strings borrowed from the JSON it was read from. */
+typedef struct filter {
+  const char *scope[N_SCOPE];
+  const cJSON *metadata;
+  double from, to;
+} filter;
+
+static int read_filter(tm_memory *mem, const cJSON *f, const char *path, filter *out) {
+  memset(out, 0, sizeof *out);
+  out->from = -INFINITY;
+  out->to = INFINITY;
+  if (!f || cJSON_IsNull(f)) return TM_OK;
+  if (!cJSON_IsObject(f)) return tm_fail(&mem->base, TM_EFORMAT, "%s: expected an object", path);
+  static const char *const keys[] = {"scope", "metadata", "created_from", "created_to", NULL};
+  int rc = only_keys(mem, f, keys, path);
+  if (rc) return rc;
+  char p[TM_PATH_MAX];
+  const cJSON *s = cJSON_GetObjectItemCaseSensitive(f, "scope");
+  if (s && !cJSON_IsNull(s)) {
+    tm_path_field(p, path, "scope");
+    if ((rc = read_scope(mem, s, p, (char **)out->scope, false))) return rc;
+  }
+  const cJSON *m = cJSON_GetObjectItemCaseSensitive(f, "metadata");
+  if (m && !cJSON_IsNull(m)) {
+    tm_path_field(p, path, "metadata");
+    if (!cJSON_IsObject(m)) return tm_fail(&mem->base, TM_EFORMAT, "%s: expected an object", p);
+    out->metadata = m;
+  }
+  const char *names[2] = {"created_from", "created_to"};
+  double *dst[2] = {&out->from, &out->to};
+  for (int k = 0; k < 2; k++) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(f, names[k]);
+    if (!v || cJSON_IsNull(v)) continue;
+    tm_path_field(p, path, names[k]);
+    if ((rc = read_time(mem, v, p, dst[k]))) return rc;
+  }
+  return TM_OK;
+}
+
+static bool matches(const entry *en, const filter *f) {
+  if (!en->text) return false;
+  for (int s = 0; s < N_SCOPE; s++)
+    if (f->scope[s] && (!en->scope[s] || strcmp(f->scope[s], en->scope[s]) != 0)) return false;
+  if (en->created < f->from || en->created > f->to) return false;
+  if (f->metadata)
+    for (const cJSON *k = f->metadata->child; k; k = k->next) {
+      const cJSON *v = cJSON_GetObjectItemCaseSensitive(en->metadata, k->string);
+      if (!v || !cJSON_Compare(v, k, true)) return false;
+    }
+  return true;
+}
+
+int tm_memory_list(tm_memory *mem, const char *filter_json, char **out) {
+  if (out) *out = NULL;
+  if (!mem || !out) return TM_EINVAL;
+  tm_base_reset(&mem->base);
+  cJSON *fj = NULL, *arr = NULL;
+  filter f;
+  int rc;
+  if (filter_json && (rc = tm_json_parse(&mem->base, filter_json, "memory filter", &fj))) return rc;
+  if ((rc = read_filter(mem, fj, "filter", &f))) goto done;
+  if (!(arr = cJSON_CreateArray())) goto oom;
+  for (size_t i = 0; i < mem->n_e; i++) {
+    if (!matches(&mem->e[i], &f)) continue;
+    cJSON *o = record_json(mem, &mem->e[i], false);
+    if (!o || !cJSON_AddItemToArray(arr, o)) {
+      cJSON_Delete(o);
+      goto oom;
+    }
+  }
+  rc = finish(mem, arr, out);
+  arr = NULL;
+  goto done;
+oom:
+  rc = tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+done:
+  cJSON_Delete(arr);
+  cJSON_Delete(fj);
+  return rc;
+}
+
+/* ------------------------------------------------------------- search -- */
+
+typedef struct hit {
+  float score;
+  uint32_t doc;
+} hit;
+
+/* True when a ranks after b: lower score, or equal and newer. */
+static bool worse(hit a, hit b) { return a.score < b.score || (a.score == b.score && a.doc > b.doc); }
+
+/* A bounded min-heap (the worst kept hit on top) of at most k hits. */
+typedef struct heap {
+  hit *h;
+  size_t n, k;
+} heap;
+
+static void heap_push(heap *hp, hit x) {
+  if (hp->n == hp->k) {
+    if (!worse(hp->h[0], x)) return;
+    hp->h[0] = x; /* replace the worst, then sift down */
+    for (size_t i = 0;;) {
+      size_t l = 2 * i + 1, r = l + 1, w = i;
+      if (l < hp->n && worse(hp->h[l], hp->h[w])) w = l;
+      if (r < hp->n && worse(hp->h[r], hp->h[w])) w = r;
+      if (w == i) break;
+      hit tmp = hp->h[i];
+      hp->h[i] = hp->h[w];
+      hp->h[w] = tmp;
+      i = w;
+    }
+    return;
+  }
+  size_t i = hp->n++;
+  hp->h[i] = x;
+  while (i && worse(hp->h[i], hp->h[(i - 1) / 2])) {
+    hit tmp = hp->h[i];
+    hp->h[i] = hp->h[(i - 1) / 2];
+    hp->h[(i - 1) / 2] = tmp;
+    i = (i - 1) / 2;
+  }
+}
+
+static int cmp_hits(const void *a, const void *b) {
+  hit x = *(const hit *)a, y = *(const hit *)b;
+  return worse(x, y) ? 1 : worse(y, x) ? -1 : 0;
+}
+
+/* Keeps the first occurrence of each of ids[0..n) in place, in order, and
+ * returns how many: the query's terms are summed in the query's order, so
+ * equal indexes give bit-equal scores whatever their term numbering. */
+static size_t distinct_in_order(uint32_t *ids, size_t n) {
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    bool seen = false;
+    for (size_t j = 0; j < k && !seen; j++) seen = ids[j] == ids[i];
+    if (!seen) ids[k++] = ids[i];
+  }
+  return k;
+}
+
+/* Dot product of unit vectors; eight accumulators let the compiler use
+ * vector instructions without reassociating one sum. */
+static float dot(const float *a, const float *b, uint32_t n) {
+  float s[8] = {0};
+  uint32_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; k++) s[k] += a[i + (uint32_t)k] * b[i + (uint32_t)k];
+  float sum = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+  for (; i < n; i++) sum += a[i] * b[i];
+  return sum;
+}
+
+int tm_memory_search(tm_memory *mem, const char *query_json, char **out) {
+  if (out) *out = NULL;
+  if (!mem || !out) return TM_EINVAL;
+  tm_base_reset(&mem->base);
+  cJSON *q = NULL, *arr = NULL;
+  word_list wl = {.mem = mem, .create = false};
+  float *qvec = NULL;
+  heap hp = {0};
+  filter f;
+  bool accumulated = false;
+  size_t n_known = 0;
+  int rc = tm_json_parse(&mem->base, query_json, "memory search", &q);
+  if (rc) return rc;
+  if (!cJSON_IsObject(q)) {
+    rc = tm_fail(&mem->base, TM_EFORMAT, "memory search: expected an object");
+    goto done;
+  }
+  static const char *const keys[] = {"query", "filter", "top_k", "min_score", "embedding", NULL};
+  if ((rc = only_keys(mem, q, keys, "memory search"))) goto done;
+  const cJSON *text = cJSON_GetObjectItemCaseSensitive(q, "query");
+  if (!cJSON_IsString(text)) {
+    rc = tm_fail(&mem->base, TM_EFORMAT, "query: expected a string");
+    goto done;
+  }
+  size_t qlen = strlen(text->valuestring);
+  if (qlen > TM_MAX_MEMORY_TEXT_BYTES) {
+    rc = tm_fail(&mem->base, TM_ERANGE, "query: %zu bytes is more than TM_MAX_MEMORY_TEXT_BYTES (%zu)",
+                 qlen, TM_MAX_MEMORY_TEXT_BYTES);
+    goto done;
+  }
+  if (!tm_utf8_valid(text->valuestring, qlen)) {
+    rc = tm_fail(&mem->base, TM_EFORMAT, "query: not valid UTF-8");
+    goto done;
+  }
+  size_t top_k = TM_DEFAULT_TOP_K;
+  const cJSON *k = cJSON_GetObjectItemCaseSensitive(q, "top_k");
+  if (k && !cJSON_IsNull(k)) {
+    if (!cJSON_IsNumber(k) || k->valuedouble != floor(k->valuedouble) || k->valuedouble < 1 ||
+        k->valuedouble > TM_MAX_TOP_K) {
+      rc = tm_fail(&mem->base, TM_EINVAL, "top_k: expected an integer from 1 to %d", TM_MAX_TOP_K);
+      goto done;
+    }
+    top_k = (size_t)k->valuedouble;
+  }
+  double min_score = 0;
+  const cJSON *ms = cJSON_GetObjectItemCaseSensitive(q, "min_score");
+  if (ms && !cJSON_IsNull(ms)) {
+    if (!cJSON_IsNumber(ms) || !isfinite(ms->valuedouble)) {
+      rc = tm_fail(&mem->base, TM_EINVAL, "min_score: expected a finite number");
+      goto done;
+    }
+    min_score = ms->valuedouble;
+  }
+  if ((rc = read_filter(mem, cJSON_GetObjectItemCaseSensitive(q, "filter"), "filter", &f))) goto done;
+  const cJSON *emb = cJSON_GetObjectItemCaseSensitive(q, "embedding");
+  if (emb && !cJSON_IsNull(emb)) {
+    uint32_t dim = mem->n_vecs ? mem->dim : 0;
+    if ((rc = read_vector(mem, emb, "embedding", &dim, &qvec))) goto done;
+    if (!mem->n_vecs) { /* nothing to compare with: BM25 alone */
+      tm_free(qvec);
+      qvec = NULL;
+    }
+  }
+  if (tm_words(text->valuestring, qlen, add_word, &wl)) {
+    rc = wl.rc;
+    goto done;
+  }
+  if (!wl.words) {
+    rc = tm_fail(&mem->base, TM_EEMPTY, "query: no word to search for");
+    goto done;
+  }
+  if (mem->cap_scratch < mem->n_e) {
+    float *s = tm_malloc(mem->n_e * sizeof *s);
+    if (!s) goto oom;
+    memset(s, 0, mem->n_e * sizeof *s);
+    tm_free(mem->scratch);
+    mem->scratch = s;
+    mem->cap_scratch = mem->n_e;
+  }
+  if (!(hp.h = tm_malloc(top_k * sizeof *hp.h))) goto oom;
+  hp.k = top_k;
+
+  /* BM25 into the scratch accumulators; each query term counts once. */
+  float *acc = mem->scratch;
+  n_known = distinct_in_order(wl.ids, wl.n);
+  accumulated = true;
+  double n_docs = (double)mem->n_live;
+  double avgdl = mem->n_live ? mem->total_length / n_docs : 1;
+  if (avgdl <= 0) avgdl = 1;
+  for (size_t i = 0; i < n_known; i++) {
+    const term *t = &mem->t[wl.ids[i]];
+    if (!t->n) continue;
+    double idf = log(1.0 + (n_docs - t->n + 0.5) / (t->n + 0.5));
+    for (uint32_t p = 0; p < t->n; p++) {
+      const entry *en = &mem->e[t->p[p].doc];
+      double tf = t->p[p].tf;
+      double norm = BM25_K1 * (1.0 - BM25_B + BM25_B * en->length / avgdl);
+      acc[t->p[p].doc] += (float)(idf * tf * (BM25_K1 + 1.0) / (tf + norm));
+    }
+  }
+  if (!qvec) {
+    for (size_t i = 0; i < n_known; i++) {
+      const term *t = &mem->t[wl.ids[i]];
+      for (uint32_t p = 0; p < t->n; p++) {
+        uint32_t doc = t->p[p].doc;
+        float s = acc[doc];
+        if (s == 0) continue; /* already taken by an earlier term */
+        acc[doc] = 0;
+        if (s >= min_score && matches(&mem->e[doc], &f)) heap_push(&hp, (hit){s, doc});
+      }
+    }
+  } else {
+    float best = 0;
+    for (size_t d = 0; d < mem->n_e; d++)
+      if (acc[d] > best && matches(&mem->e[d], &f)) best = acc[d];
+    for (size_t d = 0; d < mem->n_e; d++) {
+      float bm = acc[d];
+      acc[d] = 0;
+      const entry *en = &mem->e[d];
+      if (!en->text || !matches(en, &f)) continue;
+      float cos = en->vec ? dot(qvec, en->vec, mem->dim) : 0;
+      float s = (float)(HYBRID_WEIGHT * (best > 0 ? bm / best : 0) +
+                        (1 - HYBRID_WEIGHT) * (cos > 0 ? cos : 0));
+      if (s > 0 && s >= min_score) heap_push(&hp, (hit){s, (uint32_t)d});
+    }
+  }
+  qsort(hp.h, hp.n, sizeof *hp.h, cmp_hits);
+  if (!(arr = cJSON_CreateArray())) goto oom;
+  for (size_t i = 0; i < hp.n; i++) {
+    cJSON *o = record_json(mem, &mem->e[hp.h[i].doc], false);
+    if (!o || !cJSON_AddItemToArray(arr, o)) {
+      cJSON_Delete(o);
+      goto oom;
+    }
+    if (add_item(o, "score", cJSON_CreateNumber((double)hp.h[i].score))) goto oom;
+  }
+  rc = finish(mem, arr, out);
+  arr = NULL;
+  goto done;
+oom:
+  rc = tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+done:
+  /* The accumulators are zero again whatever happened. */
+  if (accumulated && rc)
+    for (size_t i = 0; i < n_known; i++) {
+      const term *t = &mem->t[wl.ids[i]];
+      for (uint32_t p = 0; p < t->n; p++) mem->scratch[t->p[p].doc] = 0;
+    }
+  tm_free(hp.h);
+  tm_free(qvec);
+  tm_free(wl.ids);
+  cJSON_Delete(arr);
+  cJSON_Delete(q);
+  return rc;
+}
+
+/* ------------------------------------------------------ serialization -- */
+
+int tm_memory_serialize(tm_memory *mem, char **out) {
+  if (out) *out = NULL;
+  if (!mem || !out) return TM_EINVAL;
+  tm_base_reset(&mem->base);
+  cJSON *o = cJSON_CreateObject(), *records = cJSON_CreateArray();
+  if (!o || !records || add_str(o, "type", "memory_index") ||
+      add_item(o, "version", cJSON_CreateNumber(1)) ||
+      add_item(o, "dimension", cJSON_CreateNumber(mem->n_vecs ? mem->dim : 0)))
+    goto oom;
+  int bad = add_item(o, "records", records);
+  records = NULL;
+  if (bad) goto oom;
+  cJSON *recs = cJSON_GetObjectItemCaseSensitive(o, "records");
+  for (size_t i = 0; i < mem->n_e; i++) {
+    const entry *en = &mem->e[i];
+    cJSON *r;
+    if (en->text) {
+      r = record_json(mem, en, true);
+    } else {
+      r = cJSON_CreateObject();
+      if (r && (add_str(r, "id", en->id) || add_item(r, "deleted", cJSON_CreateTrue()))) {
+        cJSON_Delete(r);
+        r = NULL;
+      }
+    }
+    if (!r || !cJSON_AddItemToArray(recs, r)) {
+      cJSON_Delete(r);
+      goto oom;
+    }
+    if (add_item(r, "history", history_json(en))) goto oom;
+  }
+  return finish(mem, o, out);
+oom:
+  cJSON_Delete(records);
+  cJSON_Delete(o);
+  return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+}
+
+int tm_memory_load(tm_memory *mem, const char *index_json) {
+  if (!mem) return TM_EINVAL;
+  tm_base_reset(&mem->base);
+  cJSON *j = NULL;
+  tm_memory *fresh = NULL;
+  draft d = {0};
+  int rc = tm_json_parse(&mem->base, index_json, "memory index", &j);
+  if (rc) return rc;
+  const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
+  const cJSON *version = cJSON_GetObjectItemCaseSensitive(j, "version");
+  const cJSON *dimension = cJSON_GetObjectItemCaseSensitive(j, "dimension");
+  const cJSON *records = cJSON_GetObjectItemCaseSensitive(j, "records");
+  if (!cJSON_IsObject(j) || !cJSON_IsString(type) || strcmp(type->valuestring, "memory_index") != 0) {
+    rc = tm_fail(&mem->base, TM_EFORMAT, "type: expected \"memory_index\"");
+    goto done;
+  }
+  if (!cJSON_IsNumber(version) || version->valuedouble != 1) {
+    rc = tm_fail(&mem->base, TM_EFORMAT, "version: expected 1");
+    goto done;
+  }
+  if (!cJSON_IsNumber(dimension) || dimension->valuedouble < 0 ||
+      dimension->valuedouble > TM_MAX_EMBEDDING_DIM ||
+      dimension->valuedouble != floor(dimension->valuedouble)) {
+    rc = tm_fail(&mem->base, TM_EFORMAT, "dimension: expected an integer from 0 to %d",
+                 TM_MAX_EMBEDDING_DIM);
+    goto done;
+  }
+  if (!cJSON_IsArray(records)) {
+    rc = tm_fail(&mem->base, TM_EFORMAT, "records: expected an array");
+    goto done;
+  }
+  if (!(fresh = tm_memory_new())) {
+    rc = tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+    goto done;
+  }
+  uint32_t dim = (uint32_t)dimension->valuedouble;
+  size_t n = (size_t)cJSON_GetArraySize(records), i = 0;
+  if ((rc = reserve_entries(fresh, n))) {
+    tm_fail_from(&mem->base, &fresh->base);
+    goto done;
+  }
+  for (const cJSON *r = records->child; r; r = r->next, i++) {
+    char p[TM_PATH_MAX];
+    tm_path_index(p, "records", i);
+    if ((rc = read_draft(fresh, r, p, true, &dim, &d))) break;
+    if (map_get(fresh, &fresh->ids, entry_key, d.id) >= 0) {
+      rc = tm_fail(&fresh->base, TM_EFORMAT, "%s.id: \"%s\" appears twice", p, d.id);
+      break;
+    }
+    if ((rc = insert(fresh, &d, false))) break;
+  }
+  if (rc) {
+    tm_fail_from(&mem->base, &fresh->base);
+    goto done;
+  }
+  fresh->dim = dim;
+  /* Swap the contents; the old ones are freed with `fresh`. */
+  tm_memory tmp = *mem;
+  *mem = *fresh;
+  mem->base = tmp.base;
+  tmp.base = fresh->base;
+  *fresh = tmp;
+done:
+  free_draft(&d);
+  tm_memory_free(fresh);
+  cJSON_Delete(j);
+  return rc;
+}
