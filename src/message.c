@@ -10,6 +10,7 @@
  */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "host.h"
@@ -148,6 +149,35 @@ static int grow(reader *r, size_t n) {
 
 /* Walks a value kept as given (arguments, results, extra properties): every
  * string and key must be UTF-8, and its printed size counts. */
+static const char *quotable(const char *s);
+
+static int by_key(const void *x, const void *y) {
+  return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* An object names each key once: a repeated key would be kept twice in the
+ * canonical form, and read back as one. O(k log k) for k keys. */
+static int check_unique_keys(reader *r, const cJSON *obj, const char *path) {
+  size_t n = 0;
+  for (const cJSON *c = obj->child; c; c = c->next) n++;
+  if (n < 2) return TM_OK;
+  const char **keys = tm_malloc(n * sizeof *keys);
+  if (!keys) return tm_fail(r->b, TM_ENOMEM, "out of memory");
+  size_t k = 0;
+  for (const cJSON *c = obj->child; c; c = c->next) keys[k++] = c->string ? c->string : "";
+  qsort(keys, n, sizeof *keys, by_key);
+  int rc = TM_OK;
+  for (size_t i = 1; i < n && rc == TM_OK; i++) {
+    if (strcmp(keys[i - 1], keys[i]) == 0) {
+      char kp[TM_PATH_MAX];
+      tm_path_field(kp, path, quotable(keys[i]));
+      rc = tm_fail(r->b, TM_EFORMAT, "%s: duplicate key", kp);
+    }
+  }
+  tm_free((void *)keys);
+  return rc;
+}
+
 static int check_value(reader *r, const cJSON *v, const char *path, int depth) {
   if (depth > TM_MAX_NESTING)
     return tm_fail(r->b, TM_ERANGE, "%s: nesting deeper than %d levels", path, TM_MAX_NESTING);
@@ -162,6 +192,7 @@ static int check_value(reader *r, const cJSON *v, const char *path, int depth) {
   if (!cJSON_IsArray(v) && !cJSON_IsObject(v))
     return tm_fail(r->b, TM_EFORMAT, "%s: not a JSON value", path);
   if ((rc = grow(r, 2))) return rc;
+  if (cJSON_IsObject(v) && (rc = check_unique_keys(r, v, path))) return rc;
   for (const cJSON *c = v->child; c; c = c->next) {
     if (cJSON_IsObject(v)) {
       size_t n = c->string ? strlen(c->string) : 0;
@@ -219,6 +250,7 @@ static int read_extras(reader *r, const cJSON *in, const char *const *known, con
   cJSON *ap = NULL;
   int rc;
   char p[TM_PATH_MAX];
+  if ((rc = check_unique_keys(r, in, path))) return rc;
   tm_path_field(p, path, "additional_properties");
   if (given) {
     if ((rc = check_value(r, given, p, 1))) return rc;
