@@ -184,6 +184,10 @@ TEST(bad_shapes_name_their_path) {
   NORM_ERR("{\"role\":{\"type\":\"role\"}}", TM_EFORMAT, "message.role.value: missing");
   NORM_ERR("{\"role\":{\"value\":1}}", TM_EFORMAT, "message.role.value: expected a role name");
   NORM_ERR("{\"role\":\"user\",\"role\":\"tool\"}", TM_EFORMAT, "message.role: duplicate key");
+  /* Repeated keys anywhere: among the extras, and nested in them. */
+  NORM_ERR("{\"role\":\"user\",\"x\":1,\"x\":2}", TM_EFORMAT, "message.x: duplicate key");
+  NORM_ERR("{\"role\":\"user\",\"additional_properties\":{\"a\":{\"b\":1,\"b\":2}}}",
+           TM_EFORMAT, "duplicate key");
   NORM_ERR("{\"role\":\"user\",\"contents\":5}", TM_EFORMAT, "message.contents: expected an array");
   NORM_ERR("{\"role\":\"user\",\"contents\":[],\"content\":[]}", TM_EFORMAT, "both");
   NORM_ERR("{\"role\":\"user\",\"text\":5}", TM_EFORMAT, "message.text: expected a string");
