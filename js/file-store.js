@@ -28,6 +28,7 @@ export class FileChatMessageStore {
     this.threadId = checkThreadId(threadId ?? randomUUID());
     this._mirror = new ChatMessageStore({ maxMessages });
     this.maxMessages = this._mirror.maxMessages;
+    this._queue = Promise.resolve();
     this._reset();
     /** What the last load repaired: { tail: 'torn', bytes } or null. */
     this.lastRecovery = null;
@@ -52,7 +53,15 @@ export class FileChatMessageStore {
   // ".break" file so that two waiters never both break, and never break a
   // lock that was taken again meanwhile.
 
-  async _locked(fn) {
+  // Calls on one instance take the lock in the order they were made (a
+  // waiter's backoff alone would let a later turn overtake an earlier one).
+  _locked(fn) {
+    const result = this._queue.then(() => this._lockedNow(fn));
+    this._queue = result.catch(() => {});
+    return result;
+  }
+
+  async _lockedNow(fn) {
     const lock = this.path + '.lock';
     try {
       await mkdir(this.directory, { recursive: true });
