@@ -1,5 +1,10 @@
 // ThreadmemError: the one error type of the package. `code` is stable and is
 // what callers (and tests) should branch on; the message is for people.
+// Besides the core's codes (below) and those of the LLM client and the run,
+// the persistent stores use STORAGE_ERROR (the backend failed; `cause` holds
+// its error), QUOTA_EXCEEDED (the browser's storage quota is full; nothing of
+// the turn was kept), CORRUPT_RECORD (a stored record fails its integrity
+// check) and LOCK_TIMEOUT.
 
 export class ThreadmemError extends Error {
   constructor(code, message, { cause, status } = {}) {
@@ -42,4 +47,20 @@ export function wrapError(code, what, err) {
   if (err instanceof ThreadmemError) return err;
   const detail = err instanceof Error ? err.message : String(err);
   return new ThreadmemError(code, `${what}: ${detail}`, { cause: err });
+}
+
+// A full origin quota is QUOTA_EXCEEDED; anything else a storage backend
+// throws is STORAGE_ERROR with the original as its cause.
+export function storageError(err, what) {
+  if (err instanceof ThreadmemError) return err;
+  if (isQuotaError(err)) {
+    return new ThreadmemError('QUOTA_EXCEEDED', `${what}: the storage quota is exceeded`, { cause: err });
+  }
+  return wrapError('STORAGE_ERROR', what, err);
+}
+
+// DOMException's name in Chromium and WebKit, Firefox's older name, and the
+// legacy numeric code (22) that some storage shims still use.
+export function isQuotaError(err) {
+  return err?.name === 'QuotaExceededError' || err?.name === 'NS_ERROR_DOM_QUOTA_REACHED' || err?.code === 22;
 }

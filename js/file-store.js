@@ -10,23 +10,11 @@ import { randomUUID } from 'node:crypto';
 import { ThreadmemError, wrapError } from './errors.js';
 import { ChatMessageStore } from './store.js';
 import { encodeLog, scanLog } from './log.js';
+import { checkThreadId, isThreadId } from './thread-id.js';
 
 const SUFFIX = '.tmlog';
-// Thread ids become file names: only these characters, so that no id can
-// name another thread's file or leave the directory.
-const THREAD_ID = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
 const LOCK_WAIT_MS = 10_000; // give up on a lock after this long
 const LOCK_STALE_MS = 30_000; // a lock file older than this is from a dead writer
-
-export function checkThreadId(threadId) {
-  if (typeof threadId !== 'string' || !THREAD_ID.test(threadId) || threadId.includes('..')) {
-    throw new ThreadmemError(
-      'INVALID_ARGUMENT',
-      'threadId must be 1-128 characters of A-Z a-z 0-9 . _ - (no "..")',
-    );
-  }
-  return threadId;
-}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -40,6 +28,7 @@ export class FileChatMessageStore {
     this.threadId = checkThreadId(threadId ?? randomUUID());
     this._mirror = new ChatMessageStore({ maxMessages });
     this.maxMessages = this._mirror.maxMessages;
+    this._queue = Promise.resolve();
     this._reset();
     /** What the last load repaired: { tail: 'torn', bytes } or null. */
     this.lastRecovery = null;
@@ -64,7 +53,15 @@ export class FileChatMessageStore {
   // ".break" file so that two waiters never both break, and never break a
   // lock that was taken again meanwhile.
 
-  async _locked(fn) {
+  // Calls on one instance take the lock in the order they were made (a
+  // waiter's backoff alone would let a later turn overtake an earlier one).
+  _locked(fn) {
+    const result = this._queue.then(() => this._lockedNow(fn));
+    this._queue = result.catch(() => {});
+    return result;
+  }
+
+  async _lockedNow(fn) {
     const lock = this.path + '.lock';
     try {
       await mkdir(this.directory, { recursive: true });
@@ -246,7 +243,7 @@ export class FileChatMessageStore {
     return names
       .filter((n) => n.endsWith(SUFFIX))
       .map((n) => n.slice(0, -SUFFIX.length))
-      .filter((id) => THREAD_ID.test(id))
+      .filter(isThreadId)
       .sort();
   }
 

@@ -36,7 +36,7 @@ export type ThreadmemErrorCode =
   | 'PROVIDER_ERROR' | 'CLOSED' | 'NOT_FOUND' | 'NOT_INITIALIZED' | 'HOST_ERROR'
   | 'RUN_FAILED' | 'INTERNAL_ERROR' | 'UNKNOWN_ENCODING' | 'ENCODING_NOT_LOADED'
   | 'CONTEXT_WINDOW_EXCEEDED' | 'INVALID_COUNTER' | 'COUNTER_ERROR'
-  | 'STORAGE_ERROR' | 'CORRUPT_RECORD' | 'LOCK_TIMEOUT'
+  | 'STORAGE_ERROR' | 'CORRUPT_RECORD' | 'LOCK_TIMEOUT' | 'QUOTA_EXCEEDED'
   | 'EMPTY_QUERY' | 'DIMENSION_MISMATCH' | 'EMBEDDING_ERROR' | 'MEM0_HTTP_ERROR' | 'MEM0_NETWORK_ERROR';
 
 export class ThreadmemError extends Error {
@@ -116,6 +116,93 @@ export class ChatMessageStore implements MessageStore {
   updateFromState(state: unknown): Promise<void>;
   static deserialize(state: unknown, options?: StoreOptions): Promise<ChatMessageStore>;
   close(): void;
+}
+
+export interface IndexedDBChatMessageStoreOptions {
+  /** The database (one object store of records keyed by [threadId, seq]). Default 'threadmem'. */
+  dbName?: string;
+  /** 1-128 characters of A-Z a-z 0-9 . _ - ; a UUID when absent. */
+  threadId?: string;
+  /** Keep only the newest n messages (evicted records are deleted in the turn's transaction). */
+  maxMessages?: number;
+}
+
+/** A reference to an IndexedDB thread: what thread.serialize() stores. */
+export interface IndexedDBStoreReference {
+  type: 'store_reference';
+  kind: 'indexeddb';
+  db_name: string;
+  thread_id: string;
+}
+
+/** Browsers: one IndexedDB record per message; each turn is one transaction,
+ *  committed before it is acknowledged; tabs appending to one thread merge. */
+export class IndexedDBChatMessageStore {
+  constructor(options?: IndexedDBChatMessageStoreOptions);
+  readonly dbName: string;
+  readonly threadId: string;
+  readonly maxMessages: number | undefined;
+  /** Bytes written by the last addMessages. */
+  readonly lastAppendBytes?: number;
+  addMessages(messages: MessageInput | MessageInput[]): Promise<void>;
+  listMessages(): Promise<ChatMessage[]>;
+  getHistory(query?: HistoryQuery): Promise<ChatMessage[]>;
+  count(): Promise<number>;
+  clear(): Promise<void>;
+  serialize(): Promise<IndexedDBStoreReference>;
+  updateFromState(state: IndexedDBStoreReference | string): Promise<void>;
+  listThreads(): Promise<string[]>;
+  deleteThread(threadId: string): Promise<void>;
+  close(): void;
+  readonly closed: boolean;
+}
+
+/** What LocalStorageChatMessageStore needs of a storage (localStorage and sessionStorage have it). */
+export interface StorageLike {
+  readonly length: number;
+  key(index: number): string | null;
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+export interface LocalStorageChatMessageStoreOptions {
+  /** Items are `${keyPrefix}:${threadId}` (the head) and `${keyPrefix}:${threadId}:${seq}`. Default 'threadmem'. */
+  keyPrefix?: string;
+  threadId?: string;
+  maxMessages?: number;
+  /** Default: globalThis.localStorage. */
+  storage?: StorageLike;
+}
+
+/** A reference to a localStorage thread. */
+export interface LocalStorageStoreReference {
+  type: 'store_reference';
+  kind: 'localstorage';
+  key_prefix: string;
+  thread_id: string;
+}
+
+/** Browsers: one localStorage item per message plus a head item per thread;
+ *  a turn that meets a full quota is QUOTA_EXCEEDED and leaves nothing behind. */
+export class LocalStorageChatMessageStore {
+  constructor(options?: LocalStorageChatMessageStoreOptions);
+  readonly keyPrefix: string;
+  readonly threadId: string;
+  readonly storage: StorageLike;
+  readonly maxMessages: number | undefined;
+  readonly lastAppendBytes?: number;
+  addMessages(messages: MessageInput | MessageInput[]): Promise<void>;
+  listMessages(): Promise<ChatMessage[]>;
+  getHistory(query?: HistoryQuery): Promise<ChatMessage[]>;
+  count(): Promise<number>;
+  clear(): Promise<void>;
+  serialize(): Promise<LocalStorageStoreReference>;
+  updateFromState(state: LocalStorageStoreReference | string): Promise<void>;
+  listThreads(): Promise<string[]>;
+  deleteThread(threadId: string): Promise<void>;
+  close(): void;
+  readonly closed: boolean;
 }
 
 export interface AgentThreadState {

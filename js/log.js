@@ -75,3 +75,26 @@ export function scanLog(bytes) {
     if (slot) m._tm_free(slot);
   }
 }
+
+/** Reads records kept one per entry (an IndexedDB value, a localStorage
+ *  item), in key order, whose keys say they are seqs firstSeq, firstSeq+1, ...
+ *  In such stores every record was written whole, so any damage (a torn or
+ *  failing record, a lost or repeated one) is CORRUPT_RECORD, never dropped. */
+export function scanRecords(records, firstSeq, where) {
+  let total = 0;
+  for (const r of records) total += r.length;
+  const bytes = new Uint8Array(total);
+  let off = 0;
+  for (const r of records) {
+    bytes.set(r, off);
+    off += r.length;
+  }
+  const log = scanLog(bytes);
+  if (log.tail !== 'clean') {
+    throw new ThreadmemError('CORRUPT_RECORD', `${where}: a record fails its integrity check`);
+  }
+  if (log.count !== records.length || (log.count && log.first_seq !== firstSeq)) {
+    throw new ThreadmemError('CORRUPT_RECORD', `${where}: records out of sequence`);
+  }
+  return log;
+}

@@ -10,7 +10,7 @@ import { createClient, WatchError } from 'redis';
 import { ThreadmemError, wrapError } from './errors.js';
 import { ChatMessageStore } from './store.js';
 import { encodeLog, scanLog } from './log.js';
-import { checkThreadId } from './file-store.js';
+import { checkThreadId } from './thread-id.js';
 
 const MAX_CONFLICT_RETRIES = 20;
 const READY_WAIT_MS = 3000; // how long a call waits for a reconnecting client

@@ -38,8 +38,10 @@ log "package test (npm pack, installed into an empty directory)"
 bash "$ROOT/tests/package/run.sh" </dev/null
 
 # ---- browser tests --------------------------------------------------------------
-# The demo in real Chromium (Debian's), after scripts/setup-browser.sh.
-log "browser tests (tests/e2e, Chromium)"
+# The demo and the browser stores (IndexedDB, localStorage: the shared storage
+# spec, reload, two tabs, quota) in real Chromium (Debian's), after
+# scripts/setup-browser.sh.
+log "browser tests: demo and storage (tests/e2e, Chromium)"
 bash "$ROOT/tests/e2e/run.sh" </dev/null
 
 log "all tests passed"

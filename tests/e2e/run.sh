@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The browser tests: the web demo in Debian's Chromium (headless).
-# Expects the WASM build in dist/ (npm run build, or npm test).
+# The browser tests in Debian's Chromium (headless): the web demo, then the
+# browser stores (the shared storage spec against IndexedDB and localStorage,
+# reload, two tabs, a full quota). Expects the WASM build in dist/ (npm run
+# build, or npm test). Arguments go to the demo test.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 bash scripts/setup-browser.sh
-exec node tests/e2e/demo.e2e.js "$@"
+node tests/e2e/demo.e2e.js "$@"
+node tests/e2e/storage.e2e.js

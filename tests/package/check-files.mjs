@@ -9,8 +9,8 @@ const ALLOWED = [
   /^package\.json$/,
   /^README\.md$/,
   /^LICENSE$/,
-  /^js\/[a-z-]+\.js$/,
-  /^js\/[a-z-]+\.d\.ts$/,
+  /^js\/[a-z0-9-]+\.js$/,
+  /^js\/[a-z0-9-]+\.d\.ts$/,
   /^dist\/threadmem-core\.(mjs|wasm)$/,
   /^dist\/vocab\/[a-z0-9_]+\.tmv$/,
 ];

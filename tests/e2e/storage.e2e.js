@@ -1,0 +1,137 @@
+// The browser stores in a real browser (Debian's Chromium, headless, driven by
+// playwright-core): the shared storage spec (tests/storage/spec.js) against
+// IndexedDB and localStorage in a page served from 127.0.0.1 that imports the
+// package as a user would; then what only a browser has: a reload finds the
+// thread again, two tabs appending to one thread lose nothing, and a full
+// localStorage quota is QUOTA_EXCEEDED with nothing half-written.
+//
+//   node tests/e2e/storage.e2e.js     (tests/e2e/run.sh does the set-up first)
+//   CHROMIUM=/usr/bin/chromium        the browser
+
+import { createRequire } from 'node:module';
+import { start } from '../../scripts/serve.js';
+
+const require = createRequire(import.meta.url);
+const { chromium } = require('playwright-core');
+
+const EXECUTABLE = process.env.CHROMIUM || '/usr/bin/chromium';
+const KINDS = ['indexeddb', 'localstorage'];
+
+let passed = 0;
+let failed = 0;
+
+async function check(name, fn) {
+  try {
+    await fn();
+    passed += 1;
+    console.log(`ok - ${name}`);
+  } catch (err) {
+    failed += 1;
+    console.log(`not ok - ${name}\n    ${String(err && err.stack ? err.stack : err).split('\n').slice(0, 6).join('\n    ')}`);
+  }
+}
+
+function assertEqual(actual, expected, what) {
+  const a = JSON.stringify(actual);
+  const e = JSON.stringify(expected);
+  if (a !== e) throw new Error(`${what}: expected ${e}, got ${a}`);
+}
+
+async function openPage(context, url) {
+  const page = await context.newPage();
+  page.on('pageerror', (err) => console.log(`    page error: ${err.message}`));
+  await page.goto(url);
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
+  return page;
+}
+
+async function main() {
+  const server = await start({ port: 0 });
+  const url = `${server.url}tests/e2e/storage/`;
+  let browser;
+  try {
+    browser = await chromium.launch({
+      executablePath: EXECUTABLE,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    const context = await browser.newContext();
+    const page = await openPage(context, url);
+    const names = await page.evaluate(() => window.storageSuite.names);
+
+    for (const kind of KINDS) {
+      for (const name of names) {
+        await check(`${kind}: ${name}`, () => page.evaluate(([k, n]) => window.storageSuite.run(k, n), [kind, name]));
+      }
+    }
+
+    for (const kind of KINDS) {
+      await check(`${kind}: a reload finds the thread again`, async () => {
+        const turns = [['hello before the reload'], [{ role: 'assistant', text: 'noted' }, 'and a second turn']];
+        await page.evaluate(([k, t]) => window.storageSuite.append(k, 'reload', 'kept-thread', t), [kind, turns]);
+        await page.reload();
+        await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
+        const seen = await page.evaluate((k) => window.storageSuite.list(k, 'reload', 'kept-thread'), kind);
+        assertEqual(seen, { texts: ['hello before the reload', 'noted', 'and a second turn'], threads: ['kept-thread'] }, 'after reload');
+      });
+    }
+
+    for (const kind of KINDS) {
+      await check(`${kind}: two tabs appending to one thread lose nothing and agree on one order`, async () => {
+        const second = await openPage(context, url);
+        try {
+          const turns = (tag) => Array.from({ length: 20 }, (_, i) => [`${tag}${i}`, { role: 'assistant', text: `${tag}${i}'` }]);
+          await Promise.all([
+            page.evaluate(([k, t]) => window.storageSuite.append(k, 'tabs', 'together', t), [kind, turns('A')]),
+            second.evaluate(([k, t]) => window.storageSuite.append(k, 'tabs', 'together', t), [kind, turns('B')]),
+          ]);
+          const one = (await page.evaluate((k) => window.storageSuite.list(k, 'tabs', 'together'), kind)).texts;
+          const two = (await second.evaluate((k) => window.storageSuite.list(k, 'tabs', 'together'), kind)).texts;
+          assertEqual(one.length, 80, 'messages');
+          assertEqual(two, one, 'the two tabs agree');
+          assertEqual(new Set(one).size, 80, 'distinct messages');
+          for (const tag of ['A', 'B']) {
+            const own = one.filter((t) => t.startsWith(tag) && !t.endsWith("'"));
+            assertEqual(own, Array.from({ length: 20 }, (_, i) => `${tag}${i}`), `tab ${tag}'s turns in order`);
+          }
+          const whole = one.every((t, i) => (t.endsWith("'") ? one[i - 1] === t.slice(0, -1) : one[i + 1] === `${t}'`));
+          assertEqual(whole, true, 'each turn stays together');
+        } finally {
+          await second.close();
+        }
+      });
+    }
+
+    await check('localstorage: a full quota is QUOTA_EXCEEDED and nothing of the turn is kept', async () => {
+      const r = await page.evaluate(() => window.storageSuite.quotaInLocalStorage());
+      assertEqual(r.error, { name: 'ThreadmemError', code: 'QUOTA_EXCEEDED', cause: 'QuotaExceededError' }, 'error');
+      assertEqual(r.unchanged, true, 'the thread\'s items are as before');
+      assertEqual(r.seen, ['before 1', 'before 2'], 'the store after the failure');
+      assertEqual(r.fresh, ['before 1', 'before 2'], 'a new store after the failure');
+      assertEqual(r.final, ['before 1', 'before 2', 'after'], 'appending once there is room');
+    });
+
+    await check('localstorage: a quota running out at any write of a turn keeps all of it or none', async () => {
+      const r = await page.evaluate(() => window.storageSuite.quotaAtEveryWrite());
+      assertEqual(r.wrong, [], 'outcomes that are neither');
+      if (!r.kept || !r.refused) throw new Error(`expected both outcomes, got ${JSON.stringify(r)}`);
+    });
+  } catch (err) {
+    failed += 1;
+    console.log(`not ok - the test could not go on: ${err && err.stack ? err.stack : err}`);
+  } finally {
+    await browser?.close().catch(() => {});
+    await server.close();
+  }
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exitCode = failed ? 1 : 0;
+}
+
+main();

@@ -1,0 +1,110 @@
+// The shared storage spec (tests/storage/spec.js) against the Node backends:
+// FileChatMessageStore in a temporary directory, RedisChatMessageStore on a
+// real redis-server. The browser backends run the same cases in Chromium
+// (tests/e2e/storage.e2e.js).
+
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClient } from 'redis';
+import * as lib from '../../js/node.js';
+import { scanLog } from '../../js/log.js';
+import { cases, runCase } from '../storage/spec.js';
+import { startRedis } from './helpers/redis-server.js';
+
+let redis;
+let admin;
+let n = 0;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  admin = createClient({ url: redis.url });
+  admin.on('error', () => {});
+  await admin.connect();
+}, 30_000);
+afterAll(async () => {
+  await admin?.quit().catch(() => {});
+  await redis?.stop();
+});
+
+// One byte inside the first record's payload (its header is 24 bytes), or
+// three bytes before the end of the last one.
+function flip(bytes, which) {
+  bytes[which === 'first' ? 30 : bytes.length - 3] ^= 1;
+  return bytes;
+}
+
+function tracked(open) {
+  const stores = [];
+  return {
+    open(options) {
+      const s = open(options);
+      stores.push(s);
+      return s;
+    },
+    closeAll: async () => {
+      for (const s of stores) await s.close();
+    },
+  };
+}
+
+async function fileBackend() {
+  const dir = await mkdtemp(join(tmpdir(), 'threadmem-spec-'));
+  const { open, closeAll } = tracked((o) => new lib.FileChatMessageStore({ directory: dir, ...o }));
+  const path = (id) => join(dir, `${id}.tmlog`);
+  return {
+    kind: 'file',
+    lib,
+    open,
+    async tamper(id, which) {
+      await writeFile(path(id), flip(await readFile(path(id)), which));
+    },
+    async seqRange(id) {
+      const log = scanLog(await readFile(path(id)));
+      return { first: log.first_seq, last: log.last_seq };
+    },
+    async snapshot(id) {
+      return (await readFile(path(id))).toString('base64');
+    },
+    async dispose() {
+      await closeAll();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function redisBackend() {
+  const keyPrefix = `spec${++n}`;
+  const { open, closeAll } = tracked((o) => new lib.RedisChatMessageStore({ redisUrl: redis.url, keyPrefix, ...o }));
+  const key = (id) => `${keyPrefix}:{${id}}`;
+  return {
+    kind: 'redis',
+    lib,
+    open,
+    async tamper(id, which) {
+      const index = which === 'first' ? 0 : -1;
+      const bytes = Buffer.from(await admin.lIndex(key(id), index), 'base64');
+      await admin.lSet(key(id), index, flip(bytes, which).toString('base64'));
+    },
+    async seqRange(id) {
+      const entries = await admin.lRange(key(id), 0, -1);
+      const log = scanLog(Buffer.concat(entries.map((e) => Buffer.from(e, 'base64'))));
+      return { first: log.first_seq, last: log.last_seq };
+    },
+    snapshot: (id) => admin.lRange(key(id), 0, -1),
+    async dispose() {
+      await closeAll();
+      for await (const keys of admin.scanIterator({ MATCH: `${keyPrefix}:*` })) {
+        const list = Array.isArray(keys) ? keys : [keys];
+        if (list.length) await admin.del(list);
+      }
+    },
+  };
+}
+
+for (const [name, make] of [['file', fileBackend], ['redis', redisBackend]]) {
+  describe(`storage spec: ${name}`, () => {
+    for (const c of cases) test(c.name, () => runCase(make, c));
+  });
+}

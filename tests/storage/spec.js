@@ -1,0 +1,237 @@
+// One storage spec for every persistent backend: the same cases run against
+// the file and Redis stores in Node (tests/js/storage-spec.test.js) and
+// against IndexedDB and localStorage in Chromium (tests/e2e/storage.e2e.js).
+//
+// A case gets a backend harness made fresh for it (its own directory, key
+// prefix or database):
+//   kind                  the `kind` of the store's serialized reference
+//   lib                   the package's exports, as a user imports them
+//   open(options)         a new store of this backend ({ threadId, maxMessages })
+//   tamper(id, which)     flips one byte inside the 'first' or 'last' record of
+//                         a thread, where the backend keeps it
+//   seqRange(id)          { first, last }: the sequence numbers of the records
+//                         the backend holds for the thread, read from storage
+//   snapshot(id)          the thread's raw stored form, as JSON-safe data
+//   dispose()             closes the stores open() made, removes what the case left
+
+import { equal, ok, rejects } from './assert.js';
+
+const texts = (msgs) => msgs.map((m) => m.text);
+
+async function closeAll(...stores) {
+  for (const s of stores) await s.close();
+}
+
+export const cases = [
+  {
+    name: 'messages come back in order, with their stamped ids, from a new instance',
+    async run(b) {
+      const { ChatMessage } = b.lib;
+      const a = b.open({ threadId: 'order' });
+      await a.addMessages([new ChatMessage('user', 'one'), { role: 'assistant', text: 'two' }]);
+      await a.addMessages(new ChatMessage('user', 'three', { metadata: { k: 1 } }));
+      const before = await a.listMessages();
+      equal(texts(before), ['one', 'two', 'three'], 'listed');
+      ok(typeof before[0].messageId === 'string' && before[0].messageId.length > 0, 'ids are stamped');
+      const r = b.open({ threadId: 'order' });
+      equal((await r.listMessages()).map((m) => m.toJSON()), before.map((m) => m.toJSON()), 'reopened');
+      equal(await r.count(), 3, 'count');
+      equal(texts(await r.getHistory({ limit: 2 })), ['two', 'three'], 'getHistory limit');
+      equal(texts(await r.getHistory({ roles: ['user'] })), ['one', 'three'], 'getHistory roles');
+      await closeAll(a, r);
+    },
+  },
+  {
+    name: 'sequence numbers continue across instances and stay contiguous',
+    async run(b) {
+      const a = b.open({ threadId: 'seq' });
+      for (const t of ['s1', 's2', 's3']) await a.addMessages([{ role: 'user', text: t }]);
+      const c = b.open({ threadId: 'seq' });
+      await c.addMessages([{ role: 'user', text: 's4' }, { role: 'assistant', text: 's5' }]);
+      await a.addMessages([{ role: 'user', text: 's6' }]); // a catches up with c's turn first
+      equal(await b.seqRange('seq'), { first: 1, last: 6 }, 'stored sequence numbers');
+      const r = b.open({ threadId: 'seq' });
+      equal(texts(await r.listMessages()), ['s1', 's2', 's3', 's4', 's5', 's6'], 'reopened');
+      equal(texts(await c.listMessages()), ['s1', 's2', 's3', 's4', 's5', 's6'], 'the other writer');
+      await closeAll(a, c, r);
+    },
+  },
+  {
+    name: 'maxMessages evicts the oldest messages, in storage too',
+    async run(b) {
+      const s = b.open({ threadId: 'max', maxMessages: 3 });
+      for (let i = 1; i <= 9; i++) await s.addMessages([{ role: 'user', text: `m${i}` }]);
+      equal(texts(await s.listMessages()), ['m7', 'm8', 'm9'], 'kept');
+      const range = await b.seqRange('max');
+      equal(range.last, 9, 'newest stored seq');
+      ok(range.last - range.first + 1 <= 6, `storage holds at most twice maxMessages (${JSON.stringify(range)})`);
+      const r = b.open({ threadId: 'max', maxMessages: 3 });
+      equal(texts(await r.listMessages()), ['m7', 'm8', 'm9'], 'reopened');
+      await r.addMessages([{ role: 'user', text: 'm10' }]);
+      equal(texts(await s.listMessages()), ['m8', 'm9', 'm10'], 'the first instance catches up');
+      equal((await b.seqRange('max')).last, 10, 'seq after reopening');
+      await closeAll(s, r);
+    },
+  },
+  {
+    name: 'tool-call groups are evicted whole, as the in-memory store evicts them',
+    async run(b) {
+      const { ChatMessage, ChatMessageStore } = b.lib;
+      const turn = (i) => [
+        new ChatMessage('user', `q${i}`),
+        new ChatMessage('assistant', [{ type: 'function_call', call_id: `c${i}`, name: 'lookup', arguments: '{}' }]),
+        new ChatMessage('tool', [{ type: 'function_result', call_id: `c${i}`, result: `r${i}` }]),
+        new ChatMessage('assistant', `a${i}`),
+      ];
+      const s = b.open({ threadId: 'tools', maxMessages: 5 });
+      const reference = new ChatMessageStore({ maxMessages: 5 });
+      const shape = (msgs) => msgs.map((m) => `${m.role}:${m.text || m.contents[0].call_id}`);
+      for (let i = 1; i <= 4; i++) {
+        await s.addMessages(turn(i));
+        await reference.addMessages(turn(i));
+        equal(shape(await s.listMessages()), shape(await reference.listMessages()), `after turn ${i}`);
+      }
+      ok((await s.listMessages())[0].role !== 'tool', 'never starts with a tool result');
+      const r = b.open({ threadId: 'tools', maxMessages: 5 });
+      equal(shape(await r.listMessages()), shape(await reference.listMessages()), 'reopened');
+      reference.close();
+      await closeAll(s, r);
+    },
+  },
+  {
+    name: 'clear empties the thread, leaves the others, and the thread can start again',
+    async run(b) {
+      const a = b.open({ threadId: 'clear-me' });
+      const other = b.open({ threadId: 'keep-me' });
+      await a.addMessages([{ role: 'user', text: 'gone' }]);
+      await other.addMessages([{ role: 'user', text: 'kept' }]);
+      await a.clear();
+      equal(await a.count(), 0, 'count after clear');
+      equal(await b.open({ threadId: 'clear-me' }).count(), 0, 'a new instance sees it empty');
+      equal(await a.listThreads(), ['keep-me'], 'listThreads');
+      await a.addMessages([{ role: 'user', text: 'again' }]);
+      equal(texts(await b.open({ threadId: 'clear-me' }).listMessages()), ['again'], 'after starting again');
+      equal(texts(await other.listMessages()), ['kept'], 'the other thread');
+      await closeAll(a, other);
+    },
+  },
+  {
+    name: 'listThreads and deleteThread keep threads apart, even with similar ids',
+    async run(b) {
+      const ids = ['a', 'a-b', 'a.b', 'a_b', 'ab', 'b'];
+      const stores = ids.map((threadId) => b.open({ threadId }));
+      for (const [i, s] of stores.entries()) await s.addMessages([{ role: 'user', text: `in ${ids[i]}` }]);
+      equal(await stores[0].listThreads(), [...ids].sort(), 'listThreads');
+      await stores[5].deleteThread('a');
+      equal(await stores[5].listThreads(), ids.slice(1).sort(), 'after deleteThread');
+      equal(await stores[0].count(), 0, 'the deleted thread');
+      for (const [i, s] of stores.entries()) {
+        if (i) equal(texts(await b.open({ threadId: ids[i] }).listMessages()), [`in ${ids[i]}`], ids[i]);
+        else equal(await s.count(), 0, 'deleted');
+      }
+      await stores[0].deleteThread('never-was'); // deleting nothing is not an error
+      await closeAll(...stores);
+    },
+  },
+  {
+    name: 'serialize() is a reference and deserializeThread reconnects to the thread',
+    async run(b) {
+      const { ChatAgent, OpenAIChatClient } = b.lib;
+      // The agent never calls the model here; the client only makes it valid.
+      const chatClient = new OpenAIChatClient({ baseURL: 'http://127.0.0.1:9/v1', apiKey: 'unused', model: 'unused' });
+      const factory = () => b.open({});
+      const agent = new ChatAgent({ chatClient, chatMessageStoreFactory: factory });
+      const thread = agent.getNewThread();
+      await thread.messageStore.addMessages([{ role: 'user', text: 'my name is Frida' }, { role: 'assistant', text: 'hi Frida' }]);
+      const state = await thread.serialize();
+      const text = JSON.stringify(state);
+      ok(!text.includes('Frida'), 'the state holds no message');
+      const ref = state.chat_message_store_state;
+      equal([ref.type, ref.kind, ref.thread_id], ['store_reference', b.kind, thread.messageStore.threadId], 'reference');
+      const agent2 = new ChatAgent({ chatClient, chatMessageStoreFactory: factory });
+      const resumed = await agent2.deserializeThread(JSON.parse(text));
+      equal(resumed.messageStore.threadId, thread.messageStore.threadId, 'same thread');
+      equal(texts(await resumed.messageStore.listMessages()), ['my name is Frida', 'hi Frida'], 'resumed');
+      await resumed.messageStore.addMessages([{ role: 'user', text: 'and again' }]);
+      equal(await b.open({ threadId: thread.messageStore.threadId }).count(), 3, 'stored after resuming');
+      equal(texts(await thread.messageStore.listMessages()).at(-1), 'and again', 'the first store catches up');
+      await closeAll(thread.messageStore, resumed.messageStore);
+      agent.close();
+      agent2.close();
+    },
+  },
+  {
+    name: 'two instances appending to one thread at once lose nothing and agree on one order',
+    async run(b) {
+      const a = b.open({ threadId: 'shared' });
+      const c = b.open({ threadId: 'shared' });
+      const jobs = [];
+      for (let i = 0; i < 12; i++) {
+        jobs.push(a.addMessages([{ role: 'user', text: `a${i}` }]));
+        jobs.push(c.addMessages([{ role: 'user', text: `c${i}` }, { role: 'assistant', text: `c${i}'` }]));
+      }
+      await Promise.all(jobs);
+      const seenA = texts(await a.listMessages());
+      equal(seenA.length, 36, 'count');
+      equal(new Set(seenA).size, 36, 'no duplicates');
+      equal(texts(await c.listMessages()), seenA, 'both instances agree');
+      equal(texts(await b.open({ threadId: 'shared' }).listMessages()), seenA, 'a new instance agrees');
+      const mine = (p) => seenA.filter((t) => t.startsWith(p) && !t.endsWith("'"));
+      equal(mine('a'), Array.from({ length: 12 }, (_, i) => `a${i}`), "a's turns in order");
+      equal(mine('c'), Array.from({ length: 12 }, (_, i) => `c${i}`), "c's turns in order");
+      ok(seenA.every((t, i) => !t.endsWith("'") || seenA[i - 1] === t.slice(0, -1)), 'a turn stays together');
+      equal(await b.seqRange('shared'), { first: 1, last: 36 }, 'stored sequence numbers');
+      await closeAll(a, c);
+    },
+  },
+  {
+    name: 'a tampered record is CORRUPT_RECORD, never silently dropped',
+    async run(b) {
+      for (const which of ['first', 'last']) {
+        const id = `tamper-${which}`;
+        const a = b.open({ threadId: id });
+        await a.addMessages([{ role: 'user', text: 'first' }, { role: 'assistant', text: 'second' }]);
+        await a.addMessages([{ role: 'user', text: 'third' }]);
+        await a.close();
+        await b.tamper(id, which);
+        const damaged = await b.snapshot(id);
+        const r = b.open({ threadId: id });
+        await rejects(r.listMessages(), 'CORRUPT_RECORD', `${which}: listMessages`);
+        await rejects(r.count(), 'CORRUPT_RECORD', `${which}: count`);
+        await rejects(r.addMessages([{ role: 'user', text: 'over it' }]), 'CORRUPT_RECORD', `${which}: addMessages`);
+        equal(await b.snapshot(id), damaged, `${which}: nothing written over it`);
+        await r.close();
+      }
+    },
+  },
+  {
+    name: 'bad thread ids are rejected: no thread reaches another one\'s storage',
+    async run(b) {
+      const s = b.open({ threadId: 'good' });
+      await s.addMessages([{ role: 'user', text: 'x' }]);
+      const bad = ['../good', 'a/b', 'a\\b', '', '..', '.hidden', 'x'.repeat(129), 'a\0b', 'a:b', '{good}', 'a b', 'é', 7, {}];
+      for (const id of bad) {
+        await rejects(() => b.open({ threadId: id }), 'INVALID_ARGUMENT', `open ${JSON.stringify(id)}`);
+        await rejects(s.deleteThread(id), 'INVALID_ARGUMENT', `deleteThread ${JSON.stringify(id)}`);
+        const ref = { ...(await s.serialize()), thread_id: id };
+        const other = b.open({});
+        await rejects(other.updateFromState(ref), 'INVALID_ARGUMENT', `updateFromState ${JSON.stringify(id)}`);
+        await other.close();
+      }
+      equal(texts(await s.listMessages()), ['x'], 'the good thread');
+      const generated = b.open({});
+      ok(/^[0-9a-f-]{36}$/.test(generated.threadId), 'a generated id is a UUID');
+      await closeAll(s, generated);
+    },
+  },
+];
+
+/** Runs one case against a fresh harness from makeBackend(), then disposes it. */
+export async function runCase(makeBackend, storageCase) {
+  const backend = await makeBackend();
+  try {
+    await storageCase.run(backend);
+  } finally {
+    await backend.dispose();
+  }
+}
