@@ -196,6 +196,8 @@ export class ChatAgent {
     let result;
     try {
       result = await runAgent(this._live(), storePtr, toJSONText(request), hooks);
+    } catch (err) {
+      throw redacted(err, this.chatClient);
     } finally {
       if (native) store._unpin();
       hooks.close();
@@ -354,6 +356,17 @@ export class ChatAgent {
     mod()._tm_agent_free(this._ptr);
     this._ptr = 0;
   }
+}
+
+// The core's messages may quote the model's reply (an error it sent, a
+// call's id), which may quote the API key back: the client that knows the
+// key takes it out.
+function redacted(err, client) {
+  if (typeof client.redact !== 'function' || !(err instanceof ThreadmemError)) return err;
+  for (const key of ['message', 'stack']) {
+    if (typeof err[key] === 'string') err[key] = client.redact(err[key]);
+  }
+  return err;
 }
 
 // `promise`, or ABORTED as soon as `signal` aborts: a chat client that

@@ -171,6 +171,8 @@ export interface ChatClient {
    *  once the reply has begun, with the JSON text of each server-sent "data:" event (without
    *  "[DONE]"). */
   getStreamingResponse?(body: string, options?: { signal?: AbortSignal }): Promise<AsyncIterable<string>> | AsyncIterable<string>;
+  /** Takes secrets out of the text of an error before it is thrown. */
+  redact?(text: string): string;
 }
 
 export interface OpenAIChatClientOptions {
@@ -200,6 +202,8 @@ export class OpenAIChatClient implements ChatClient {
   readonly url: string;
   getResponse(body: string, options?: { signal?: AbortSignal }): Promise<string>;
   getStreamingResponse(body: string, options?: { signal?: AbortSignal }): Promise<AsyncIterable<string>>;
+  /** The text with the API key replaced by "[redacted]". */
+  redact(text: string): string;
 }
 
 export interface ChatAgentOptions {

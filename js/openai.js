@@ -148,9 +148,15 @@ export class OpenAIChatClient {
     return new ThreadmemError('LLM_NETWORK_ERROR', `cannot reach the model endpoint: ${detail}`, { cause: err });
   }
 
-  // A server may quote the key back in its error text; never pass it on.
+  /** `text` with the API key replaced by "[redacted]": a server may quote
+   *  the key back (in an error body, in a reply), and the agent passes what
+   *  the core reports of a reply through here before it reaches an error. */
+  redact(text) {
+    return this._apiKey ? String(text).split(this._apiKey).join('[redacted]') : String(text);
+  }
+
   _redact(text) {
-    return this._apiKey ? text.split(this._apiKey).join('[redacted]') : text;
+    return this.redact(text);
   }
 
   // The delay before retry number attempt+1: Retry-After when the server
