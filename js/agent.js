@@ -110,7 +110,60 @@ export class ChatAgent {
    * thread the turn happens on a temporary one. Rejects with a ThreadmemError
    * and leaves the thread unchanged on any failure.
    */
-  async run(input, { thread, tools = [], signal, options = {} } = {}) {
+  run(input, options = {}) {
+    return this._run(input, options, null);
+  }
+
+  /**
+   * Runs one turn like run(), with the model's reply streamed: an async
+   * iterable of updates, in order: {type:'text_delta', text} as the text
+   * arrives, {type:'tool_call', call_id, name, arguments} once a call is
+   * complete, {type:'tool_result', call_id, name, result} once a tool has
+   * answered, and last {type:'response', response}, the object run()
+   * resolves with. The thread receives the turn just before that last
+   * update. A failure (a broken or malformed stream, `signal` aborted: code
+   * ABORTED) ends the iteration with a ThreadmemError and adds nothing to
+   * the thread; so does leaving the loop early (`break`), which cancels the
+   * run and resolves once it has stopped. The chat client needs
+   * getStreamingResponse().
+   */
+  async *runStream(input, { signal, ...options } = {}) {
+    if (typeof this.chatClient.getStreamingResponse !== 'function') {
+      throw new ThreadmemError('INVALID_ARGUMENT', 'runStream needs a chatClient with getStreamingResponse()');
+    }
+    const updates = new UpdateQueue();
+    const stop = new AbortController();
+    const onAbort = () => stop.abort(signal.reason);
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    const running = this._run(input, { ...options, signal: stop.signal }, (update) => updates.push(update));
+    running.then((response) => updates.end(response), (err) => updates.fail(err));
+    let settled = false;
+    try {
+      for (;;) {
+        const item = await updates.next();
+        if (item.response) {
+          settled = true;
+          yield { type: 'response', response: item.response };
+          return;
+        }
+        yield item.update;
+      }
+    } catch (err) {
+      settled = true;
+      throw err;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      if (!settled) {
+        // The consumer left early: stop the run and wait until it has
+        // rolled back, so the thread and the module are free again.
+        stop.abort(new ThreadmemError('ABORTED', 'the stream was closed by its reader'));
+        await running.catch(() => {});
+      }
+    }
+  }
+
+  async _run(input, { thread, tools = [], signal, options = {} } = {}, onUpdate) {
     this._live();
     const t = thread ?? this.getNewThread();
     if (!(t instanceof AgentThread)) throw new ThreadmemError('INVALID_ARGUMENT', 'thread must be an AgentThread');
@@ -135,15 +188,19 @@ export class ChatAgent {
     if (t.serviceThreadId) request.service_thread_id = t.serviceThreadId;
     if (store && !native) request.host_store = true;
     if (this.contextProvider) request.providers = true;
+    if (onUpdate) request.stream = true;
 
-    const hooks = this._hooks(t, store, runTools, signal);
+    const hooks = this._hooks(t, store, runTools, signal, onUpdate);
     if (this.contextWindow) hooks.count = (await resolveEncoding(this.contextWindow.encoding)).counter;
     const storePtr = native ? store._pin() : 0;
     let result;
     try {
       result = await runAgent(this._live(), storePtr, toJSONText(request), hooks);
+    } catch (err) {
+      throw redacted(err, this.chatClient);
     } finally {
       if (native) store._unpin();
+      hooks.close();
     }
     if (result.service_thread_id && t.serviceThreadId) t.serviceThreadId = result.service_thread_id;
     const usage = result.usage ?? {};
@@ -168,15 +225,48 @@ export class ChatAgent {
   }
 
   // The answers to the core's host calls for one run.
-  _hooks(thread, store, runTools, signal) {
+  _hooks(thread, store, runTools, signal, onUpdate) {
     const provider = this.contextProvider;
     const client = this.chatClient;
     const agentPtr = this._ptr;
+    let reply = null; // the streamed reply being read
+    const closeReply = () => {
+      const r = reply;
+      reply = null;
+      r?.return?.().catch?.(() => {});
+    };
     return {
       llm: async (body) => {
         if (signal?.aborted) throw new ThreadmemError('ABORTED', 'the run was aborted', { cause: signal.reason });
         return client.getResponse(body, { signal });
       },
+      llmOpen: async (body) => {
+        closeReply();
+        if (signal?.aborted) throw new ThreadmemError('ABORTED', 'the run was aborted', { cause: signal.reason });
+        const chunks = await client.getStreamingResponse(body, { signal });
+        if (!chunks || typeof chunks[Symbol.asyncIterator] !== 'function') {
+          throw new ThreadmemError('INVALID_ARGUMENT', 'getStreamingResponse() must resolve to an async iterable of strings');
+        }
+        reply = chunks[Symbol.asyncIterator]();
+      },
+      llmNext: async () => {
+        let next;
+        try {
+          next = await untilAborted(reply.next(), signal);
+        } catch (err) {
+          throw wrapError('LLM_STREAM_ERROR', "the model's streamed reply failed", err);
+        }
+        if (next.done) {
+          reply = null;
+          return null;
+        }
+        if (typeof next.value !== 'string') {
+          throw new ThreadmemError('INVALID_RESPONSE', 'a streamed reply chunk must be a string of JSON');
+        }
+        return next.value;
+      },
+      emit: (json) => onUpdate?.(JSON.parse(json)),
+      close: closeReply,
       tools: async (callsJson) => {
         const calls = JSON.parse(callsJson);
         const results = await Promise.all(
@@ -271,6 +361,68 @@ export class ChatAgent {
     finalizer.unregister(this);
     mod()._tm_agent_free(this._ptr);
     this._ptr = 0;
+  }
+}
+
+// The core's messages may quote the model's reply (an error it sent, a
+// call's id), which may quote the API key back: the client that knows the
+// key takes it out.
+function redacted(err, client) {
+  if (typeof client.redact !== 'function' || !(err instanceof ThreadmemError)) return err;
+  for (const key of ['message', 'stack']) {
+    if (typeof err[key] === 'string') err[key] = client.redact(err[key]);
+  }
+  return err;
+}
+
+// `promise`, or ABORTED as soon as `signal` aborts: a chat client that
+// ignores the signal cannot keep an aborted run waiting.
+function untilAborted(promise, signal) {
+  if (!signal) return promise;
+  let onAbort;
+  const abort = new Promise((_, reject) => {
+    onAbort = () => reject(new ThreadmemError('ABORTED', 'the run was aborted', { cause: signal.reason }));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return Promise.race([promise, abort]).finally(() => signal.removeEventListener('abort', onAbort));
+}
+
+// The updates of a streamed run, from the run (which never waits for the
+// reader) to the reader (which waits when there are none yet).
+class UpdateQueue {
+  constructor() {
+    this.items = [];
+    this.waiting = null;
+  }
+
+  _put(item) {
+    if (this.waiting) {
+      const w = this.waiting;
+      this.waiting = null;
+      if (item.error) w.reject(item.error);
+      else w.resolve(item);
+    } else {
+      this.items.push(item);
+    }
+  }
+
+  push(update) {
+    this._put({ update });
+  }
+
+  end(response) {
+    this._put({ response });
+  }
+
+  fail(error) {
+    this._put({ error });
+  }
+
+  next() {
+    const item = this.items.shift();
+    if (item) return item.error ? Promise.reject(item.error) : Promise.resolve(item);
+    return new Promise((resolve, reject) => (this.waiting = { resolve, reject }));
   }
 }
 

@@ -32,7 +32,7 @@ export type MessageInput =
 export type ThreadmemErrorCode =
   | 'INVALID_ARGUMENT' | 'INVALID_JSON' | 'INVALID_FORMAT' | 'INVALID_STATE' | 'LIMIT_EXCEEDED'
   | 'OUT_OF_MEMORY' | 'INVALID_RESPONSE' | 'MAX_TOOL_ROUNDS' | 'LLM_HTTP_ERROR'
-  | 'LLM_NETWORK_ERROR' | 'LLM_TIMEOUT' | 'ABORTED' | 'TOOL_ERROR' | 'STORE_ERROR'
+  | 'LLM_NETWORK_ERROR' | 'LLM_TIMEOUT' | 'LLM_STREAM_ERROR' | 'ABORTED' | 'TOOL_ERROR' | 'STORE_ERROR'
   | 'PROVIDER_ERROR' | 'CLOSED' | 'NOT_FOUND' | 'NOT_INITIALIZED' | 'HOST_ERROR'
   | 'RUN_FAILED' | 'INTERNAL_ERROR' | 'UNKNOWN_ENCODING' | 'ENCODING_NOT_LOADED'
   | 'CONTEXT_WINDOW_EXCEEDED' | 'INVALID_COUNTER' | 'COUNTER_ERROR'
@@ -387,6 +387,12 @@ export interface ChatClient {
   model?: string;
   /** Posts a chat-completions request body (JSON text); resolves with the response body text. */
   getResponse(body: string, options?: { signal?: AbortSignal }): Promise<string>;
+  /** For agent.runStream: posts a request body that asks for a streamed reply and resolves,
+   *  once the reply has begun, with the JSON text of each server-sent "data:" event (without
+   *  "[DONE]"). */
+  getStreamingResponse?(body: string, options?: { signal?: AbortSignal }): Promise<AsyncIterable<string>> | AsyncIterable<string>;
+  /** Takes secrets out of the text of an error before it is thrown. */
+  redact?(text: string): string;
 }
 
 export interface OpenAIChatClientOptions {
@@ -398,9 +404,13 @@ export interface OpenAIChatClientOptions {
   apiVersion?: string;
   /** Send the key in an 'api-key' header (Azure OpenAI) instead of Authorization. */
   azure?: boolean;
+  /** Retries of 408, 429, 5xx and network errors before a reply begins (default 3). */
   maxRetries?: number;
   retryBaseDelayMs?: number;
+  /** Cap of every wait between retries, Retry-After included (default 20000). */
   maxRetryDelayMs?: number;
+  /** Limit of each attempt (default 60000); for a streamed reply, of the wait for it to
+   *  begin and then of each gap between chunks. LLM_TIMEOUT past it. */
   timeoutMs?: number;
   fetch?: typeof fetch;
 }
@@ -411,6 +421,9 @@ export class OpenAIChatClient implements ChatClient {
   readonly model?: string;
   readonly url: string;
   getResponse(body: string, options?: { signal?: AbortSignal }): Promise<string>;
+  getStreamingResponse(body: string, options?: { signal?: AbortSignal }): Promise<AsyncIterable<string>>;
+  /** The text with the API key replaced by "[redacted]". */
+  redact(text: string): string;
 }
 
 export interface ChatAgentOptions {
@@ -448,6 +461,13 @@ export interface RunResult {
   window?: { tokens: number; historySent: number; historyDropped: number };
 }
 
+/** An update of agent.runStream, in the order they happen. */
+export type RunUpdate =
+  | { type: 'text_delta'; text: string }
+  | { type: 'tool_call'; call_id: string; name: string; /** JSON text, as the model sent it */ arguments: string }
+  | { type: 'tool_result'; call_id: string; name: string; result: unknown }
+  | { type: 'response'; response: RunResult };
+
 export class ChatAgent {
   constructor(options: ChatAgentOptions);
   readonly name?: string;
@@ -457,6 +477,11 @@ export class ChatAgent {
   getNewThread(options?: { messageStore?: MessageStore; serviceThreadId?: string }): AgentThread;
   deserializeThread(state: AgentThreadState | Record<string, unknown> | string): Promise<AgentThread>;
   run(input: MessageInput | MessageInput[], options?: RunOptions): Promise<RunResult>;
+  /** run() with the reply streamed: text deltas, tool calls and results as they happen, then
+   *  the response. The thread receives the turn only when the stream completes; any failure
+   *  (ABORTED, LLM_STREAM_ERROR, INVALID_RESPONSE, ...) ends the iteration with a
+   *  ThreadmemError and adds nothing; leaving the loop early cancels the run. */
+  runStream(input: MessageInput | MessageInput[], options?: RunOptions): AsyncGenerator<RunUpdate, void, undefined>;
   close(): void;
 }
 

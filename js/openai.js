@@ -59,26 +59,62 @@ export class OpenAIChatClient {
    * text. Retries 408/429/5xx and network errors with jittered exponential
    * backoff, honouring Retry-After. Rejects with a ThreadmemError:
    * LLM_HTTP_ERROR (with .status), LLM_NETWORK_ERROR, LLM_TIMEOUT or ABORTED.
+   * `timeoutMs` bounds each attempt, body included.
    */
   async getResponse(body, { signal } = {}) {
-    const headers = { 'content-type': 'application/json', ...this._headers };
+    return this._accepted(body, signal, 'application/json', (res) => res.text());
+  }
+
+  /**
+   * Posts one request body that asks for a streamed reply ("stream": true)
+   * and resolves, once the endpoint has accepted it, with an async iterable
+   * of the JSON text of each server-sent "data:" event, ending at "data:
+   * [DONE]". Retries as getResponse does until the reply starts; after that
+   * nothing is retried (part of the reply has been seen). `timeoutMs`
+   * bounds the wait for the reply to start and then each gap between
+   * chunks. Reading rejects with LLM_STREAM_ERROR when the connection
+   * breaks mid-reply, LLM_TIMEOUT when it stalls, ABORTED on `signal`.
+   * Stopping the iteration early closes the connection.
+   */
+  async getStreamingResponse(body, { signal } = {}) {
+    const { res, deadline } = await this._accepted(body, signal, 'text/event-stream');
+    const type = res.headers.get('content-type') ?? '';
+    if (!/^text\/event-stream/i.test(type)) {
+      deadline.stop();
+      res.body?.cancel().catch(() => {});
+      throw new ThreadmemError('INVALID_RESPONSE', `the model endpoint answered ${type || 'without a content type'} instead of an event stream`);
+    }
+    return sseData(res.body, deadline, (err) => this._failure(err, deadline, signal, true));
+  }
+
+  // Sends the request, with retries, until the endpoint answers 2xx. With
+  // `read`, resolves with what it reads of that response (a read that fails
+  // on the network is retried too); without, with the response and the
+  // deadline of its attempt, still running for the caller to read under.
+  async _accepted(body, signal, accept, read) {
+    const headers = { 'content-type': 'application/json', accept, ...this._headers };
     if (this._apiKey) {
       if (this.azure) headers['api-key'] = this._apiKey;
       else headers.authorization = `Bearer ${this._apiKey}`;
     }
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) throw aborted(signal);
+      const deadline = new Deadline(this.timeoutMs, signal);
       let res;
       let text;
       try {
-        ({ res, text } = await this._post(headers, body, signal));
+        res = await this._fetch(this.url, { method: 'POST', headers, body, signal: deadline.controller.signal });
+        if (res.ok && !read) return { res, deadline };
+        text = await (read && res.ok ? read(res) : res.text());
+        if (res.ok) return text;
       } catch (err) {
-        if (err instanceof ThreadmemError && err.code !== 'LLM_NETWORK_ERROR') throw err;
-        if (attempt >= this.maxRetries) throw err;
+        const failure = this._failure(err, deadline, signal, false);
+        if (failure.code !== 'LLM_NETWORK_ERROR' || attempt >= this.maxRetries) throw failure;
         await sleep(this._backoff(attempt, null), signal);
         continue;
+      } finally {
+        if (read || !res?.ok) deadline.stop();
       }
-      if (res.ok) return text;
       const retryable = RETRY_STATUS.has(res.status);
       if (!retryable || attempt >= this.maxRetries) {
         const detail = this._redact(serverMessage(text));
@@ -93,31 +129,34 @@ export class OpenAIChatClient {
     }
   }
 
-  async _post(headers, body, signal) {
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(), this.timeoutMs);
-    const onAbort = () => timeout.abort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      const res = await this._fetch(this.url, { method: 'POST', headers, body, signal: timeout.signal });
-      const text = await res.text();
-      return { res, text };
-    } catch (err) {
-      if (signal?.aborted) throw aborted(signal);
-      if (timeout.signal.aborted) {
-        throw new ThreadmemError('LLM_TIMEOUT', `the model endpoint did not answer within ${this.timeoutMs} ms`);
-      }
-      const detail = this._redact(String(err?.message ?? err));
-      throw new ThreadmemError('LLM_NETWORK_ERROR', `cannot reach the model endpoint: ${detail}`, { cause: err });
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
+  // The error for a fetch or a read that threw.
+  _failure(err, deadline, signal, midStream) {
+    if (err instanceof ThreadmemError) return err;
+    if (signal?.aborted) return aborted(signal);
+    if (deadline.expired) {
+      return new ThreadmemError(
+        'LLM_TIMEOUT',
+        midStream
+          ? `the model endpoint's streamed reply stalled for more than ${this.timeoutMs} ms`
+          : `the model endpoint did not answer within ${this.timeoutMs} ms`,
+      );
     }
+    const detail = this._redact(String(err?.cause?.message ?? err?.message ?? err));
+    if (midStream) {
+      return new ThreadmemError('LLM_STREAM_ERROR', `the model's streamed reply broke off: ${detail}`, { cause: err });
+    }
+    return new ThreadmemError('LLM_NETWORK_ERROR', `cannot reach the model endpoint: ${detail}`, { cause: err });
   }
 
-  // A server may quote the key back in its error text; never pass it on.
+  /** `text` with the API key replaced by "[redacted]": a server may quote
+   *  the key back (in an error body, in a reply), and the agent passes what
+   *  the core reports of a reply through here before it reaches an error. */
+  redact(text) {
+    return this._apiKey ? String(text).split(this._apiKey).join('[redacted]') : String(text);
+  }
+
   _redact(text) {
-    return this._apiKey ? text.split(this._apiKey).join('[redacted]') : text;
+    return this.redact(text);
   }
 
   // The delay before retry number attempt+1: Retry-After when the server
@@ -144,6 +183,92 @@ function serverMessage(text) {
     return typeof msg === 'string' ? `: ${msg.slice(0, 500)}` : '';
   } catch {
     return '';
+  }
+}
+
+// The time limit of one attempt, and the abort that stops its request:
+// fired by the timer or by the caller's signal.
+class Deadline {
+  constructor(ms, signal) {
+    this.ms = ms;
+    this.signal = signal;
+    this.controller = new AbortController();
+    this.expired = false;
+    this._timer = null;
+    this._onAbort = () => this.controller.abort();
+    signal?.addEventListener('abort', this._onAbort, { once: true });
+    this.arm();
+  }
+
+  /** Starts (again) the wait that must not exceed `ms`. */
+  arm() {
+    clearTimeout(this._timer);
+    this._timer = setTimeout(() => {
+      this.expired = true;
+      this.controller.abort();
+    }, this.ms);
+  }
+
+  /** Stops the clock between waits (while the reader is busy elsewhere). */
+  pause() {
+    clearTimeout(this._timer);
+  }
+
+  stop() {
+    clearTimeout(this._timer);
+    this.signal?.removeEventListener('abort', this._onAbort);
+  }
+}
+
+// The data of each server-sent event of `body`, until "[DONE]" or the end.
+// Events are split on blank lines; of their fields only "data" matters
+// (several data lines join with "\n"); comments (":") keep-alives are
+// skipped. What the data means is the core's business.
+async function* sseData(body, deadline, failure) {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  let data = [];
+  let finished = false;
+  try {
+    for (;;) {
+      let chunk;
+      deadline.arm();
+      try {
+        chunk = await reader.read();
+      } catch (err) {
+        throw failure(err);
+      }
+      deadline.pause();
+      buffer += chunk.done ? decoder.decode() : decoder.decode(chunk.value, { stream: true });
+      // A line ends at \r\n, \n or \r; a \r at the very end may be half of
+      // a \r\n, so it waits for more.
+      const lines = buffer.split(/\r\n|\n|\r(?!$)/);
+      buffer = chunk.done ? '' : lines.pop();
+      for (const line of lines) {
+        if (line === '') {
+          if (!data.length) continue;
+          const event = data.join('\n');
+          data = [];
+          if (event === '[DONE]') {
+            finished = true;
+            return;
+          }
+          yield event;
+        } else if (line.startsWith('data:')) {
+          data.push(line.slice(line[5] === ' ' ? 6 : 5));
+        }
+      }
+      if (chunk.done) {
+        finished = true;
+        // An event the body ended before closing is still read.
+        if (data.length && data.join('\n') !== '[DONE]') yield data.join('\n');
+        return;
+      }
+    }
+  } finally {
+    deadline.stop();
+    if (!finished) reader.cancel().catch(() => {});
   }
 }
 

@@ -15,6 +15,7 @@
 #include "host.h"
 #include "message.h"
 #include "store.h"
+#include "stream.h"
 #include "window.h"
 
 struct tm_agent {
@@ -143,6 +144,7 @@ typedef struct run {
   cJSON *root;                 /* the parsed run_json */
   const char *thread_id;       /* the service thread id given, borrowed */
   bool host_store, providers;
+  bool stream;                 /* streamed replies, updates emitted to the host */
   const cJSON *options;        /* borrowed from root */
   cJSON *run_tools;            /* canonical */
   tm_msgvec turn;              /* input [0, n_input), then the rounds */
@@ -210,6 +212,11 @@ static int read_run(run *r, const char *run_json) {
   if (!absent(v)) {
     if (!cJSON_IsBool(v)) return tm_fail(b, TM_EFORMAT, "providers must be a boolean");
     r->providers = cJSON_IsTrue(v);
+  }
+  v = cJSON_GetObjectItemCaseSensitive(root, "stream");
+  if (!absent(v)) {
+    if (!cJSON_IsBool(v)) return tm_fail(b, TM_EFORMAT, "stream must be a boolean");
+    r->stream = cJSON_IsTrue(v);
   }
   if (r->thread_id && (r->store || r->host_store))
     return tm_fail(b, TM_ESTATE,
@@ -438,6 +445,7 @@ static int make_request(run *r, tm_chat_request *q) {
   q->options[0] = r->agent->options;
   q->options[1] = r->options;
   q->service_thread_id = r->conversation ? r->conversation : r->thread_id;
+  q->stream = r->stream;
   return TM_OK;
 }
 
@@ -617,6 +625,106 @@ static void keep(char **dst, char **src) {
   *src = NULL;
 }
 
+/* ---- updates of a streamed run ---- */
+
+/* Hands `event` (taken) to the host. */
+static int emit(run *r, cJSON *event) {
+  char *text = NULL;
+  int rc = event ? tm_json_print(r->b, event, &text) : oom(r->b);
+  cJSON_Delete(event);
+  if (rc) return rc;
+  tm_host_emit(r->ctx, text);
+  tm_free(text);
+  return TM_OK;
+}
+
+/* {"type":type, key:value, ...} with string values; NULL when out of
+ * memory. */
+static cJSON *event_of(const char *type, const char *k1, const char *v1, const char *k2,
+                       const char *v2, const char *k3, const char *v3) {
+  cJSON *e = cJSON_CreateObject();
+  if (!e || !cJSON_AddStringToObject(e, "type", type) || !cJSON_AddStringToObject(e, k1, v1) ||
+      (k2 && !cJSON_AddStringToObject(e, k2, v2)) || (k3 && !cJSON_AddStringToObject(e, k3, v3))) {
+    cJSON_Delete(e);
+    return NULL;
+  }
+  return e;
+}
+
+static int emit_calls(run *r) {
+  int rc = TM_OK;
+  for (size_t i = 0; rc == TM_OK && i < r->resp.n_calls; i++) {
+    const tm_chat_call *c = &r->resp.calls[i];
+    rc = emit(r, event_of("tool_call", "call_id", c->id, "name", c->name, "arguments",
+                          c->arguments));
+  }
+  return rc;
+}
+
+/* The results of the round just run: the contents of the turn's last
+ * message, in call order. */
+static int emit_results(run *r) {
+  const cJSON *c, *contents = tm_message_contents(&r->turn.items[r->turn.len - 1]);
+  size_t i = 0;
+  int rc = TM_OK;
+  cJSON_ArrayForEach(c, contents) {
+    if (i >= r->resp.n_calls) break;
+    const tm_chat_call *call = &r->resp.calls[i++];
+    const cJSON *result = cJSON_GetObjectItemCaseSensitive(c, "result");
+    cJSON *e = event_of("tool_result", "call_id", call->id, "name", call->name, NULL, NULL);
+    cJSON *copy = result ? cJSON_Duplicate(result, 1) : cJSON_CreateNull();
+    if (!e || !copy || !cJSON_AddItemToObject(e, "result", copy)) {
+      cJSON_Delete(copy);
+      cJSON_Delete(e);
+      return oom(r->b);
+    }
+    if ((rc = emit(r, e)) != TM_OK) return rc;
+  }
+  return rc;
+}
+
+/* ---- asking the model ---- */
+
+/* Sends one request and reads a streamed reply into r->resp, handing each
+ * piece of text to the host as it arrives. */
+static int ask_streamed(run *r, const char *request) {
+  tm_stream s;
+  int rc;
+  memset(&s, 0, sizeof s);
+  if ((rc = tm_host_llm_open(r->ctx, request)) != TM_OK) return host_fail(r->b, rc, "the LLM request");
+  for (;;) {
+    char *chunk = NULL;
+    const char *delta;
+    size_t n;
+    if ((rc = tm_host_llm_next(r->ctx, &chunk)) != TM_OK) {
+      rc = host_fail(r->b, rc, "reading the streamed reply");
+      goto done;
+    }
+    if (!chunk) break;
+    rc = tm_stream_feed(r->b, &s, chunk, &delta, &n);
+    tm_free(chunk);
+    if (rc) goto done;
+    if (n && (rc = emit(r, event_of("text_delta", "text", delta, NULL, NULL, NULL, NULL))))
+      goto done;
+  }
+  rc = tm_stream_finish(r->b, &s, &r->resp);
+done:
+  tm_stream_free(&s);
+  return rc;
+}
+
+/* Sends one request and reads its reply into r->resp. */
+static int ask(run *r, const char *request) {
+  char *answer = NULL;
+  int rc;
+  tm_chat_response_free(&r->resp);
+  if (r->stream) return ask_streamed(r, request);
+  if ((rc = tm_host_llm(r->ctx, request, &answer)) != TM_OK) return host_fail(r->b, rc, "the LLM request");
+  rc = tm_chat_parse(r->b, answer, &r->resp);
+  tm_free(answer);
+  return rc;
+}
+
 static int loop(run *r) {
   tm_base *b = r->b;
   int rounds = 0, rc;
@@ -626,18 +734,14 @@ static int loop(run *r) {
   if ((rc = tm_chat_tools_merged(b, &q, &r->known)) != TM_OK) return rc;
   for (;;) {
     cJSON *body = NULL;
-    char *text = NULL, *answer = NULL;
+    char *text = NULL;
     if ((rc = make_request(r, &q)) != TM_OK) return rc;
     if ((rc = tm_chat_build(b, &q, &body)) != TM_OK) return rc;
     rc = tm_json_print(b, body, &text);
     cJSON_Delete(body);
     if (rc) return rc;
-    rc = tm_host_llm(r->ctx, text, &answer);
+    rc = ask(r, text);
     tm_free(text);
-    if (rc) return host_fail(b, rc, "the LLM request");
-    tm_chat_response_free(&r->resp);
-    rc = tm_chat_parse(b, answer, &r->resp);
-    tm_free(answer);
     if (rc) return rc;
 
     r->usage[0] += r->resp.prompt_tokens;
@@ -655,8 +759,10 @@ static int loop(run *r) {
     }
     if (rounds >= r->agent->max_rounds)
       return tm_fail(b, TM_EROUNDS, "model still calling tools after %d rounds", rounds);
+    if (r->stream && (rc = emit_calls(r)) != TM_OK) return rc;
     if ((rc = push_text_message(r, r->resp.content, true)) != TM_OK) return rc;
     if ((rc = run_tools(r)) != TM_OK) return rc;
+    if (r->stream && (rc = emit_results(r)) != TM_OK) return rc;
     rounds++;
   }
 }

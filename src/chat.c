@@ -478,6 +478,22 @@ int tm_chat_build(tm_base *b, const tm_chat_request *req, cJSON **out) {
   cJSON_Delete(merged);
   merged = NULL;
 
+  cJSON_DeleteItemFromObjectCaseSensitive(body, "stream");
+  if (req->stream) {
+    /* Options' stream_options are kept, with usage always asked for: the
+     * run reports it. */
+    cJSON *so = cJSON_GetObjectItemCaseSensitive(body, "stream_options");
+    if (!cJSON_IsObject(so)) {
+      cJSON_DeleteItemFromObjectCaseSensitive(body, "stream_options");
+      if (!(so = cJSON_AddObjectToObject(body, "stream_options"))) goto nomem;
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(so, "include_usage");
+    if (!cJSON_AddBoolToObject(so, "include_usage", 1) || !cJSON_AddBoolToObject(body, "stream", 1))
+      goto nomem;
+  } else {
+    cJSON_DeleteItemFromObjectCaseSensitive(body, "stream_options");
+  }
+
   if (req->service_thread_id) {
     cJSON_DeleteItemFromObjectCaseSensitive(body, "conversation");
     if ((rc = add_str(b, body, "conversation", req->service_thread_id)) != TM_OK) goto fail;
@@ -592,9 +608,7 @@ static int parse_call(tm_base *b, const cJSON *call, size_t index, tm_chat_call 
 
 int tm_chat_parse(tm_base *b, const char *body, tm_chat_response *out) {
   cJSON *root = NULL;
-  tm_chat_response r;
   int rc;
-  memset(&r, 0, sizeof r);
   memset(out, 0, sizeof *out);
   if (!body) return tm_fail(b, TM_ERESPONSE, "empty response");
   /* Whatever the endpoint sent, an unreadable body is an unusable
@@ -602,6 +616,16 @@ int tm_chat_parse(tm_base *b, const char *body, tm_chat_response *out) {
   if ((rc = tm_json_parse(b, body, "response", &root)) != TM_OK) {
     return rc == TM_ENOMEM ? rc : tm_fail(b, TM_ERESPONSE, "%s", tm_errmsg(b));
   }
+  rc = tm_chat_read(b, root, out);
+  cJSON_Delete(root);
+  return rc;
+}
+
+int tm_chat_read(tm_base *b, const cJSON *root, tm_chat_response *out) {
+  tm_chat_response r;
+  int rc;
+  memset(&r, 0, sizeof r);
+  memset(out, 0, sizeof *out);
   if (!cJSON_IsObject(root)) {
     rc = tm_fail(b, TM_ERESPONSE, "response is not a JSON object");
     goto fail;
@@ -662,11 +686,9 @@ int tm_chat_parse(tm_base *b, const char *body, tm_chat_response *out) {
   r.prompt_tokens = usage_int(usage, "prompt_tokens");
   r.completion_tokens = usage_int(usage, "completion_tokens");
   r.total_tokens = usage_int(usage, "total_tokens");
-  cJSON_Delete(root);
   *out = r;
   return TM_OK;
 fail:
   tm_chat_response_free(&r);
-  cJSON_Delete(root);
   return rc;
 }

@@ -67,6 +67,11 @@ typedef struct tm_chat_request {
   const cJSON *options[2];
   /* Sent as "conversation" when not NULL. */
   const char *service_thread_id;
+  /* Asks for a streamed reply: "stream":true with
+   * "stream_options":{"include_usage":true}. When false, any "stream" or
+   * "stream_options" given in options is dropped: the reply is parsed as
+   * one body. */
+  bool stream;
 } tm_chat_request;
 
 /* Builds the request body into a new cJSON object (*out, freed by the
@@ -104,6 +109,9 @@ typedef struct tm_chat_response {
  * message, tool calls without id or name or with arguments that are not
  * JSON). On failure *out is left zeroed. */
 int tm_chat_parse(tm_base *b, const char *body, tm_chat_response *out);
+
+/* The same for a response already parsed (`root` is only read). */
+int tm_chat_read(tm_base *b, const cJSON *root, tm_chat_response *out);
 
 /* Frees what tm_chat_parse filled in and zeroes it. */
 void tm_chat_response_free(tm_chat_response *r);

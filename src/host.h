@@ -37,6 +37,26 @@ int tm_host_count(const char *text, size_t len, size_t *out);
  * Async. Retries, timeouts and HTTP errors are the host's business. */
 int tm_host_llm(uint32_t ctx, const char *request_json, char **out);
 
+/* Sends a chat-completions request body that asks for a streamed reply
+ * ("stream":true) and waits until the endpoint has accepted it. The chunks
+ * are then read with tm_host_llm_next. Async. Retries before the reply
+ * starts, timeouts and HTTP errors are the host's business, as for
+ * tm_host_llm. */
+int tm_host_llm_open(uint32_t ctx, const char *request_json);
+
+/* Writes the next chunk of the streamed reply opened last: the JSON text
+ * of one server-sent "data:" event. At the end of the stream ("data:
+ * [DONE]" or the end of the body) it returns TM_OK with *out NULL. A broken
+ * connection or a stalled stream is TM_EHOST. Async. */
+int tm_host_llm_next(uint32_t ctx, char **out);
+
+/* Hands one update of a streamed run to the host, as JSON: a text delta
+ * {"type":"text_delta","text"}, a complete tool call {"type":"tool_call",
+ * "call_id","name","arguments"} or a tool result {"type":"tool_result",
+ * "call_id","name","result"}. Sync: the host queues it for its consumer
+ * and never calls back into the core. */
+void tm_host_emit(uint32_t ctx, const char *event_json);
+
 /* Executes a JSON array of tool calls [{"call_id","name","arguments"}]
  * (concurrently where the host can) and writes a JSON array of results in
  * the same order [{"call_id","result"}]. Async. */

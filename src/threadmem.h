@@ -395,7 +395,11 @@ void tm_agent_free(tm_agent *agent);
  *    "host_store":true (optional: the history lives in a host store),
  *    "providers":true (optional: call the host's context providers),
  *    "tools":[...] (optional: extra tools for this run),
- *    "options":{...} (optional: extra request fields for this run)}
+ *    "options":{...} (optional: extra request fields for this run),
+ *    "stream":true (optional: ask for streamed replies, read them chunk by
+ *                   chunk through tm_host_llm_open/tm_host_llm_next, and
+ *                   hand every text delta, tool call and tool result to
+ *                   tm_host_emit as it completes)}
  * `store` is the thread's in-memory store, or NULL (host store, service
  * thread, or no history at all). `host_ctx` is passed back to every host
  * import so the host knows which run calls it.

@@ -9,6 +9,8 @@
  * instance, Module.tmHost:
  *   now() -> number (ms since the epoch)       random(n) -> Uint8Array(n)
  *   llm(ctx, requestJson) -> Promise<string>    tools(ctx, callsJson) -> Promise<string>
+ *   llmOpen(ctx, requestJson) -> Promise<void>  llmNext(ctx) -> Promise<string|null>
+ *   emit(ctx, eventJson): an update of a streamed run (sync, queued by the host)
  *   storeList(ctx) -> Promise<string>           storeAdd(ctx, messagesJson) -> Promise<void>
  *   invoking(ctx, json) -> Promise<string>      invoked(ctx, json) -> Promise<void>
  *   fail(ctx, error): keeps the cause of a failed import for the public call
@@ -60,9 +62,10 @@ mergeInto(LibraryManager.library, {
 
   // Runs one async host method under Asyncify. `args` is a function that
   // reads the C arguments (called once, before the core suspends). When
-  // `out` is not 0 the method must resolve to a string, written to *out.
+  // `out` is not 0 the method must resolve to a string, written to *out;
+  // with `nullable`, null is allowed too and leaves *out NULL.
   $tmHostAsync__deps: ['$Asyncify', '$tmCallAsync', '$TM_CODES', '$tmHostFail', '$tmWriteOut'],
-  $tmHostAsync: function(ctx, method, out, args) {
+  $tmHostAsync: function(ctx, method, out, args, nullable) {
     return Asyncify.handleAsync(async function() {
       ctx = ctx >>> 0;
       var result;
@@ -73,14 +76,14 @@ mergeInto(LibraryManager.library, {
           throw new Error('threadmem: the host has no ' + method + '()');
         }
         result = await host[method].apply(host, [ctx].concat(args()));
-        if (out && typeof result != 'string') {
+        if (out && typeof result != 'string' && !(nullable && result === null)) {
           throw new TypeError('threadmem: host ' + method + '() must resolve to a JSON string, got ' +
                               (result === null ? 'null' : typeof result));
         }
       } catch (e) {
         return tmHostFail(ctx, e);
       }
-      return out ? tmWriteOut(out, result) : TM_CODES.OK;
+      return out && result !== null ? tmWriteOut(out, result) : TM_CODES.OK;
     });
   },
 
@@ -170,6 +173,30 @@ mergeInto(LibraryManager.library, {
   tm_host_llm__deps: ['$tmHostAsync'],
   tm_host_llm: function(ctx, request, out) {
     return tmHostAsync(ctx, 'llm', out, function() { return [UTF8ToString(request)]; });
+  },
+
+  // int tm_host_llm_open(uint32_t ctx, const char *request_json). Async.
+  tm_host_llm_open__deps: ['$tmHostAsync'],
+  tm_host_llm_open: function(ctx, request) {
+    return tmHostAsync(ctx, 'llmOpen', 0, function() { return [UTF8ToString(request)]; });
+  },
+
+  // int tm_host_llm_next(uint32_t ctx, char **out). Async. Resolves to the
+  // next chunk's JSON text, or null at the end of the stream.
+  tm_host_llm_next__deps: ['$tmHostAsync'],
+  tm_host_llm_next: function(ctx, out) {
+    return tmHostAsync(ctx, 'llmNext', out, function() { return []; }, true);
+  },
+
+  // void tm_host_emit(uint32_t ctx, const char *event_json). Sync: the host
+  // only queues the update for its consumer.
+  tm_host_emit: function(ctx, event) {
+    try {
+      Module['tmHost']['emit'](ctx >>> 0, UTF8ToString(event));
+    } catch (e) {
+      // Queuing an update does not fail; should it, the run goes on and
+      // its own result still reaches the caller.
+    }
   },
 
   // int tm_host_tools(uint32_t ctx, const char *calls_json, char **out). Async.

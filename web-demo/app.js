@@ -175,6 +175,11 @@ function recording(client) {
       showRequest(body);
       return client.getResponse(body, options);
     },
+    async getStreamingResponse(body, options) {
+      showRequest(body);
+      return client.getStreamingResponse(body, options);
+    },
+    redact: (text) => (client.redact ? client.redact(text) : text),
   };
 }
 
@@ -303,7 +308,14 @@ async function send(text) {
   const pending = appendPending(text);
   try {
     const before = await messageCount(entry.thread);
-    const result = await currentAgent().run(new ChatMessage('user', text), { thread: entry.thread });
+    // The reply is shown as it arrives; the thread gets the turn only once
+    // it is complete.
+    let result;
+    for await (const update of currentAgent().runStream(new ChatMessage('user', text), { thread: entry.thread })) {
+      if (update.type === 'text_delta') pending.append(update.text);
+      else if (update.type === 'tool_call') pending.note(`calling ${update.name}…`);
+      else if (update.type === 'response') result = update.response;
+    }
     const s = readForm();
     lastUsage.set(entry.id, {
       usage: result.usage,
@@ -345,7 +357,23 @@ function appendPending(text) {
   typing.textContent = 'Assistant is answering…';
   el.messages.append(li, typing);
   scrollToEnd();
-  return { remove: () => { li.remove(); typing.remove(); } };
+  let content = null; // the streamed text so far
+  return {
+    append(text) {
+      if (!content) {
+        content = document.createElement('div');
+        content.className = 'content';
+        typing.replaceChildren(content);
+        typing.classList.add('streaming');
+      }
+      content.textContent += text;
+      scrollToEnd();
+    },
+    note(text) {
+      if (!content) typing.textContent = text;
+    },
+    remove: () => { li.remove(); typing.remove(); },
+  };
 }
 
 // ---------------------------------------------------------------- rendering

@@ -1,5 +1,5 @@
 // The offline demo model: a chat client (the shape ChatAgent expects:
-// { model, getResponse(body) }) that needs no API. It answers only from the
+// { model, getResponse(body), getStreamingResponse(body) }) that needs no API. It answers only from the
 // messages in the request it is sent, so what it "remembers" is exactly what
 // threadmem put in the request: a thread's history, the instructions, the
 // notes a context provider added. Nothing is kept between calls.
@@ -7,33 +7,57 @@
 export const OFFLINE_MODEL = 'offline-demo';
 
 /**
- * @param {{delayMs?: number}} [options] a short pause, so the page shows a
- *   reply being awaited as it would with a real model
+ * @param {{delayMs?: number, chunkDelayMs?: number}} [options] a short pause
+ *   before the reply, and between the words of a streamed one, so the page
+ *   shows a reply being awaited and arriving as it would with a real model
  */
-export function createOfflineModel({ delayMs = 150 } = {}) {
+export function createOfflineModel({ delayMs = 150, chunkDelayMs = 25 } = {}) {
   let counter = 0;
+  // The reply to a request body, and what it costs.
+  function reply(body) {
+    const request = typeof body === 'string' ? JSON.parse(body) : body;
+    const messages = Array.isArray(request?.messages) ? request.messages : [];
+    const content = answer(messages);
+    const promptTokens = estimateTokens(messages.map(textOf).join('\n')) + 3 * messages.length;
+    const completionTokens = estimateTokens(content);
+    counter += 1;
+    return {
+      id: `offline-${Date.now().toString(36)}-${counter}`,
+      created: Math.floor(Date.now() / 1000),
+      content,
+      usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+    };
+  }
   return {
     model: OFFLINE_MODEL,
     async getResponse(body, { signal } = {}) {
-      const request = typeof body === 'string' ? JSON.parse(body) : body;
-      const messages = Array.isArray(request?.messages) ? request.messages : [];
       if (delayMs > 0) await pause(delayMs, signal);
-      const content = answer(messages);
-      const promptTokens = estimateTokens(messages.map(textOf).join('\n')) + 3 * messages.length;
-      const completionTokens = estimateTokens(content);
-      counter += 1;
+      const { id, created, content, usage } = reply(body);
       return JSON.stringify({
-        id: `offline-${Date.now().toString(36)}-${counter}`,
+        id,
         object: 'chat.completion',
-        created: Math.floor(Date.now() / 1000),
+        created,
         model: OFFLINE_MODEL,
         choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
-        usage: {
-          prompt_tokens: promptTokens,
-          completion_tokens: completionTokens,
-          total_tokens: promptTokens + completionTokens,
-        },
+        usage,
       });
+    },
+    // The same reply as the chunks of a server-sent-events stream, word by
+    // word: what an OpenAI-compatible endpoint sends for "stream": true.
+    async getStreamingResponse(body, { signal } = {}) {
+      if (delayMs > 0) await pause(delayMs, signal);
+      const { id, created, content, usage } = reply(body);
+      const chunk = (delta, finish = null, extra = {}) =>
+        JSON.stringify({ id, object: 'chat.completion.chunk', created, model: OFFLINE_MODEL, choices: delta ? [{ index: 0, delta, finish_reason: finish }] : [], ...extra });
+      return (async function* words() {
+        yield chunk({ role: 'assistant', content: '' });
+        for (const word of content.match(/\S+\s*/g) ?? []) {
+          if (chunkDelayMs > 0) await pause(chunkDelayMs, signal);
+          yield chunk({ content: word });
+        }
+        yield chunk({}, 'stop');
+        yield chunk(null, null, { usage });
+      })();
     },
   };
 }
@@ -128,10 +152,14 @@ function estimateTokens(text) {
 
 function pause(ms, signal) {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
+    const onAbort = () => {
       clearTimeout(timer);
       reject(signal.reason ?? new Error('aborted'));
-    }, { once: true });
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -63,6 +63,10 @@ static void strlist_free(strlist *l) {
 typedef struct script {
   strlist llm_queue; /* canned bodies; llm_next is the next to serve */
   size_t llm_next;
+  strlist streams; /* canned streamed replies; stream_next is the next */
+  size_t stream_next;
+  strlist chunks; /* the chunks of the reply being read */
+  size_t chunk_next;
   hn_llm_fn llm_fn;
   void *llm_user;
   hn_tools_fn tools_fn;
@@ -89,6 +93,8 @@ static void script_init(script *s) {
 
 static void script_free(script *s) {
   strlist_free(&s->llm_queue);
+  strlist_free(&s->streams);
+  strlist_free(&s->chunks);
   free(s->invoking);
   strlist_free(&s->store);
   for (int i = 0; i < HN_IMPORTS; i++) strlist_free(&s->recorded[i]);
@@ -125,6 +131,10 @@ void hn_llm_set_fn(uint32_t ctx, hn_llm_fn fn, void *user) {
   script *s = get(ctx);
   s->llm_fn = fn;
   s->llm_user = user;
+}
+
+void hn_llm_push_stream(uint32_t ctx, const char *chunks) {
+  strlist_push(&get(ctx)->streams, xstrdup(chunks));
 }
 
 size_t hn_llm_pending(uint32_t ctx) {
@@ -292,6 +302,41 @@ int tm_host_llm(uint32_t ctx, const char *request_json, char **out) {
     return body ? give(body, out) : TM_EHOST;
   }
   return TM_EHOST;
+}
+
+int tm_host_llm_open(uint32_t ctx, const char *request_json) {
+  script *s = get(ctx);
+  if (enter(s, HN_LLM_OPEN, request_json)) return TM_EHOST;
+  if (s->stream_next >= s->streams.len) return TM_EHOST;
+  strlist_free(&s->chunks);
+  s->chunk_next = 0;
+  const char *p = s->streams.items[s->stream_next++];
+  while (*p) {
+    const char *end = strchr(p, '\n');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    char *chunk = xmalloc(n + 1);
+    memcpy(chunk, p, n);
+    chunk[n] = '\0';
+    strlist_push(&s->chunks, chunk);
+    p += n + (end ? 1 : 0);
+  }
+  return TM_OK;
+}
+
+int tm_host_llm_next(uint32_t ctx, char **out) {
+  script *s = get(ctx);
+  *out = NULL;
+  if (enter(s, HN_LLM_NEXT, NULL)) return TM_EHOST;
+  if (s->chunk_next >= s->chunks.len) return TM_OK;
+  const char *chunk = s->chunks.items[s->chunk_next];
+  if (strcmp(chunk, "!") == 0) return TM_EHOST;
+  int rc = give(chunk, out);
+  if (rc == TM_OK) s->chunk_next++;
+  return rc;
+}
+
+void tm_host_emit(uint32_t ctx, const char *event_json) {
+  (void)enter(get(ctx), HN_EMIT, event_json);
 }
 
 /* Default tools: each call's result is the string "name(arguments)". */

@@ -37,6 +37,9 @@ typedef enum hn_import {
   HN_STORE_ADD,
   HN_INVOKING,
   HN_INVOKED,
+  HN_LLM_OPEN, /* streamed replies: the request */
+  HN_LLM_NEXT, /* streamed replies: each chunk read (recorded as NULL) */
+  HN_EMIT,     /* the updates of streamed runs */
   HN_IMPORTS
 } hn_import;
 
@@ -69,6 +72,13 @@ void hn_llm_push(uint32_t ctx, const char *response_json);
 void hn_llm_set_fn(uint32_t ctx, hn_llm_fn fn, void *user);
 /* Responses still queued (to check that a test used up its script). */
 size_t hn_llm_pending(uint32_t ctx);
+
+/* Queues a canned streamed reply: its chunks separated by '\n' (copied;
+ * JSON text never holds a raw newline). tm_host_llm_open takes the next
+ * queued reply (TM_EHOST when none is left); tm_host_llm_next serves its
+ * chunks, then NULL. A chunk that is exactly "!" makes that
+ * tm_host_llm_next fail with TM_EHOST (a connection broken mid-reply). */
+void hn_llm_push_stream(uint32_t ctx, const char *chunks);
 
 /* Replaces the default tool behaviour with a callback; NULL restores it. */
 void hn_tools_set_fn(uint32_t ctx, hn_tools_fn fn, void *user);

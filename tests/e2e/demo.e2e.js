@@ -216,6 +216,25 @@ async function main() {
       assert(reply.includes("don't know"), `reply: ${reply}`);
     });
 
+    await check('a reply appears as it streams in, before it is complete', async () => {
+      const stored = () => page.locator('#messages .message:not(.pending):not(.typing)').count();
+      const before = await stored();
+      await page.fill('#input', 'How many messages did you get?');
+      await page.click('#send');
+      // Part of the reply, shown while the turn is still being answered.
+      const partial = await page.waitForFunction(() => {
+        const c = document.querySelector('#messages .typing.streaming .content');
+        return c && c.textContent.length > 0 ? c.textContent : null;
+      }, null, { timeout: 10000, polling: 10 });
+      const partialText = await partial.jsonValue();
+      assertEqual(await stored(), before, 'messages shown as stored while the reply streams');
+      await page.waitForFunction(() => !document.querySelector('#messages .typing'), null, { timeout: 20000 });
+      const full = await page.locator('#messages .message.assistant .content').last().textContent();
+      assert(full.startsWith(partialText.trim()), `partial "${partialText}" is not the start of "${full}"`);
+      assert(full.length > partialText.length, `the reply was complete at once: "${full}"`);
+      assertEqual(await stored(), before + 2, 'messages after the streamed turn');
+    });
+
     await check('switching back shows the first thread, which still remembers', async () => {
       await page.locator('#thread-list .thread-item', { hasText: 'Alice chat' }).click();
       await page.waitForFunction(() => document.querySelectorAll('#messages .message').length === 4);
@@ -350,6 +369,18 @@ async function main() {
         });
       }
       const users = body.messages.filter((m) => m.role === 'user').length;
+      if (body.stream) {
+        // The reply as server-sent events, as OpenAI streams it.
+        const chunk = (delta, finish = null, extra = {}) =>
+          `data: ${JSON.stringify({ id: 'chatcmpl-e2e', object: 'chat.completion.chunk', model: body.model, choices: delta ? [{ index: 0, delta, finish_reason: finish }] : [], ...extra })}\n\n`;
+        const words = `endpoint saw ${users} user messages`.match(/\S+\s*/g);
+        return route.fulfill({
+          status: 200,
+          headers: { ...cors, 'content-type': 'text/event-stream' },
+          body: [chunk({ role: 'assistant', content: '' }), ...words.map((w) => chunk({ content: w })), chunk({}, 'stop'),
+            chunk(null, null, { usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 } }), 'data: [DONE]\n\n'].join(''),
+        });
+      }
       return route.fulfill({
         status: 200,
         headers: { ...cors, 'content-type': 'application/json' },

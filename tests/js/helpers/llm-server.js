@@ -42,6 +42,15 @@
 //   { toolCalls: [{ name, arguments, id }] }  tool calls (arguments: string sent
 //                                         as is, or a value that is JSON-encoded)
 //   { destroy: true }                     close the socket without an answer
+// For a streamed request ("stream": true) the answer is sent as server-sent
+// events, one chunk per word of the text and two per tool call; these
+// misbehave on demand:
+//   { chunkDelayMs }                      wait between chunks
+//   { breakAfter: n }                     reset the connection after n chunks
+//   { stallAfter: n }                     stop sending after n chunks (socket kept open)
+//   { corruptAt: n }                      chunk n is cut in half (not JSON)
+//   { noDone: true }                      end the body after the last chunk without [DONE]
+//   { events: ['raw data', ...] }         these exact data lines instead (then [DONE])
 // `times: Infinity` keeps an entry forever (a model that always calls tools).
 
 import http from 'node:http';
@@ -114,6 +123,12 @@ export async function startLLMServer() {
       const err = typeof entry.error === 'string' ? { message: entry.error } : entry.error;
       return sendError(res, entry.status, err ?? { message: `scripted HTTP ${entry.status}` }, entry.headers);
     }
+    if (entry?.events !== undefined) {
+      res.writeHead(200, { 'content-type': 'text/event-stream', ...entry.headers });
+      for (const e of entry.events) res.write(`data: ${e}\n\n`);
+      res.end('data: [DONE]\n\n');
+      return;
+    }
     if (entry?.raw !== undefined) {
       res.writeHead(entry.status ?? 200, { 'content-type': 'application/json', ...entry.headers });
       res.end(entry.raw);
@@ -132,7 +147,7 @@ export async function startLLMServer() {
     else answer = respond(body.messages, body.tools, body);
 
     const completion = buildCompletion(body, answer);
-    if (body.stream) return sendStream(res, completion);
+    if (body.stream) return sendStream(req, res, completion, entry ?? {});
     res.writeHead(200, { 'content-type': 'application/json', ...entry?.headers });
     res.end(JSON.stringify(completion));
   }
@@ -422,30 +437,48 @@ function sendError(res, status, error, headers = {}) {
   res.end(JSON.stringify({ error: { type: 'invalid_request_error', param: null, code: null, ...error } }));
 }
 
-// Server-sent events in OpenAI's chunk format, for streaming requests.
-function sendStream(res, completion) {
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+// Server-sent events in OpenAI's chunk format, for streaming requests (with
+// include_usage: the usage in a last chunk without choices), misbehaving as
+// the script entry says.
+async function sendStream(req, res, completion, entry) {
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...entry.headers });
   const base = { id: completion.id, object: 'chat.completion.chunk', created: completion.created, model: completion.model };
   const msg = completion.choices[0].message;
-  const send = (delta, finish = null, extra = {}) =>
-    res.write(`data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta, finish_reason: finish }], ...extra })}\n\n`);
-  send({ role: 'assistant', content: '' });
-  if (msg.content) for (const word of msg.content.match(/\S+\s*/g) ?? []) send({ content: word });
+  const chunks = [];
+  const add = (delta, finish = null) => chunks.push({ ...base, choices: [{ index: 0, delta, finish_reason: finish }] });
+  add({ role: 'assistant', content: '' });
+  if (msg.content) for (const word of msg.content.match(/\S+\s*/g) ?? []) add({ content: word });
   (msg.tool_calls ?? []).forEach((c, index) => {
-    send({ tool_calls: [{ index, id: c.id, type: 'function', function: { name: c.function.name, arguments: '' } }] });
-    send({ tool_calls: [{ index, function: { arguments: c.function.arguments } }] });
+    add({ tool_calls: [{ index, id: c.id, type: 'function', function: { name: c.function.name, arguments: '' } }] });
+    add({ tool_calls: [{ index, function: { arguments: c.function.arguments } }] });
   });
-  send({}, completion.choices[0].finish_reason, { usage: completion.usage });
-  res.end('data: [DONE]\n\n');
+  add({}, completion.choices[0].finish_reason);
+  chunks.push({ ...base, choices: [], usage: completion.usage });
+  for (let i = 0; i < chunks.length; i++) {
+    if (i === entry.breakAfter) {
+      // What was written reaches the client first: the reply has begun.
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      return req.socket.destroy();
+    }
+    if (i === entry.stallAfter) return; // the socket stays open, silent
+    let text = JSON.stringify(chunks[i]);
+    if (i === entry.corruptAt) text = text.slice(0, text.length >> 1);
+    res.write(`data: ${text}\n\n`);
+    if (entry.chunkDelayMs) await sleep(entry.chunkDelayMs, res);
+    if (res.destroyed) return;
+  }
+  res.end(entry.noDone ? '' : 'data: [DONE]\n\n');
 }
 
 function sleep(ms, res) {
   return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    res.on('close', () => {
+    const done = () => {
       clearTimeout(t);
+      res.off('close', done);
       resolve();
-    });
+    };
+    const t = setTimeout(done, ms);
+    res.on('close', done);
   });
 }
 

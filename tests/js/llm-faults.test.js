@@ -1,0 +1,128 @@
+// Every way the model endpoint can fail, through run() and runStream():
+// the error code, the retries, a thread exactly as it was before the run
+// (serialized before and after), and the API key nowhere: not in the error,
+// not in the thread, not in anything written to the console. The server
+// quotes the key back wherever it can, as real ones do.
+
+import { afterAll, afterEach, beforeAll, beforeEach, expect, jest, test } from '@jest/globals';
+import { inspect } from 'node:util';
+import { ChatAgent, OpenAIChatClient, ThreadmemError } from '../../js/index.js';
+import { caught, startLLMServer } from './helpers/llm-server.js';
+
+const KEY = 'sk-faults-SECRET-9f8e7d6c5b4a';
+
+let llm;
+let logged;
+
+beforeAll(async () => {
+  llm = await startLLMServer();
+});
+afterAll(() => llm.close());
+beforeEach(() => {
+  llm.reset();
+  logged = [];
+  for (const level of ['log', 'info', 'warn', 'error', 'debug', 'trace']) {
+    jest.spyOn(console, level).mockImplementation((...args) => logged.push(args.map((a) => inspect(a, { depth: 8 })).join(' ')));
+  }
+});
+afterEach(() => jest.restoreAllMocks());
+
+const loop = {
+  name: 'again',
+  description: 'Asks to be called again',
+  parameters: { type: 'object' },
+  execute: async () => `call again, key ${KEY}`,
+};
+
+function agentWith(client = {}) {
+  const chatClient = new OpenAIChatClient({ baseURL: llm.url, apiKey: KEY, model: 'm', retryBaseDelayMs: 5, maxRetries: 2, ...client });
+  return new ChatAgent({ chatClient, instructions: 'Test.', tools: [loop], maxToolRounds: 2 });
+}
+
+const chunk = (delta, finish = null) => JSON.stringify({ id: 'c', choices: [{ index: 0, delta, finish_reason: finish }] });
+
+// name, client options, scripts, expected code, requests made (null: not checked), modes
+const faults = [
+  ['timeout', { timeoutMs: 150, maxRetries: 0 }, [{ delayMs: 3000 }], 'LLM_TIMEOUT', 1],
+  ['connection reset mid-reply', {}, [{ breakAfter: 3 }], 'LLM_STREAM_ERROR', 1, ['stream']],
+  ['connection reset before any answer, every time', {}, [{ destroy: true, times: Infinity }], 'LLM_NETWORK_ERROR', 3],
+  ['429 with Retry-After, every time', {}, [{ status: 429, times: Infinity, headers: { 'retry-after': '0' }, error: `Rate limit reached for key ${KEY}` }], 'LLM_HTTP_ERROR', 3],
+  ['502, every time', {}, [{ status: 502, times: Infinity, error: `bad gateway (${KEY})` }], 'LLM_HTTP_ERROR', 3],
+  ['invalid JSON body', {}, [{ raw: `{"choices":[{"message":{"content":"${KEY}` }], 'INVALID_RESPONSE', 1, ['run']],
+  ['malformed chunk', {}, [{ corruptAt: 2 }], 'INVALID_RESPONSE', 1, ['stream']],
+  ['error object quoting the key', {}, [{ json: { error: { message: `invalid key ${KEY}` } } }], 'INVALID_RESPONSE', 1, ['run']],
+  ['error chunk quoting the key', {}, [{ events: [chunk({ content: 'Hi' }), JSON.stringify({ error: { message: `invalid key ${KEY}` } })] }], 'INVALID_RESPONSE', 1, ['stream']],
+  ['tool call id quoting the key, arguments not JSON', {}, [{ toolCalls: [{ id: KEY, name: 'again', arguments: '{"x":' }] }], 'INVALID_RESPONSE', 1],
+  ['a model that loops on tool calls', {}, [{ times: Infinity, toolCalls: [{ name: 'again', arguments: {} }] }], 'MAX_TOOL_ROUNDS', 3],
+];
+
+async function runOnce(agent, mode, thread) {
+  if (mode === 'run') return agent.run(`go (${KEY} must not leak)`, { thread });
+  for await (const _ of agent.runStream(`go (${KEY} must not leak)`, { thread })) {
+    // read to the end
+  }
+}
+
+function expectNoKey(text) {
+  expect(text).not.toContain(KEY);
+  expect(text).not.toContain('SECRET-9f8e7d6c5b4a');
+}
+
+for (const [name, client, scripts, code, requests, modes = ['run', 'stream']] of faults) {
+  for (const mode of modes) {
+    test(`${mode}: ${name} -> ${code}, thread unchanged, key nowhere`, async () => {
+      const agent = agentWith(client);
+      const thread = agent.getNewThread();
+      await agent.run('a first good turn', { thread });
+      const before = await thread.serialize();
+      llm.reset();
+      for (const s of scripts) llm.script(s);
+
+      const err = await caught(runOnce(agent, mode, thread));
+      expect(err).toBeInstanceOf(ThreadmemError);
+      expect(err.code).toBe(code);
+      if (requests !== null) expect(llm.requests).toHaveLength(requests);
+      if (code === 'LLM_HTTP_ERROR') expect(err.status).toBe(scripts[0].status);
+      const after = await thread.serialize();
+      expect(after).toEqual(before);
+
+      // What a user would log of it.
+      console.error(err);
+      console.log(`run failed: ${err.message}`, err.stack);
+      const shown = [err.message, String(err), err.stack, inspect(err, { depth: 8 }), JSON.stringify(err), JSON.stringify(after), logged.join('\n')];
+      for (const text of shown) expectNoKey(text);
+      expect(logged).toHaveLength(2); // the library itself logged nothing
+      // The key was sent, so its absence above means something.
+      expect(llm.requests[0].headers.authorization).toBe(`Bearer ${KEY}`);
+
+      llm.reset();
+      expect((await agent.run('recovered', { thread })).text).toMatch(/^Echo: recovered/);
+      agent.close();
+    });
+  }
+}
+
+test('429 waits as long as Retry-After says before each retry', async () => {
+  const agent = agentWith({ maxRetries: 1 });
+  llm.script({ status: 429, times: Infinity, headers: { 'retry-after': '1' } });
+  const t0 = Date.now();
+  const err = await caught(runOnce(agent, 'stream', agent.getNewThread()));
+  expect(err.code).toBe('LLM_HTTP_ERROR');
+  expect(err.status).toBe(429);
+  expect(llm.requests).toHaveLength(2);
+  expect(llm.requests[1].at - llm.requests[0].at).toBeGreaterThanOrEqual(900);
+  expect(Date.now() - t0).toBeLessThan(5000);
+  agent.close();
+});
+
+test('5xx retries back off: each wait is longer than none, bounded by maxRetryDelayMs', async () => {
+  const agent = agentWith({ maxRetries: 3, retryBaseDelayMs: 100, maxRetryDelayMs: 150 });
+  llm.script({ status: 503, times: 3 });
+  const r = await agent.run('eventually');
+  expect(r.text).toMatch(/^Echo: eventually/);
+  const gaps = llm.requests.slice(1).map((q, i) => q.at - llm.requests[i].at);
+  expect(gaps).toHaveLength(3);
+  for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(45); // half the base, jitter's floor
+  expect(Math.max(...gaps)).toBeLessThan(1000);
+  agent.close();
+});
