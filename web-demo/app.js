@@ -1,12 +1,17 @@
 // The threadmem web demo: several chat threads with memory, over an
 // OpenAI-compatible endpoint or the offline demo model, with export and
-// import in Agent Framework's JSON format. Uses the package as any page
+// import in Agent Framework's JSON format; threads kept in IndexedDB (or
+// localStorage), long-term memory across threads, and summaries of what
+// leaves the context window. Uses the package as any page
 // would, without a bundler. Every text a person or a model wrote is put in
 // the page with textContent, never parsed as HTML.
 
-import { ChatAgent, OpenAIChatClient, ChatMessage, ChatMessageStore, ContextProvider, Context } from '../js/index.js';
+import {
+  AgentThread, ChatAgent, OpenAIChatClient, ChatMessage, ChatMessageStore, ContextProvider, Context, MemoryProvider,
+  SummaryProvider,
+} from '../js/index.js';
 import { createOfflineModel, OFFLINE_MODEL } from './offline-model.js';
-import { ThreadList, memoryStoreFactory } from './threads.js';
+import { ThreadList } from './threads.js';
 
 const $ = (id) => document.getElementById(id);
 const el = {
@@ -40,6 +45,11 @@ const el = {
   windowEncoding: $('window-encoding'),
   windowMeter: $('window-meter'),
   windowSummary: $('window-summary'),
+  storage: $('storage-backend'),
+  memoryList: $('memory-list'),
+  memoryEmpty: $('memory-empty'),
+  memoryForm: $('memory-form'),
+  memoryInput: $('memory-input'),
 };
 
 // ---------------------------------------------------------------- settings
@@ -55,6 +65,7 @@ const DEFAULTS = {
   // Small enough that a few dozen offline turns show messages leaving it.
   windowTokens: 2000,
   windowEncoding: 'o200k_base',
+  storage: 'indexeddb',
 };
 
 function loadSettings() {
@@ -119,6 +130,7 @@ function fillForm(s) {
   el.notes.value = s.notes;
   el.windowTokens.value = String(s.windowTokens);
   el.windowEncoding.value = s.windowEncoding;
+  el.storage.value = s.storage;
   showEndpointFields();
 }
 
@@ -133,6 +145,7 @@ function readForm() {
     notes: el.notes.value,
     windowTokens: Math.max(100, Math.round(Number(el.windowTokens.value)) || DEFAULTS.windowTokens),
     windowEncoding: el.windowEncoding.value || DEFAULTS.windowEncoding,
+    storage: el.storage.value === 'localstorage' ? 'localstorage' : 'indexeddb',
   };
 }
 
@@ -164,6 +177,31 @@ class NotesProvider extends ContextProvider {
   }
 }
 
+// Long-term memory of the person using the page, shared by every thread and
+// kept in localStorage: facts are extracted after each turn by the model
+// (the offline one does it too) and recalled in any thread.
+function localStorageKeyValue(prefix) {
+  return {
+    get: (key) => storageGet(localStorage, prefix + key),
+    put: (key, value) => localStorage.setItem(prefix + key, value),
+    set: (key, value) => localStorage.setItem(prefix + key, JSON.stringify(value)),
+  };
+}
+const memory = new MemoryProvider({
+  userId: 'demo-user',
+  applicationId: 'threadmem-demo',
+  storage: localStorageKeyValue('threadmem-demo:memory:'),
+  contextPrompt: 'Known facts about the user (long-term memory):',
+});
+// Summaries of the turns each thread's window drops, per thread; the
+// provider is made with each agent (its room depends on the budget).
+const summaryKeyValue = localStorageKeyValue('threadmem-demo:');
+const summaryStorage = {
+  get: (key) => JSON.parse(summaryKeyValue.get(key) ?? 'null') ?? undefined,
+  set: summaryKeyValue.set,
+};
+let summaries = new SummaryProvider({ storage: summaryStorage });
+
 // Records what the page sent to the model, for the "last request" view.
 // The body never holds the API key: that travels in a header.
 function recording(client) {
@@ -171,8 +209,8 @@ function recording(client) {
     get model() {
       return client.model;
     },
+    // Providers' own requests (memory extraction, summaries): not shown.
     async getResponse(body, options) {
-      showRequest(body);
       return client.getResponse(body, options);
     },
     async getStreamingResponse(body, options) {
@@ -197,13 +235,20 @@ function currentAgent() {
       ? new OpenAIChatClient({ baseURL: s.baseURL, apiKey: s.apiKey || undefined, model: s.model })
       : createOfflineModel();
   agent?.close();
+  const window = windowOptions(s);
+  summaries = new SummaryProvider({
+    summaryMaxTokens: Math.max(40, Math.floor((window.maxTokens - window.reserveTokens) / 4)),
+    storage: summaryStorage,
+  });
   agent = new ChatAgent({
     chatClient: recording(chatClient),
     instructions: s.instructions.trim() || undefined,
     name: 'Assistant',
-    chatMessageStoreFactory: memoryStoreFactory,
-    contextProviders: [new NotesProvider(() => el.notes.value)],
-    contextWindow: windowOptions(s),
+    // Imports are read into memory first, then copied into a stored thread.
+    chatMessageStoreFactory: () => new ChatMessageStore(),
+    // The summary last: it makes room for what the others add.
+    contextProviders: [new NotesProvider(() => el.notes.value), memory, summaries],
+    contextWindow: window,
   });
   agentKey = key;
   return agent;
@@ -211,20 +256,26 @@ function currentAgent() {
 
 // ---------------------------------------------------------------- threads
 
-const threads = new ThreadList({ storeFactory: memoryStoreFactory });
+let threads = null; // the ThreadList of the chosen storage, once loaded
 let currentId = null;
+const CURRENT_KEY = 'threadmem-demo:current';
+
+function setCurrent(id) {
+  currentId = id;
+  storageSet(localStorage, CURRENT_KEY, id);
+}
 let busy = false;
 
 async function newThread() {
   const entry = await threads.create();
-  currentId = entry.id;
+  setCurrent(entry.id);
   await render();
   el.input.focus();
 }
 
 async function selectThread(id) {
   if (busy || id === currentId) return;
-  currentId = id;
+  setCurrent(id);
   clearError();
   await render();
 }
@@ -248,8 +299,7 @@ async function deleteCurrent() {
   disarmDelete();
   await threads.remove(currentId);
   const rest = await threads.list();
-  if (rest.length) currentId = rest[rest.length - 1].id;
-  else currentId = (await threads.create()).id;
+  setCurrent(rest.length ? rest[rest.length - 1].id : (await threads.create()).id);
   await render();
 }
 
@@ -263,7 +313,15 @@ async function exportCurrent() {
   const entry = await threads.get(currentId);
   if (!entry) return;
   try {
-    const state = await entry.thread.serialize();
+    // The stored thread serializes as a reference to its store; the export
+    // carries the messages themselves, in Agent Framework's shape.
+    const copy = new ChatMessageStore(await entry.thread.messageStore.listMessages());
+    let state;
+    try {
+      state = await new AgentThread({ messageStore: copy }).serialize();
+    } finally {
+      copy.close();
+    }
     const blob = new Blob([`${JSON.stringify(state, null, 2)}\n`], { type: 'application/json' });
     const url = URL.createObjectURL(blob);
     const a = document.createElement('a');
@@ -286,7 +344,7 @@ async function importFile(file) {
     // INVALID_JSON and a wrong shape as INVALID_FORMAT with its path.
     const thread = await currentAgent().deserializeThread(text);
     const entry = await threads.adopt(thread, file.name.replace(/\.json$/i, ''));
-    currentId = entry.id;
+    setCurrent(entry.id);
     await render();
   } catch (err) {
     showError(err);
@@ -381,6 +439,29 @@ function appendPending(text) {
 async function render() {
   await renderThreadList();
   await renderMessages();
+  await renderMemory();
+}
+
+// The facts long-term memory holds, each with a delete button.
+async function renderMemory() {
+  const facts = await memory.list();
+  el.memoryList.replaceChildren(
+    ...facts.map((f) => {
+      const li = document.createElement('li');
+      li.className = 'fact';
+      const text = document.createElement('span');
+      text.textContent = f.text;
+      const del = document.createElement('button');
+      del.type = 'button';
+      del.className = 'small';
+      del.textContent = 'Delete';
+      del.setAttribute('aria-label', `Delete the fact: ${f.text}`);
+      del.addEventListener('click', () => memory.delete(f.id).then(renderMemory).catch(showError));
+      li.append(text, del);
+      return li;
+    }),
+  );
+  el.memoryEmpty.hidden = facts.length > 0;
 }
 
 async function renderThreadList() {
@@ -426,10 +507,15 @@ async function renderMessages() {
   const messages = entry?.thread.messageStore ? await entry.thread.messageStore.listMessages() : [];
   const last = entry && lastUsage.get(entry.id);
   const notSent = droppedByLastRequest(messages, last?.window);
+  const summary = entry ? await summaries.getSummary(entry.thread) : undefined;
+  const summarizedUpTo = summary ? messages.findIndex((m) => m.messageId === summary.last_message_id) : -1;
   el.messages.replaceChildren(
     ...messages.map((m, i) => {
       const li = messageItem(m.role, m.contents, m);
-      if (notSent.has(i)) {
+      if (notSent.has(i) && i <= summarizedUpTo) {
+        li.classList.add('dropped', 'summarized');
+        li.title = 'Not sent in the last request: a summary stood in for it (it is still stored).';
+      } else if (notSent.has(i)) {
         li.classList.add('dropped');
         li.title = 'Not sent in the last request: it fell out of the context window (it is still stored).';
       }
@@ -437,7 +523,7 @@ async function renderMessages() {
     }),
   );
   el.empty.hidden = messages.length > 0;
-  showWindow(last?.window);
+  showWindow(last?.window, notSent.size && summarizedUpTo >= 0 ? Math.min(summarizedUpTo + 1, notSent.size) : 0);
   let meta = `${messages.length} message${messages.length === 1 ? '' : 's'}`;
   if (last) meta += ` · last reply: ${last.usage.totalTokens} tokens (${last.model})`;
   el.threadMeta.textContent = meta;
@@ -503,7 +589,7 @@ function droppedByLastRequest(messages, window) {
   return dropped;
 }
 
-function showWindow(window) {
+function showWindow(window, summarized = 0) {
   if (!window) {
     el.windowMeter.value = 0;
     el.windowSummary.textContent = 'Context window: nothing sent from this thread yet.';
@@ -516,7 +602,8 @@ function showWindow(window) {
   el.windowSummary.textContent =
     `Context window: ${window.tokens} of ${budget} tokens (${window.maxTokens} − ${window.reserveTokens} ` +
     `kept for the reply, ${window.encoding}); sent ${n(window.historySent, 'earlier message')}, ` +
-    `left out ${n(window.historyDropped, 'older message')} (shown faded, still stored).`;
+    `left out ${n(window.historyDropped, 'older message')} (shown faded, still stored)` +
+    (summarized ? `, ${summarized} of them summarized into one message.` : '.');
 }
 
 function showRequest(body) {
@@ -591,22 +678,38 @@ function wire() {
     showEndpointFields();
     saveSettings();
   });
-  el.settingsForm.addEventListener('change', () => {
+  el.settingsForm.addEventListener('change', (e) => {
     showEndpointFields();
     saveSettings();
+    // Another storage: its own threads, loaded fresh.
+    if (e.target === el.storage) location.reload();
+  });
+  el.memoryForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const text = el.memoryInput.value.trim();
+    if (!text) return;
+    memory.add(text).then(() => {
+      el.memoryInput.value = '';
+      return renderMemory();
+    }).catch(showError);
   });
 }
 
 async function main() {
-  fillForm(loadSettings());
+  const settings = loadSettings();
+  fillForm(settings);
   wire();
   currentAgent();
-  currentId = (await threads.create()).id;
+  threads = new ThreadList({ backend: settings.storage });
+  await threads.load();
+  const saved = storageGet(localStorage, CURRENT_KEY);
+  const all = await threads.list();
+  setCurrent(all.some((e) => e.id === saved) ? saved : all.length ? all[all.length - 1].id : (await threads.create()).id);
   await render();
   for (const c of [el.newThread, el.importFile, el.threadTitle, el.exportThread, el.deleteThread, el.input, el.send]) {
     c.disabled = false;
   }
-  el.status.textContent = 'Ready. Memory lives in this page; export a thread to keep it.';
+  el.status.textContent = `Ready. Threads are kept in ${settings.storage === 'localstorage' ? 'localStorage' : 'IndexedDB'}; long-term memory in localStorage.`;
   document.body.dataset.ready = 'true';
   el.input.focus();
 }

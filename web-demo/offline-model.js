@@ -2,7 +2,9 @@
 // { model, getResponse(body), getStreamingResponse(body) }) that needs no API. It answers only from the
 // messages in the request it is sent, so what it "remembers" is exactly what
 // threadmem put in the request: a thread's history, the instructions, the
-// notes a context provider added. Nothing is kept between calls.
+// notes and long-term memories providers added, a summary of turns that left
+// the window. Nothing is kept between calls. It also does the two chores the
+// providers ask a model for: extracting facts (JSON) and summarizing turns.
 
 export const OFFLINE_MODEL = 'offline-demo';
 
@@ -64,6 +66,62 @@ export function createOfflineModel({ delayMs = 150, chunkDelayMs = 25 } = {}) {
 
 /** The reply to a request, from its messages alone. Exported for tests. */
 export function answer(messages) {
+  const task = textOf(messages[0]);
+  if (task.startsWith('You maintain long-term memory')) return extractFacts(textOf(messages[1]));
+  if (task.startsWith('You maintain the running summary')) return summarize(textOf(messages[1]));
+  return chat(messages);
+}
+
+// The memory extraction request: {existing_memories, conversation} in, the
+// facts the user stated out, each decided against the existing ones.
+function extractFacts(input) {
+  let request;
+  try {
+    request = JSON.parse(input);
+  } catch {
+    return JSON.stringify({ memories: [] });
+  }
+  const existing = Array.isArray(request?.existing_memories) ? request.existing_memories : [];
+  const memories = [];
+  for (const turn of Array.isArray(request?.conversation) ? request.conversation : []) {
+    if (turn?.role !== 'user' || typeof turn.content !== 'string') continue;
+    for (const fact of factsIn(turn.content)) {
+      const same = existing.find((m) => m.text === fact.text);
+      const older = existing.find((m) => typeof m.text === 'string' && m.text.startsWith(fact.subject));
+      if (same) memories.push({ event: 'NONE', id: same.id });
+      else if (older && fact.single) memories.push({ event: 'UPDATE', id: older.id, text: fact.text });
+      else memories.push({ event: 'ADD', text: fact.text });
+    }
+  }
+  return JSON.stringify({ memories });
+}
+
+// Statements about the user, in the third person. `single`: a newer one
+// replaces the old (a name), else they add up (likes).
+function factsIn(text) {
+  const facts = [];
+  const name = nameIn(text);
+  if (name) facts.push({ subject: "The user's name is", text: `The user's name is ${name}.`, single: true });
+  const phrase = (re) => re.exec(text)?.[1]?.replace(/[.!?,;]+$/, '').trim();
+  const city = phrase(/\bI live in ([\p{L}\p{M} '-]{2,40})/iu);
+  if (city) facts.push({ subject: 'The user lives in', text: `The user lives in ${city}.`, single: true });
+  const age = /\bI am (\d{1,3}) years? old\b/i.exec(text)?.[1];
+  if (age) facts.push({ subject: 'The user is', text: `The user is ${age} years old.`, single: true });
+  const likes = phrase(/\bI (?:like|love|enjoy) ([\p{L}\p{M}\d ,'-]{2,60})/iu);
+  if (likes) facts.push({ subject: 'The user likes', text: `The user likes ${likes}.`, single: false });
+  return facts;
+}
+
+// The summary request: the previous summary kept, each new user message
+// condensed to a line.
+function summarize(input) {
+  const previous = /^Previous summary:\n([\s\S]*?)\n\nNew messages:/.exec(input)?.[1] ?? '';
+  const fresh = input.slice(input.lastIndexOf('New messages:\n') + 'New messages:\n'.length);
+  const said = fresh.split('\n').filter((l) => l.startsWith('user: ')).map((l) => `The user said: "${clip(l.slice(6), 80)}"`);
+  return [previous, ...said].filter(Boolean).join('\n');
+}
+
+function chat(messages) {
   const counts = { system: 0, user: 0, assistant: 0, tool: 0 };
   for (const m of messages) if (m && m.role in counts) counts[m.role] += 1;
   const userTurns = messages.filter((m) => m && m.role === 'user').map(textOf);
@@ -82,12 +140,20 @@ export function answer(messages) {
       ...earlier,
     ];
     let name = null;
+    let source = '';
     for (const text of sources) {
       const found = nameIn(text);
-      if (found) name = found;
+      if (found) {
+        name = found;
+        source = text.startsWith('Summary of the earlier conversation')
+          ? 'the summary of turns that left the context window'
+          : /memor/i.test(text) && !earlier.includes(text)
+            ? 'the long-term memory this request carried'
+            : 'the earlier messages of this thread';
+      }
     }
     return name
-      ? `Your name is ${name}. I can tell because the earlier messages of this thread were sent to me. ${seen}`
+      ? `Your name is ${name}. I can tell from ${source}, which was sent to me. ${seen}`
       : `I don't know your name: nothing in the messages I was sent says it. ${seen}`;
   }
 
@@ -118,7 +184,7 @@ export function answer(messages) {
 }
 
 function nameIn(text) {
-  const m = /\b(?:my name is|my name's|call me)\s+([\p{L}\p{M}][\p{L}\p{M}'’-]*)/iu.exec(text || '');
+  const m = /\b(?:my name is|my name's|call me|user's name is)\s+([\p{L}\p{M}][\p{L}\p{M}'’-]*)/iu.exec(text || '');
   if (!m) return null;
   const name = m[1].replace(/['’-]+$/, '');
   return name.charAt(0).toUpperCase() + name.slice(1);

@@ -1,19 +1,44 @@
-// The demo's list of threads. Each entry holds an AgentThread whose message
-// store comes from a store factory, so a persistent backend (IndexedDB) can
-// replace the in-memory one by passing another factory and implementing the
-// same few async methods; the page only uses this interface.
+// The demo's threads, kept in the browser: each thread's messages in a
+// persistent store of the package (IndexedDB by default, localStorage as an
+// option), and a small index (titles, order) in localStorage. A reload finds
+// every thread as it was; a thread the index misses (written by another tab)
+// is listed from the store itself.
 
-import { AgentThread, ChatMessageStore } from '../js/index.js';
+import { AgentThread, IndexedDBChatMessageStore, LocalStorageChatMessageStore } from '../js/index.js';
 
-/** The default store factory: the package's in-memory store. */
-export const memoryStoreFactory = () => new ChatMessageStore();
+const INDEX_KEY = 'threadmem-demo:threads';
+const DB_NAME = 'threadmem-demo';
+// Its own prefix: the page's other items (settings, memory) are not threads.
+const KEY_PREFIX = 'threadmem-demo-threads';
+
+export const BACKENDS = {
+  indexeddb: (threadId) => new IndexedDBChatMessageStore({ dbName: DB_NAME, threadId }),
+  localstorage: (threadId) => new LocalStorageChatMessageStore({ keyPrefix: KEY_PREFIX, threadId }),
+};
 
 export class ThreadList {
-  /** @param {{storeFactory?: () => object}} [options] */
-  constructor({ storeFactory = memoryStoreFactory } = {}) {
-    this.storeFactory = storeFactory;
+  /** @param {{backend?: 'indexeddb'|'localstorage'}} [options] */
+  constructor({ backend = 'indexeddb' } = {}) {
+    this.backend = BACKENDS[backend] ? backend : 'indexeddb';
+    this.storeFactory = BACKENDS[this.backend];
     this._entries = new Map(); // id -> { id, title, thread, createdAt }
-    this._counter = 0;
+  }
+
+  /** Reads the index and the store's own list of threads. */
+  async load() {
+    const index = readIndex()[this.backend] ?? [];
+    const probe = this.storeFactory();
+    let stored = [];
+    try {
+      stored = await probe.listThreads();
+    } finally {
+      await probe.close?.();
+    }
+    const known = new Set(stored);
+    for (const e of index) if (known.has(e.id)) this._open(e.id, e.title, e.createdAt);
+    let n = this._entries.size;
+    for (const id of stored) if (!this._entries.has(id)) this._open(id, `Thread ${++n}`, new Date().toISOString());
+    this._save();
   }
 
   /** Every thread, oldest first. */
@@ -27,38 +52,65 @@ export class ThreadList {
 
   /** A new, empty thread. */
   async create(title) {
-    const thread = new AgentThread({ messageStore: this.storeFactory() });
-    return this._add(thread, title);
+    const entry = this._open(crypto.randomUUID(), cleanTitle(title) || `Thread ${this._entries.size + 1}`, new Date().toISOString());
+    this._save();
+    return entry;
   }
 
-  /** Adds a thread made elsewhere (an imported one). */
+  /** Keeps an imported thread: its messages are copied into a new stored one. */
   async adopt(thread, title) {
-    return this._add(thread, title);
+    const entry = await this.create(title);
+    const messages = (await thread.messageStore?.listMessages()) ?? [];
+    try {
+      if (messages.length) await entry.thread.messageStore.addMessages(messages);
+    } catch (err) {
+      await this.remove(entry.id);
+      throw err;
+    }
+    return entry;
   }
 
   async rename(id, title) {
     const entry = this._entries.get(id);
     if (entry) entry.title = cleanTitle(title) || entry.title;
+    this._save();
     return entry;
   }
 
   async remove(id) {
     const entry = this._entries.get(id);
     if (!entry) return;
+    const store = entry.thread.messageStore;
+    await store.deleteThread(id);
+    await store.close?.();
     this._entries.delete(id);
-    entry.thread.messageStore?.close?.();
+    this._save();
   }
 
-  _add(thread, title) {
-    this._counter += 1;
-    const entry = {
-      id: thread.id,
-      title: cleanTitle(title) || `Thread ${this._counter}`,
-      thread,
-      createdAt: new Date(),
-    };
-    this._entries.set(entry.id, entry);
+  _open(id, title, createdAt) {
+    const thread = new AgentThread({ messageStore: this.storeFactory(id), id });
+    const entry = { id, title, thread, createdAt: new Date(createdAt) };
+    this._entries.set(id, entry);
     return entry;
+  }
+
+  _save() {
+    const index = readIndex();
+    index[this.backend] = [...this._entries.values()].map((e) => ({ id: e.id, title: e.title, createdAt: e.createdAt.toISOString() }));
+    try {
+      localStorage.setItem(INDEX_KEY, JSON.stringify(index));
+    } catch {
+      // A full quota loses titles only: the threads themselves are stored.
+    }
+  }
+}
+
+function readIndex() {
+  try {
+    const value = JSON.parse(localStorage.getItem(INDEX_KEY) || '{}');
+    return value && typeof value === 'object' && !Array.isArray(value) ? value : {};
+  } catch {
+    return {};
   }
 }
 

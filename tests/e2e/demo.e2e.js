@@ -78,6 +78,10 @@ async function threadNames(page) {
   return page.locator('#thread-list .thread-name').allTextContents();
 }
 
+async function facts(page) {
+  return page.locator('#memory-list .fact span').allTextContents();
+}
+
 async function messageTexts(page) {
   return page.locator('#messages .message .content').allTextContents();
 }
@@ -207,13 +211,18 @@ async function main() {
       );
     });
 
-    await check('a new thread does not know the name', async () => {
+    await check('a new thread recalls the name from long-term memory; deleting the fact forgets it', async () => {
       await page.click('#new-thread');
       await page.waitForFunction(() => document.querySelectorAll('#thread-list .thread-item').length === 2);
       assertEqual((await messageTexts(page)).length, 0, 'messages in the new thread');
+      const fact = "The user's name is Alice.";
+      assertEqual(await facts(page).then((f) => f.join('|')), fact, 'remembered facts');
       const reply = await send(page, "What's my name?");
-      assert(!reply.includes('Alice'), `the new thread knows: ${reply}`);
-      assert(reply.includes("don't know"), `reply: ${reply}`);
+      assert(reply.includes('Your name is Alice') && reply.includes('long-term memory'), `reply: ${reply}`);
+      await page.locator('#memory-list .fact', { hasText: fact }).locator('button').click();
+      await page.waitForFunction(() => document.querySelectorAll('#memory-list .fact').length === 0);
+      const again = await send(page, "What's my name?");
+      assert(again.includes("don't know"), `after the fact was deleted: ${again}`);
     });
 
     await check('a reply appears as it streams in, before it is complete', async () => {
@@ -306,6 +315,9 @@ async function main() {
       await page.fill('#window-tokens', '400');
       await page.selectOption('#window-encoding', 'o200k_base');
       await send(page, 'Hello, my name is Zoe');
+      // Only the summary may bring the name back: not long-term memory.
+      await page.locator('#memory-list .fact', { hasText: 'Zoe' }).locator('button').click();
+      await page.waitForFunction(() => document.querySelectorAll('#memory-list .fact').length === 0);
       let summary = await page.textContent('#window-summary');
       assert(/of 300 tokens/.test(summary) && /o200k_base/.test(summary), `summary: ${summary}`);
       assertEqual(await page.locator('#messages .message.dropped').count(), 0, 'faded messages at first');
@@ -314,9 +326,15 @@ async function main() {
       const left = Number(/left out (\d+)/.exec(summary)?.[1]);
       assert(left > 0, `summary: ${summary}`);
       assertEqual(await page.locator('#messages .message.dropped').count(), left, 'faded messages');
-      // The name fell out of the window: the model no longer sees it.
+      // What fell out of the window was summarized, and the summary stands in for it.
+      assert(/summarized into one message/.test(summary), `summary: ${summary}`);
+      assert((await page.locator('#messages .message.summarized').count()) > 0, 'no message marked summarized');
       const reply = await send(page, "What's my name?");
-      assert(!reply.includes('Zoe'), `reply: ${reply}`);
+      assert(reply.includes('Your name is Zoe') && reply.includes('summary'), `reply: ${reply}`);
+      const request = JSON.parse(await page.textContent('#request-body'));
+      assert(request.messages.some((m) => m.role === 'system' && m.content.startsWith('Summary of the earlier conversation')), 'no summary sent');
+      assert(!request.messages.some((m) => m.role === 'user' && m.content === 'Hello, my name is Zoe'), 'the summarized turn was sent too');
+      await page.screenshot({ path: SCREENSHOT.replace(/\.png$/, '-window.png') });
       await page.fill('#window-tokens', '2000');
       await page.click(`#thread-list .thread-item[data-id="${previous}"]`);
     });
@@ -442,6 +460,30 @@ async function main() {
       // Back to the offline model for the rest of the session.
       await page.uncheck('#remember-key');
       await page.check('input[name="provider"][value="offline"]');
+    });
+
+    await check('a reload finds every thread and message as it was (IndexedDB)', async () => {
+      const names = await threadNames(page);
+      const texts = await messageTexts(page);
+      await page.reload();
+      await waitReady(page);
+      assertEqual(JSON.stringify(await threadNames(page)), JSON.stringify(names), 'threads after reload');
+      assertEqual(JSON.stringify(await messageTexts(page)), JSON.stringify(texts), 'messages after reload');
+    });
+
+    await check('threads can be kept in localStorage instead, and survive a reload there', async () => {
+      const indexed = await threadNames(page);
+      await Promise.all([page.waitForEvent('load'), page.selectOption('#storage-backend', 'localstorage')]);
+      await waitReady(page);
+      assertEqual((await threadNames(page)).length, 1, 'threads in localStorage at first');
+      await send(page, 'Kept in localStorage');
+      await page.reload();
+      await waitReady(page);
+      assertEqual((await messageTexts(page))[0], 'Kept in localStorage', 'message after reload');
+      assert(await page.evaluate(() => Object.keys(localStorage).some((k) => k.startsWith('threadmem-demo-threads:') && k.split(':').length === 3)), 'no records in localStorage');
+      await Promise.all([page.waitForEvent('load'), page.selectOption('#storage-backend', 'indexeddb')]);
+      await waitReady(page);
+      assertEqual(JSON.stringify(await threadNames(page)), JSON.stringify(indexed), 'IndexedDB threads back');
     });
 
     await check('settings and the key survive a reload as chosen', async () => {
