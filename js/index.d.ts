@@ -137,6 +137,21 @@ export interface IndexedDBStoreReference {
 
 /** Browsers: one IndexedDB record per message; each turn is one transaction,
  *  committed before it is acknowledged; tabs appending to one thread merge. */
+/** What every persistent store does; `Ref` is the reference it serializes to. */
+export interface PersistentStore<Ref> extends MessageStore {
+  addMessages(messages: MessageInput | MessageInput[]): Promise<void>;
+  listMessages(): Promise<ChatMessage[]>;
+  getHistory(query?: HistoryQuery): Promise<ChatMessage[]>;
+  count(): Promise<number>;
+  clear(): Promise<void>;
+  serialize(): Promise<Ref>;
+  updateFromState(state: Ref | string): Promise<void>;
+  listThreads(): Promise<string[]>;
+  deleteThread(threadId: string): Promise<void>;
+  close(): void | Promise<void>;
+  readonly closed: boolean;
+}
+
 export class IndexedDBChatMessageStore {
   constructor(options?: IndexedDBChatMessageStoreOptions);
   readonly dbName: string;
@@ -144,18 +159,8 @@ export class IndexedDBChatMessageStore {
   readonly maxMessages: number | undefined;
   /** Bytes written by the last addMessages. */
   readonly lastAppendBytes?: number;
-  addMessages(messages: MessageInput | MessageInput[]): Promise<void>;
-  listMessages(): Promise<ChatMessage[]>;
-  getHistory(query?: HistoryQuery): Promise<ChatMessage[]>;
-  count(): Promise<number>;
-  clear(): Promise<void>;
-  serialize(): Promise<IndexedDBStoreReference>;
-  updateFromState(state: IndexedDBStoreReference | string): Promise<void>;
-  listThreads(): Promise<string[]>;
-  deleteThread(threadId: string): Promise<void>;
-  close(): void;
-  readonly closed: boolean;
 }
+export interface IndexedDBChatMessageStore extends PersistentStore<IndexedDBStoreReference> {}
 
 /** What LocalStorageChatMessageStore needs of a storage (localStorage and sessionStorage have it). */
 export interface StorageLike {
@@ -192,18 +197,8 @@ export class LocalStorageChatMessageStore {
   readonly storage: StorageLike;
   readonly maxMessages: number | undefined;
   readonly lastAppendBytes?: number;
-  addMessages(messages: MessageInput | MessageInput[]): Promise<void>;
-  listMessages(): Promise<ChatMessage[]>;
-  getHistory(query?: HistoryQuery): Promise<ChatMessage[]>;
-  count(): Promise<number>;
-  clear(): Promise<void>;
-  serialize(): Promise<LocalStorageStoreReference>;
-  updateFromState(state: LocalStorageStoreReference | string): Promise<void>;
-  listThreads(): Promise<string[]>;
-  deleteThread(threadId: string): Promise<void>;
-  close(): void;
-  readonly closed: boolean;
 }
+export interface LocalStorageChatMessageStore extends PersistentStore<LocalStorageStoreReference> {}
 
 export interface AgentThreadState {
   type: 'agent_thread_state';

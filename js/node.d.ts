@@ -1,6 +1,6 @@
 // Types of the Node entry point 'threadmem/node'.
 export * from './index.js';
-import type { ChatMessage, HistoryQuery, MessageInput } from './index.js';
+import type { PersistentStore } from './index.js';
 
 export interface FileChatMessageStoreOptions {
   /** The directory holding one `<threadId>.tmlog` file per thread. */
@@ -32,18 +32,9 @@ export class FileChatMessageStore {
   readonly lastRecovery: { tail: 'torn'; bytes: number } | null;
   /** Bytes written by the last addMessages. */
   readonly lastAppendBytes?: number;
-  addMessages(messages: MessageInput | MessageInput[]): Promise<void>;
-  listMessages(): Promise<ChatMessage[]>;
-  getHistory(query?: HistoryQuery): Promise<ChatMessage[]>;
-  count(): Promise<number>;
-  clear(): Promise<void>;
-  serialize(): Promise<FileStoreReference>;
-  updateFromState(state: FileStoreReference | string): Promise<void>;
-  listThreads(): Promise<string[]>;
-  deleteThread(threadId: string): Promise<void>;
   close(): void;
-  readonly closed: boolean;
 }
+export interface FileChatMessageStore extends PersistentStore<FileStoreReference> {}
 
 export interface RedisChatMessageStoreOptions {
   /** e.g. 'redis://127.0.0.1:6379'; required unless `client` is given. */
@@ -75,15 +66,6 @@ export class RedisChatMessageStore {
   readonly keyPrefix: string;
   readonly maxMessages: number | undefined;
   readonly ttlSeconds: number | undefined;
-  addMessages(messages: MessageInput | MessageInput[]): Promise<void>;
-  listMessages(): Promise<ChatMessage[]>;
-  getHistory(query?: HistoryQuery): Promise<ChatMessage[]>;
-  count(): Promise<number>;
-  clear(): Promise<void>;
-  serialize(): Promise<RedisStoreReference>;
-  updateFromState(state: RedisStoreReference | string): Promise<void>;
-  listThreads(): Promise<string[]>;
-  deleteThread(threadId: string): Promise<void>;
   close(): Promise<void>;
-  readonly closed: boolean;
 }
+export interface RedisChatMessageStore extends PersistentStore<RedisStoreReference> {}
