@@ -501,13 +501,16 @@ async function messageCount(thread) {
 }
 
 async function renderMessages() {
-  const entry = await threads.get(currentId);
+  const id = currentId;
+  const entry = await threads.get(id);
+  const messages = entry?.thread.messageStore ? await entry.thread.messageStore.listMessages() : [];
+  const summary = entry ? await summaries.getSummary(entry.thread) : undefined;
+  // Another thread was chosen meanwhile: its own render paints the page.
+  if (id !== currentId) return;
   disarmDelete();
   el.threadTitle.value = entry ? entry.title : '';
-  const messages = entry?.thread.messageStore ? await entry.thread.messageStore.listMessages() : [];
   const last = entry && lastUsage.get(entry.id);
   const notSent = droppedByLastRequest(messages, last?.window);
-  const summary = entry ? await summaries.getSummary(entry.thread) : undefined;
   const summarizedUpTo = summary ? messages.findIndex((m) => m.messageId === summary.last_message_id) : -1;
   el.messages.replaceChildren(
     ...messages.map((m, i) => {
@@ -523,6 +526,7 @@ async function renderMessages() {
     }),
   );
   el.empty.hidden = messages.length > 0;
+  el.messages.dataset.threadId = id ?? '';
   showWindow(last?.window, notSent.size && summarizedUpTo >= 0 ? Math.min(summarizedUpTo + 1, notSent.size) : 0);
   let meta = `${messages.length} message${messages.length === 1 ? '' : 's'}`;
   if (last) meta += ` · last reply: ${last.usage.totalTokens} tokens (${last.model})`;

@@ -74,6 +74,30 @@ async function send(page, text) {
   return page.locator('#messages .message.assistant .content').last().textContent();
 }
 
+/** Starts a new thread and waits until the page shows it, empty. */
+async function newThread(page) {
+  const previous = await page.getAttribute('#thread-list .thread-item.active', 'data-id');
+  await page.click('#new-thread');
+  await page.waitForFunction(
+    (prev) => {
+      const active = document.querySelector('#thread-list .thread-item.active');
+      const id = active?.dataset.id;
+      return id && id !== prev && document.getElementById('messages').dataset.threadId === id;
+    },
+    previous,
+  );
+}
+
+/** Switches to a listed thread and waits until its messages are shown. */
+async function selectThread(page, id) {
+  await page.click(`#thread-list .thread-item[data-id="${id}"]`);
+  await page.waitForFunction(
+    (want) => document.querySelector('#thread-list .thread-item.active')?.dataset.id === want &&
+      document.getElementById('messages').dataset.threadId === want,
+    id,
+  );
+}
+
 async function threadNames(page) {
   return page.locator('#thread-list .thread-name').allTextContents();
 }
@@ -212,8 +236,8 @@ async function main() {
     });
 
     await check('a new thread recalls the name from long-term memory; deleting the fact forgets it', async () => {
-      await page.click('#new-thread');
-      await page.waitForFunction(() => document.querySelectorAll('#thread-list .thread-item').length === 2);
+      await newThread(page);
+      assertEqual((await threadNames(page)).length, 2, 'threads');
       assertEqual((await messageTexts(page)).length, 0, 'messages in the new thread');
       const fact = "The user's name is Alice.";
       assertEqual(await facts(page).then((f) => f.join('|')), fact, 'remembered facts');
@@ -311,7 +335,7 @@ async function main() {
 
     await check('the context window view shows the tokens sent and fades what was left out', async () => {
       const previous = await page.getAttribute('#thread-list .thread-item.active', 'data-id');
-      await page.click('#new-thread');
+      await newThread(page);
       await page.fill('#window-tokens', '400');
       await page.selectOption('#window-encoding', 'o200k_base');
       await send(page, 'Hello, my name is Zoe');
@@ -336,7 +360,7 @@ async function main() {
       assert(!request.messages.some((m) => m.role === 'user' && m.content === 'Hello, my name is Zoe'), 'the summarized turn was sent too');
       await page.screenshot({ path: SCREENSHOT.replace(/\.png$/, '-window.png') });
       await page.fill('#window-tokens', '2000');
-      await page.click(`#thread-list .thread-item[data-id="${previous}"]`);
+      await selectThread(page, previous);
     });
 
     await check('import of malformed JSON shows INVALID_JSON and adds no thread', async () => {
