@@ -19,15 +19,18 @@ const LOCK_STALE_MS = 30_000; // a lock file older than this is from a dead writ
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export class FileChatMessageStore {
-  /** @param {{directory: string, threadId?: string, maxMessages?: number}} options */
-  constructor({ directory, threadId, maxMessages } = {}) {
+  /** @param {{directory: string, threadId?: string, maxMessages?: number, maxTokens?: number,
+   *          encoding?: string}} options */
+  constructor({ directory, threadId, maxMessages, maxTokens, encoding } = {}) {
     if (typeof directory !== 'string' || directory === '') {
       throw new ThreadmemError('INVALID_ARGUMENT', 'directory must be a non-empty string');
     }
     this.directory = directory;
     this.threadId = checkThreadId(threadId ?? randomUUID());
-    this._mirror = new ChatMessageStore({ maxMessages });
+    // The core decides what the limits evict; storage follows its choice.
+    this._mirror = new ChatMessageStore({ maxMessages, maxTokens, encoding });
     this.maxMessages = this._mirror.maxMessages;
+    this.maxTokens = this._mirror.maxTokens;
     this._queue = Promise.resolve();
     this._reset();
     /** What the last load repaired: { tail: 'torn', bytes } or null. */
@@ -171,11 +174,11 @@ export class FileChatMessageStore {
     }
   }
 
-  // With maxMessages, the file is rewritten (atomically) once it holds twice
-  // what the store keeps: appends stay O(turn), the file stays bounded.
+  // With a limit, the file is rewritten (atomically) once it holds twice
+  // what the core keeps: appends stay O(turn), the file stays bounded.
   async _maybeCompact() {
-    const max = this.maxMessages;
-    if (!max || this._nextSeq - this._firstSeq <= 2 * max) return;
+    if (!this.maxMessages && !this.maxTokens) return;
+    if (this._nextSeq - this._firstSeq <= 2 * (await this._mirror.count())) return;
     const kept = await this._mirror.listMessages();
     const first = this._nextSeq - kept.length;
     const { bytes } = encodeLog(kept.map(toPlain), first);

@@ -118,13 +118,24 @@ export class ChatMessageStore implements MessageStore {
   close(): void;
 }
 
-export interface IndexedDBChatMessageStoreOptions {
+/** The limits of a persistent store. The core decides what they evict, as in
+ *  ChatMessageStore (whole tool-call groups, oldest first); the backend then
+ *  deletes those records (IndexedDB in the turn's transaction, localStorage
+ *  after its commit, Redis by LTRIM in the append's MULTI, a file by
+ *  compaction once it holds twice what is kept). */
+export interface StoreLimits {
+  maxMessages?: number;
+  /** Keep the newest messages whose tokens, counted with `encoding`, fit. */
+  maxTokens?: number;
+  /** The encoding of maxTokens (default 'o200k_base'; its vocabulary must be loaded). */
+  encoding?: 'o200k_base' | 'cl100k_base' | 'estimate';
+}
+
+export interface IndexedDBChatMessageStoreOptions extends StoreLimits {
   /** The database (one object store of records keyed by [threadId, seq]). Default 'threadmem'. */
   dbName?: string;
   /** 1-128 characters of A-Z a-z 0-9 . _ - ; a UUID when absent. */
   threadId?: string;
-  /** Keep only the newest n messages (evicted records are deleted in the turn's transaction). */
-  maxMessages?: number;
 }
 
 /** A reference to an IndexedDB thread: what thread.serialize() stores. */
@@ -150,13 +161,14 @@ export interface PersistentStore<Ref> extends MessageStore {
   deleteThread(threadId: string): Promise<void>;
   close(): void | Promise<void>;
   readonly closed: boolean;
+  readonly maxMessages: number | undefined;
+  readonly maxTokens: number | undefined;
 }
 
 export class IndexedDBChatMessageStore {
   constructor(options?: IndexedDBChatMessageStoreOptions);
   readonly dbName: string;
   readonly threadId: string;
-  readonly maxMessages: number | undefined;
   /** Bytes written by the last addMessages. */
   readonly lastAppendBytes?: number;
 }
@@ -171,11 +183,10 @@ export interface StorageLike {
   removeItem(key: string): void;
 }
 
-export interface LocalStorageChatMessageStoreOptions {
+export interface LocalStorageChatMessageStoreOptions extends StoreLimits {
   /** Items are `${keyPrefix}:${threadId}` (the head) and `${keyPrefix}:${threadId}:${seq}`. Default 'threadmem'. */
   keyPrefix?: string;
   threadId?: string;
-  maxMessages?: number;
   /** Default: globalThis.localStorage. */
   storage?: StorageLike;
 }
@@ -195,7 +206,6 @@ export class LocalStorageChatMessageStore {
   readonly keyPrefix: string;
   readonly threadId: string;
   readonly storage: StorageLike;
-  readonly maxMessages: number | undefined;
   readonly lastAppendBytes?: number;
 }
 export interface LocalStorageChatMessageStore extends PersistentStore<LocalStorageStoreReference> {}

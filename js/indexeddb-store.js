@@ -18,15 +18,18 @@ const MAX_CONFLICT_RETRIES = 20;
 const WRITE = { durability: 'strict' };
 
 export class IndexedDBChatMessageStore {
-  /** @param {{dbName?: string, threadId?: string, maxMessages?: number}} [options] */
-  constructor({ dbName = 'threadmem', threadId, maxMessages } = {}) {
+  /** @param {{dbName?: string, threadId?: string, maxMessages?: number, maxTokens?: number,
+   *          encoding?: string}} [options] */
+  constructor({ dbName = 'threadmem', threadId, maxMessages, maxTokens, encoding } = {}) {
     if (typeof dbName !== 'string' || dbName === '' || dbName.length > 256) {
       throw new ThreadmemError('INVALID_ARGUMENT', 'dbName must be a string of 1-256 characters');
     }
     this.dbName = dbName;
     this.threadId = checkThreadId(threadId ?? newId());
-    this._mirror = new ChatMessageStore({ maxMessages });
+    // The core decides what the limits evict; storage follows its choice.
+    this._mirror = new ChatMessageStore({ maxMessages, maxTokens, encoding });
     this.maxMessages = this._mirror.maxMessages;
+    this.maxTokens = this._mirror.maxTokens;
     this._conn = null;
     this._opening = null;
     this._queue = Promise.resolve();
@@ -106,7 +109,7 @@ export class IndexedDBChatMessageStore {
     // Only the newer records are read when ours are still there unchanged.
     let from = first;
     let full = true;
-    if (this._loaded && this._lastSeq && last > this._lastSeq && (first === this._firstSeq || this.maxMessages)) {
+    if (this._loaded && this._lastSeq && last > this._lastSeq && (first === this._firstSeq || this.maxMessages || this.maxTokens)) {
       const mine = await request(os.get([id, this._lastSeq]));
       if (mine && sameBytes(mine, this._lastRecord)) {
         from = this._lastSeq + 1;

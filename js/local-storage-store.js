@@ -29,12 +29,12 @@ const CATCH_UP_MS = 5000; // how long a writer waits for another tab's commit to
 
 export class LocalStorageChatMessageStore {
   /**
-   * @param {{keyPrefix?: string, threadId?: string, maxMessages?: number,
+   * @param {{keyPrefix?: string, threadId?: string, maxMessages?: number, maxTokens?: number, encoding?: string,
    *          storage?: Storage}} [options] `storage` defaults to localStorage
    *   (sessionStorage, or any object with getItem, setItem, removeItem, key
    *   and length, also works).
    */
-  constructor({ keyPrefix = 'threadmem', threadId, maxMessages, storage } = {}) {
+  constructor({ keyPrefix = 'threadmem', threadId, maxMessages, maxTokens, encoding, storage } = {}) {
     if (typeof keyPrefix !== 'string' || !KEY_PREFIX.test(keyPrefix)) {
       throw new ThreadmemError('INVALID_ARGUMENT', 'keyPrefix must be 1-64 characters of A-Z a-z 0-9 . _ -');
     }
@@ -45,8 +45,10 @@ export class LocalStorageChatMessageStore {
     this.keyPrefix = keyPrefix;
     this.storage = store;
     this.threadId = checkThreadId(threadId ?? newId());
-    this._mirror = new ChatMessageStore({ maxMessages });
+    // The core decides what the limits evict; storage follows its choice.
+    this._mirror = new ChatMessageStore({ maxMessages, maxTokens, encoding });
     this.maxMessages = this._mirror.maxMessages;
+    this.maxTokens = this._mirror.maxTokens;
     this._queue = Promise.resolve();
     this._announced = new Map(); // threadId -> { release, timer } of its newest commit lock
     this._reset();
@@ -181,7 +183,7 @@ export class LocalStorageChatMessageStore {
     // Only the newer records are read when ours are still there unchanged.
     let from = first;
     let full = true;
-    if (this._loaded && this._lastSeq && last > this._lastSeq && (first === this._firstSeq || this.maxMessages) &&
+    if (this._loaded && this._lastSeq && last > this._lastSeq && (first === this._firstSeq || this.maxMessages || this.maxTokens) &&
         this._get(this._key(this._lastSeq)) === this._lastRecord) {
       from = this._lastSeq + 1;
       full = false;

@@ -1,14 +1,12 @@
 // Types of the Node entry point 'threadmem/node'.
 export * from './index.js';
-import type { PersistentStore } from './index.js';
+import type { PersistentStore, StoreLimits } from './index.js';
 
-export interface FileChatMessageStoreOptions {
+export interface FileChatMessageStoreOptions extends StoreLimits {
   /** The directory holding one `<threadId>.tmlog` file per thread. */
   directory: string;
   /** 1-128 characters of A-Z a-z 0-9 . _ - ; a UUID when absent. */
   threadId?: string;
-  /** Keep only the newest n messages (the file is compacted past 2n). */
-  maxMessages?: number;
 }
 
 /** A reference to a persistent thread: what thread.serialize() stores. */
@@ -25,7 +23,6 @@ export class FileChatMessageStore {
   constructor(options: FileChatMessageStoreOptions);
   readonly directory: string;
   readonly threadId: string;
-  readonly maxMessages: number | undefined;
   /** The file of this thread. */
   readonly path: string;
   /** What the last load repaired (a torn last record), or null. */
@@ -36,7 +33,7 @@ export class FileChatMessageStore {
 }
 export interface FileChatMessageStore extends PersistentStore<FileStoreReference> {}
 
-export interface RedisChatMessageStoreOptions {
+export interface RedisChatMessageStoreOptions extends StoreLimits {
   /** e.g. 'redis://127.0.0.1:6379'; required unless `client` is given. */
   redisUrl?: string;
   /** A connected node-redis client owned by the caller (close() leaves it open). */
@@ -44,8 +41,6 @@ export interface RedisChatMessageStoreOptions {
   threadId?: string;
   /** Keys are `${keyPrefix}:{${threadId}}` (hash-tagged for Cluster). Default 'chat_messages'. */
   keyPrefix?: string;
-  /** Keep only the newest n messages (LTRIM in the append's MULTI). */
-  maxMessages?: number;
   /** Expire the thread this long after its last append (EXPIRE in the same MULTI). */
   ttlSeconds?: number;
 }
@@ -64,7 +59,6 @@ export class RedisChatMessageStore {
   constructor(options: RedisChatMessageStoreOptions);
   readonly threadId: string;
   readonly keyPrefix: string;
-  readonly maxMessages: number | undefined;
   readonly ttlSeconds: number | undefined;
   close(): Promise<void>;
 }

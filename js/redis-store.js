@@ -19,11 +19,11 @@ const KEY_PREFIX = /^[A-Za-z0-9._:-]{1,64}$/;
 export class RedisChatMessageStore {
   /**
    * @param {{redisUrl?: string, client?: object, threadId?: string, keyPrefix?: string,
-   *          maxMessages?: number, ttlSeconds?: number}} options
+   *          maxMessages?: number, maxTokens?: number, encoding?: string, ttlSeconds?: number}} options
    * `client` is a connected node-redis client shared by stores (closed by its
    * owner); else `redisUrl` opens one that close() ends.
    */
-  constructor({ redisUrl, client, threadId, keyPrefix = 'chat_messages', maxMessages, ttlSeconds } = {}) {
+  constructor({ redisUrl, client, threadId, keyPrefix = 'chat_messages', maxMessages, maxTokens, encoding, ttlSeconds } = {}) {
     if (!client && (typeof redisUrl !== 'string' || redisUrl === '')) {
       throw new ThreadmemError('INVALID_ARGUMENT', 'redisUrl (or client) is required');
     }
@@ -36,8 +36,10 @@ export class RedisChatMessageStore {
     this.threadId = checkThreadId(threadId ?? randomUUID());
     this.keyPrefix = keyPrefix;
     this.ttlSeconds = ttlSeconds;
-    this._mirror = new ChatMessageStore({ maxMessages });
+    // The core decides what the limits evict; storage follows its choice.
+    this._mirror = new ChatMessageStore({ maxMessages, maxTokens, encoding });
     this.maxMessages = this._mirror.maxMessages;
+    this.maxTokens = this._mirror.maxTokens;
     this._url = redisUrl;
     this._client = client ?? null;
     this._ownsClient = !client;
@@ -133,8 +135,12 @@ export class RedisChatMessageStore {
         await redis.watch(key);
         let records;
         let canonical;
+        let keep; // the records the list holds after this turn
         try {
           await this._sync(redis);
+          // What the core keeps now, plus this turn: the list never holds
+          // less than the store does, and never more than one turn beyond.
+          keep = (await this._mirror.count()) + list.length;
           records = [];
           canonical = [];
           list.forEach((m, i) => {
@@ -147,7 +153,7 @@ export class RedisChatMessageStore {
           throw err;
         }
         const tx = redis.multi().rPush(key, records);
-        if (this.maxMessages) tx.lTrim(key, -this.maxMessages, -1);
+        if (this.maxMessages || this.maxTokens) tx.lTrim(key, -keep, -1);
         if (this.ttlSeconds) tx.expire(key, this.ttlSeconds);
         try {
           await tx.exec();

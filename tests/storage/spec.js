@@ -74,6 +74,32 @@ export const cases = [
     },
   },
   {
+    name: 'maxTokens evicts the oldest messages by their tokens, as the in-memory store does, in storage too',
+    async run(b) {
+      const { ChatMessageStore, Tokenizer } = b.lib;
+      await Tokenizer.load('o200k_base');
+      const limits = { maxTokens: 40, encoding: 'o200k_base' };
+      const s = b.open({ threadId: 'maxtok', ...limits });
+      const memory = new ChatMessageStore(limits);
+      for (let i = 1; i <= 12; i++) {
+        const turn = [{ role: 'user', text: `message number ${i} of this thread` }];
+        await s.addMessages(turn);
+        await memory.addMessages(turn);
+      }
+      const kept = texts(await s.listMessages());
+      equal(kept, texts(await memory.listMessages()), 'kept, as in memory');
+      ok(kept.length > 0 && kept.length < 12, `some evicted (${kept.length} kept)`);
+      equal(s.maxTokens, 40, 'maxTokens');
+      const range = await b.seqRange('maxtok');
+      equal(range.last, 12, 'newest stored seq');
+      ok(range.last - range.first + 1 <= 2 * kept.length + 1, `storage stays bounded (${JSON.stringify(range)})`);
+      const r = b.open({ threadId: 'maxtok', ...limits });
+      equal(texts(await r.listMessages()), kept, 'reopened');
+      memory.close();
+      await closeAll(s, r);
+    },
+  },
+  {
     name: 'tool-call groups are evicted whole, as the in-memory store evicts them',
     async run(b) {
       const { ChatMessage, ChatMessageStore } = b.lib;

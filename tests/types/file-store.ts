@@ -19,6 +19,9 @@ async function redisStoreExample(): Promise<number> {
   await store.addMessages({ role: 'user', text: 'hi' });
   const n = await store.count();
   await store.close();
-  return n;
+  const byTokens = new RedisChatMessageStore({ redisUrl: 'redis://127.0.0.1:6379', maxTokens: 8000, encoding: 'cl100k_base' });
+  const limit: number | undefined = byTokens.maxTokens;
+  await byTokens.close();
+  return n + (limit ?? 0);
 }
 void redisStoreExample;
