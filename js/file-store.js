@@ -3,7 +3,7 @@
 // only moves bytes: append + fsync before acknowledging, a lock file between
 // processes, truncation of a torn tail, compaction by write + rename.
 
-import { open, readdir, rename, stat, unlink, mkdir, readFile, writeFile, link } from 'node:fs/promises';
+import * as nodeFs from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 
@@ -16,15 +16,25 @@ const SUFFIX = '.tmlog';
 const LOCK_WAIT_MS = 10_000; // give up on a lock after this long
 const LOCK_STALE_MS = 30_000; // a lock file older than this is from a dead writer
 
+// What the store uses of node:fs/promises.
+const FS_FUNCTIONS = ['open', 'readdir', 'rename', 'stat', 'unlink', 'mkdir', 'readFile', 'writeFile', 'link'];
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export class FileChatMessageStore {
-  /** @param {{directory: string, threadId?: string, maxMessages?: number, maxTokens?: number,
-   *          encoding?: string}} options */
-  constructor({ directory, threadId, maxMessages, maxTokens, encoding } = {}) {
+  /**
+   * @param {{directory: string, threadId?: string, maxMessages?: number, maxTokens?: number,
+   *          encoding?: string, fs?: object}} options `fs` is the file system
+   *   the store works through: node:fs/promises by default, or an object with
+   *   the same functions (an instrumented or in-memory file system).
+   */
+  constructor({ directory, threadId, maxMessages, maxTokens, encoding, fs = nodeFs } = {}) {
     if (typeof directory !== 'string' || directory === '') {
       throw new ThreadmemError('INVALID_ARGUMENT', 'directory must be a non-empty string');
     }
+    const missing = FS_FUNCTIONS.find((name) => typeof fs?.[name] !== 'function');
+    if (missing) throw new ThreadmemError('INVALID_ARGUMENT', `fs must have the node:fs/promises function ${missing}`);
+    this._fs = fs;
     this.directory = directory;
     this.threadId = checkThreadId(threadId ?? randomUUID());
     // The core decides what the limits evict; storage follows its choice.
@@ -67,18 +77,18 @@ export class FileChatMessageStore {
   async _lockedNow(fn) {
     const lock = this.path + '.lock';
     try {
-      await mkdir(this.directory, { recursive: true });
+      await this._fs.mkdir(this.directory, { recursive: true });
     } catch (err) {
       throw wrapError('STORAGE_ERROR', 'cannot create the directory', err);
     }
     const start = Date.now();
     for (let wait = 2; ; wait = Math.min(wait * 2, 50)) {
       try {
-        await takeLock(lock);
+        await takeLock(this._fs, lock);
         break;
       } catch (err) {
         if (err.code !== 'EEXIST') throw wrapError('STORAGE_ERROR', 'cannot lock the thread file', err);
-        await breakIfStale(lock);
+        await breakIfStale(this._fs, lock);
         if (Date.now() - start > LOCK_WAIT_MS) {
           throw new ThreadmemError('LOCK_TIMEOUT', `the thread file ${lock} stayed locked`);
         }
@@ -88,7 +98,9 @@ export class FileChatMessageStore {
     try {
       return await fn();
     } finally {
-      await unlink(lock).catch(() => {});
+      // Once more if it fails: a lock left behind stalls every writer until
+      // it turns stale.
+      await this._fs.unlink(lock).catch(() => this._fs.unlink(lock)).catch(() => {});
     }
   }
 
@@ -97,7 +109,7 @@ export class FileChatMessageStore {
   async _sync() {
     let size;
     try {
-      size = (await stat(this.path)).size;
+      size = (await this._fs.stat(this.path)).size;
     } catch (err) {
       if (err.code !== 'ENOENT') throw wrapError('STORAGE_ERROR', 'cannot read the thread file', err);
       size = 0;
@@ -107,8 +119,8 @@ export class FileChatMessageStore {
     const from = full ? 0 : this._size;
     let bytes;
     try {
-      bytes = full ? await readFile(this.path).catch((e) => (e.code === 'ENOENT' ? new Uint8Array(0) : Promise.reject(e)))
-        : await readRange(this.path, from, size);
+      bytes = full ? await this._fs.readFile(this.path).catch((e) => (e.code === 'ENOENT' ? new Uint8Array(0) : Promise.reject(e)))
+        : await readRange(this._fs, this.path, from, size);
     } catch (err) {
       throw wrapError('STORAGE_ERROR', 'cannot read the thread file', err);
     }
@@ -134,7 +146,7 @@ export class FileChatMessageStore {
     this._loaded = true;
     if (log.tail === 'torn') {
       // An append that never finished was never acknowledged: cut it off.
-      await truncateTo(this.path, this._size);
+      await truncateTo(this._fs, this.path, this._size);
       this.lastRecovery = { tail: 'torn', bytes: log.tail_bytes };
     }
   }
@@ -152,20 +164,22 @@ export class FileChatMessageStore {
       try {
         await this._appendBytes(bytes);
       } catch (err) {
-        await truncateTo(this.path, before).catch(() => {});
+        await truncateTo(this._fs, this.path, before).catch(() => {});
         throw wrapError('STORAGE_ERROR', 'cannot append to the thread file', err);
       }
       this._mirror._add(canonical);
       this._size = before + bytes.length;
       this._nextSeq += canonical.length;
       this.lastAppendBytes = bytes.length;
-      await this._maybeCompact();
+      // The turn is on disk and acknowledged; a compaction that fails leaves
+      // the longer file, and the next append tries again.
+      await this._maybeCompact().catch(() => {});
     });
   }
 
   // The only write of a turn: append, then fsync before acknowledging.
   async _appendBytes(bytes) {
-    const handle = await open(this.path, 'a');
+    const handle = await this._fs.open(this.path, 'a');
     try {
       await handle.write(bytes, 0, bytes.length, null);
       await handle.sync();
@@ -183,15 +197,20 @@ export class FileChatMessageStore {
     const first = this._nextSeq - kept.length;
     const { bytes } = encodeLog(kept.map(toPlain), first);
     const tmp = `${this.path}.${process.pid}.tmp`;
-    const handle = await open(tmp, 'w');
     try {
-      await handle.write(bytes, 0, bytes.length, 0);
-      await handle.sync();
-    } finally {
-      await handle.close();
+      const handle = await this._fs.open(tmp, 'w');
+      try {
+        await handle.write(bytes, 0, bytes.length, 0);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await this._fs.rename(tmp, this.path);
+    } catch (err) {
+      await this._fs.unlink(tmp).catch(() => {});
+      throw err;
     }
-    await rename(tmp, this.path);
-    await syncDir(this.directory);
+    await syncDir(this._fs, this.directory);
     this._firstSeq = first;
     this._size = bytes.length;
   }
@@ -238,7 +257,7 @@ export class FileChatMessageStore {
   async listThreads() {
     let names;
     try {
-      names = await readdir(this.directory);
+      names = await this._fs.readdir(this.directory);
     } catch (err) {
       if (err.code === 'ENOENT') return [];
       throw wrapError('STORAGE_ERROR', 'cannot list the directory', err);
@@ -255,7 +274,7 @@ export class FileChatMessageStore {
     checkThreadId(threadId);
     const target = join(this.directory, threadId + SUFFIX);
     const run = async () => {
-      await unlink(target).catch((err) => {
+      await this._fs.unlink(target).catch((err) => {
         if (err.code !== 'ENOENT') throw wrapError('STORAGE_ERROR', 'cannot delete the thread file', err);
       });
       if (threadId === this.threadId) {
@@ -280,20 +299,20 @@ export class FileChatMessageStore {
 // Takes the lock or fails with EEXIST. The lock appears with its owner's pid
 // already in it (written to a private file, then hard-linked into place), so
 // a writer killed at any moment never leaves a lock nobody can attribute.
-async function takeLock(lock) {
+async function takeLock(fs, lock) {
   const mine = `${lock}.${process.pid}.${randomUUID()}`;
   try {
-    await writeFile(mine, String(process.pid), { flag: 'wx' });
-    await link(mine, lock);
+    await fs.writeFile(mine, String(process.pid), { flag: 'wx' });
+    await fs.link(mine, lock);
   } finally {
-    await unlink(mine).catch(() => {});
+    await fs.unlink(mine).catch(() => {});
   }
 }
 
 // The lock's owner, or null when it cannot be told (being written, gone).
-async function lockOwner(lock) {
+async function lockOwner(fs, lock) {
   try {
-    const [text, s] = await Promise.all([readFile(lock, 'utf8'), stat(lock)]);
+    const [text, s] = await Promise.all([fs.readFile(lock, 'utf8'), fs.stat(lock)]);
     const pid = /^[0-9]+$/.test(text) ? Number(text) : null;
     return { pid, ino: s.ino, age: Date.now() - s.mtimeMs };
   } catch {
@@ -310,29 +329,29 @@ function alive(pid) {
   }
 }
 
-async function breakIfStale(lock) {
-  const owner = await lockOwner(lock);
+async function breakIfStale(fs, lock) {
+  const owner = await lockOwner(fs, lock);
   if (!owner) return;
   const stale = (owner.pid !== null && !alive(owner.pid)) || owner.age > LOCK_STALE_MS;
   if (!stale) return;
   const breaker = lock + '.break';
   let handle;
   try {
-    handle = await open(breaker, 'wx');
+    handle = await fs.open(breaker, 'wx');
   } catch (err) {
     if (err.code === 'EEXIST') {
-      const s = await stat(breaker).catch(() => null);
-      if (s && Date.now() - s.mtimeMs > LOCK_STALE_MS) await unlink(breaker).catch(() => {});
+      const s = await fs.stat(breaker).catch(() => null);
+      if (s && Date.now() - s.mtimeMs > LOCK_STALE_MS) await fs.unlink(breaker).catch(() => {});
     }
     return;
   }
   try {
     await handle.close();
-    const again = await lockOwner(lock);
+    const again = await lockOwner(fs, lock);
     // Only the very lock found stale (same file, same owner) is removed.
-    if (again && again.ino === owner.ino && again.pid === owner.pid) await unlink(lock).catch(() => {});
+    if (again && again.ino === owner.ino && again.pid === owner.pid) await fs.unlink(lock).catch(() => {});
   } finally {
-    await unlink(breaker).catch(() => {});
+    await fs.unlink(breaker).catch(() => {});
   }
 }
 
@@ -340,8 +359,8 @@ function toPlain(m) {
   return typeof m?.toJSON === 'function' ? m.toJSON() : m;
 }
 
-async function readRange(path, from, to) {
-  const handle = await open(path, 'r');
+async function readRange(fs, path, from, to) {
+  const handle = await fs.open(path, 'r');
   try {
     const buf = new Uint8Array(to - from);
     let off = 0;
@@ -356,8 +375,8 @@ async function readRange(path, from, to) {
   }
 }
 
-async function truncateTo(path, size) {
-  const handle = await open(path, 'r+');
+async function truncateTo(fs, path, size) {
+  const handle = await fs.open(path, 'r+');
   try {
     await handle.truncate(size);
     await handle.sync();
@@ -366,9 +385,9 @@ async function truncateTo(path, size) {
   }
 }
 
-async function syncDir(dir) {
+async function syncDir(fs, dir) {
   try {
-    const handle = await open(dir, 'r');
+    const handle = await fs.open(dir, 'r');
     try {
       await handle.sync();
     } finally {

@@ -136,6 +136,8 @@ export interface IndexedDBChatMessageStoreOptions extends StoreLimits {
   dbName?: string;
   /** 1-128 characters of A-Z a-z 0-9 . _ - ; a UUID when absent. */
   threadId?: string;
+  /** Default: globalThis.indexedDB. */
+  indexedDB?: IDBFactory;
 }
 
 /** A reference to an IndexedDB thread: what thread.serialize() stores. */

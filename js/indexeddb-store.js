@@ -18,12 +18,20 @@ const MAX_CONFLICT_RETRIES = 20;
 const WRITE = { durability: 'strict' };
 
 export class IndexedDBChatMessageStore {
-  /** @param {{dbName?: string, threadId?: string, maxMessages?: number, maxTokens?: number,
-   *          encoding?: string}} [options] */
-  constructor({ dbName = 'threadmem', threadId, maxMessages, maxTokens, encoding } = {}) {
+  /**
+   * @param {{dbName?: string, threadId?: string, maxMessages?: number, maxTokens?: number,
+   *          encoding?: string, indexedDB?: IDBFactory}} [options] `indexedDB`
+   *   defaults to globalThis.indexedDB (another IDBFactory, such as an
+   *   instrumented one or an implementation for Node, also works).
+   */
+  constructor({ dbName = 'threadmem', threadId, maxMessages, maxTokens, encoding, indexedDB } = {}) {
     if (typeof dbName !== 'string' || dbName === '' || dbName.length > 256) {
       throw new ThreadmemError('INVALID_ARGUMENT', 'dbName must be a string of 1-256 characters');
     }
+    if (indexedDB !== undefined && typeof indexedDB?.open !== 'function') {
+      throw new ThreadmemError('INVALID_ARGUMENT', 'indexedDB must be an IDBFactory');
+    }
+    this._factory = indexedDB; // globalThis.indexedDB when absent
     this.dbName = dbName;
     this.threadId = checkThreadId(threadId ?? newId());
     // The core decides what the limits evict; storage follows its choice.
@@ -45,11 +53,12 @@ export class IndexedDBChatMessageStore {
 
   async _db() {
     if (this._conn) return this._conn;
-    if (typeof indexedDB === 'undefined') {
+    const factory = this._factory ?? globalThis.indexedDB;
+    if (!factory) {
       throw new ThreadmemError('STORAGE_ERROR', 'IndexedDB is not available here');
     }
     this._opening ??= new Promise((resolve, reject) => {
-      const req = indexedDB.open(this.dbName, DB_VERSION);
+      const req = factory.open(this.dbName, DB_VERSION);
       req.onupgradeneeded = () => {
         if (!req.result.objectStoreNames.contains(RECORDS)) req.result.createObjectStore(RECORDS);
       };

@@ -7,6 +7,8 @@ export interface FileChatMessageStoreOptions extends StoreLimits {
   directory: string;
   /** 1-128 characters of A-Z a-z 0-9 . _ - ; a UUID when absent. */
   threadId?: string;
+  /** The file system it works through: an object with node:fs/promises' functions. Default: node:fs/promises. */
+  fs?: object;
 }
 
 /** A reference to a persistent thread: what thread.serialize() stores. */

@@ -138,9 +138,10 @@ export class RedisChatMessageStore {
         let keep; // the records the list holds after this turn
         try {
           await this._sync(redis);
-          // What the core keeps now, plus this turn: the list never holds
-          // less than the store does, and never more than one turn beyond.
-          keep = (await this._mirror.count()) + list.length;
+          // What the core keeps now, plus this turn (the core evicts what it
+          // must from that next): never less than the store holds, never
+          // more than maxMessages or one turn beyond what it keeps.
+          keep = Math.min(this.maxMessages ?? Infinity, (await this._mirror.count()) + list.length);
           records = [];
           canonical = [];
           list.forEach((m, i) => {

@@ -4,6 +4,7 @@
 // (tests/e2e/storage.e2e.js).
 
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
+import * as nodeFs from 'node:fs/promises';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import { createClient } from 'redis';
 import * as lib from '../../js/node.js';
 import { scanLog } from '../../js/log.js';
 import { cases, runCase } from '../storage/spec.js';
+import { instrument } from '../storage/faults.js';
 import { startRedis } from './helpers/redis-server.js';
 
 let redis;
@@ -43,6 +45,10 @@ function tracked(open) {
       stores.push(s);
       return s;
     },
+    track(s) {
+      stores.push(s);
+      return s;
+    },
     closeAll: async () => {
       for (const s of stores) await s.close();
     },
@@ -51,12 +57,19 @@ function tracked(open) {
 
 async function fileBackend() {
   const dir = await mkdtemp(join(tmpdir(), 'threadmem-spec-'));
-  const { open, closeAll } = tracked((o) => new lib.FileChatMessageStore({ directory: dir, ...o }));
+  const { open, track, closeAll } = tracked((o) => new lib.FileChatMessageStore({ directory: dir, ...o }));
   const path = (id) => join(dir, `${id}.tmlog`);
   return {
     kind: 'file',
     lib,
     open,
+    // Every call of the file system and of the file handles it opens.
+    openFaulty: async (o, plan) =>
+      track(new lib.FileChatMessageStore({
+        directory: dir,
+        ...o,
+        fs: instrument({ ...nodeFs }, plan, { rejects: true, deep: (v) => typeof v.sync === 'function' }),
+      })),
     async tamper(id, which) {
       await writeFile(path(id), flip(await readFile(path(id)), which));
     },
@@ -76,12 +89,26 @@ async function fileBackend() {
 
 async function redisBackend() {
   const keyPrefix = `spec${++n}`;
-  const { open, closeAll } = tracked((o) => new lib.RedisChatMessageStore({ redisUrl: redis.url, keyPrefix, ...o }));
+  const { open, track, closeAll } = tracked((o) => new lib.RedisChatMessageStore({ redisUrl: redis.url, keyPrefix, ...o }));
   const key = (id) => `${keyPrefix}:{${id}}`;
+  const clients = [];
   return {
     kind: 'redis',
     lib,
     open,
+    // Every command sent to Redis (a MULTI's commands go together in exec).
+    async openFaulty(o, plan) {
+      const client = createClient({ url: redis.url });
+      client.on('error', () => {});
+      await client.connect();
+      clients.push(client);
+      const queued = new Set(['multi', 'rPush', 'lTrim', 'expire', 'on', 'once', 'off', 'removeListener']);
+      return track(new lib.RedisChatMessageStore({
+        keyPrefix,
+        ...o,
+        client: instrument(client, plan, { rejects: true, ops: (name) => !queued.has(name), deep: (v) => typeof v.exec === 'function' }),
+      }));
+    },
     async tamper(id, which) {
       const index = which === 'first' ? 0 : -1;
       const bytes = Buffer.from(await admin.lIndex(key(id), index), 'base64');
@@ -95,6 +122,7 @@ async function redisBackend() {
     snapshot: (id) => admin.lRange(key(id), 0, -1),
     async dispose() {
       await closeAll();
+      for (const c of clients) await c.quit().catch(() => {});
       for await (const keys of admin.scanIterator({ MATCH: `${keyPrefix}:*` })) {
         const list = Array.isArray(keys) ? keys : [keys];
         if (list.length) await admin.del(list);

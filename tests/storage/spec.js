@@ -12,9 +12,12 @@
 //   seqRange(id)          { first, last }: the sequence numbers of the records
 //                         the backend holds for the thread, read from storage
 //   snapshot(id)          the thread's raw stored form, as JSON-safe data
+//   openFaulty(options, plan)  a store like open()'s whose storage operations
+//                         go through instrument() (faults.js) with `plan`
 //   dispose()             closes the stores open() made, removes what the case left
 
 import { equal, ok, rejects } from './assert.js';
+import { causedBy, faultPlan } from './faults.js';
 
 const texts = (msgs) => msgs.map((m) => m.text);
 
@@ -228,6 +231,66 @@ export const cases = [
         equal(await b.snapshot(id), damaged, `${which}: nothing written over it`);
         await r.close();
       }
+    },
+  },
+  {
+    name: 'every storage operation failing in turn: the run rejects with the cause, the thread stays as it was, a retry stores the turn once',
+    async run(b) {
+      const { ChatAgent, ThreadmemError } = b.lib;
+      const reply = JSON.stringify({
+        id: 'chatcmpl-fault',
+        object: 'chat.completion',
+        model: 'test',
+        choices: [{ index: 0, message: { role: 'assistant', content: 'the answer' }, finish_reason: 'stop' }],
+      });
+      const agent = new ChatAgent({ chatClient: { getResponse: async () => reply } });
+      const earlier = ['earlier question', 'earlier answer'];
+      const whole = [...earlier, 'new question', 'the answer'];
+      const stored = async (id) => {
+        const s = b.open({ threadId: id });
+        const list = await s.listMessages();
+        await s.close();
+        return list;
+      };
+      const json = (list) => list.map((m) => m.toJSON());
+      let failures = 0;
+      for (let k = 1; ; k++) {
+        ok(k <= 200, 'a run without faults ends within 200 operations');
+        const id = `fault-${k}`;
+        const seed = b.open({ threadId: id });
+        await seed.addMessages([{ role: 'user', text: earlier[0] }, { role: 'assistant', text: earlier[1] }]);
+        await seed.close();
+        const before = await stored(id);
+        const plan = faultPlan(k);
+        const store = await b.openFaulty({ threadId: id }, plan);
+        const thread = agent.getNewThread({ messageStore: store });
+        let error = null;
+        try {
+          await agent.run('new question', { thread });
+        } catch (err) {
+          error = err;
+        }
+        if (plan.count < k) {
+          // The run needed fewer than k operations: every one has failed once.
+          equal(error, null, `run ${k}: no fault, no error`);
+          equal(texts(await stored(id)), whole, `run ${k}: stored`);
+          await store.close();
+          break;
+        }
+        if (error) {
+          failures += 1;
+          ok(error instanceof ThreadmemError, `fault ${k} (${plan.injected.message}): a ThreadmemError, got ${error}`);
+          ok(causedBy(error, plan.injected), `fault ${k} (${plan.injected.message}): the cause is kept (${error.code}: ${error.message})`);
+          equal(json(await stored(id)), json(before), `fault ${k} (${plan.injected.message}): the stored thread is as before`);
+          await agent.run('new question', { thread }); // the fault is spent
+        }
+        // Failed and retried, or the failure was absorbed: the turn, once.
+        equal(texts(await stored(id)), whole, `fault ${k} (${plan.injected.message}): stored once`);
+        equal(texts(await store.listMessages()), whole, `fault ${k}: the store itself`);
+        await store.close();
+      }
+      ok(failures > 0, 'some faults failed the run');
+      agent.close();
     },
   },
   {

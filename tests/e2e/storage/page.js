@@ -6,6 +6,7 @@
 import * as lib from '../../../js/index.js';
 import { fromBase64, toBase64 } from '../../../js/base64.js';
 import { cases, runCase } from '../../storage/spec.js';
+import { instrument } from '../../storage/faults.js';
 
 let n = 0;
 const unique = () => `${Date.now().toString(36)}-${++n}`;
@@ -15,6 +16,10 @@ function tracked(open) {
   return {
     open(options) {
       const s = open(options);
+      stores.push(s);
+      return s;
+    },
+    track(s) {
       stores.push(s);
       return s;
     },
@@ -59,12 +64,23 @@ async function rawDB(dbName, mode, fn) {
 
 const threadRange = (id) => IDBKeyRange.bound([id, 0], [id, Infinity]);
 
+const IDB_OPS = new Set(['open', 'deleteDatabase', 'databases', 'transaction', 'add', 'put', 'get', 'getAll',
+  'getAllKeys', 'getKey', 'delete', 'clear', 'count', 'openCursor', 'openKeyCursor', 'continue', 'update']);
+const isIDBObject = (v) => /^IDB(?!KeyRange)/.test(v.constructor?.name ?? '');
+
 function indexedDBBackend(dbName = `spec-${unique()}`) {
-  const { open, closeAll } = tracked((o) => new lib.IndexedDBChatMessageStore({ dbName, ...o }));
+  const { open, track, closeAll } = tracked((o) => new lib.IndexedDBChatMessageStore({ dbName, ...o }));
   return {
     kind: 'indexeddb',
     lib,
     open,
+    // Every request the store makes of IndexedDB, and every transaction.
+    openFaulty: async (o, plan) =>
+      track(new lib.IndexedDBChatMessageStore({
+        dbName,
+        ...o,
+        indexedDB: instrument(indexedDB, plan, { ops: (name) => IDB_OPS.has(name), deep: isIDBObject }),
+      })),
     tamper: (id, which) =>
       rawDB(dbName, 'readwrite', async (os) => {
         const cursor = await request(os.openCursor(threadRange(id), which === 'first' ? 'next' : 'prev'));
@@ -90,13 +106,16 @@ function indexedDBBackend(dbName = `spec-${unique()}`) {
 // ---- localStorage (or any storage object) ----
 
 function localStorageBackend(keyPrefix = `spec-${unique()}`, storage = localStorage) {
-  const { open, closeAll } = tracked((o) => new lib.LocalStorageChatMessageStore({ keyPrefix, storage, ...o }));
+  const { open, track, closeAll } = tracked((o) => new lib.LocalStorageChatMessageStore({ keyPrefix, storage, ...o }));
   const head = (id) => JSON.parse(storage.getItem(`${keyPrefix}:${id}`));
   const keys = () => Array.from({ length: storage.length }, (_, i) => storage.key(i));
   return {
     kind: 'localstorage',
     lib,
     open,
+    // Every read, write, removal and key lookup.
+    openFaulty: async (o, plan) =>
+      track(new lib.LocalStorageChatMessageStore({ keyPrefix, ...o, storage: instrument(storage, plan) })),
     async tamper(id, which) {
       const { first, last } = head(id);
       const key = `${keyPrefix}:${id}:${which === 'first' ? first : last}`;
