@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 
 import { ThreadmemError, wrapError } from './errors.js';
 import { ChatMessageStore } from './store.js';
-import { encodeLog, scanLog } from './log.js';
+import { RecordCodec } from './record-codec.js';
 import { checkThreadId, isThreadId } from './thread-id.js';
 
 const SUFFIX = '.tmlog';
@@ -19,8 +19,9 @@ const LOCK_STALE_MS = 30_000; // a lock file older than this is from a dead writ
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export class FileChatMessageStore {
-  /** @param {{directory: string, threadId?: string, maxMessages?: number}} options */
-  constructor({ directory, threadId, maxMessages } = {}) {
+  /** @param {{directory: string, threadId?: string, maxMessages?: number,
+   *          encryption?: {key: CryptoKey|string}}} options */
+  constructor({ directory, threadId, maxMessages, encryption } = {}) {
     if (typeof directory !== 'string' || directory === '') {
       throw new ThreadmemError('INVALID_ARGUMENT', 'directory must be a non-empty string');
     }
@@ -28,6 +29,7 @@ export class FileChatMessageStore {
     this.threadId = checkThreadId(threadId ?? randomUUID());
     this._mirror = new ChatMessageStore({ maxMessages });
     this.maxMessages = this._mirror.maxMessages;
+    this._codec = new RecordCodec(encryption);
     this._queue = Promise.resolve();
     this._reset();
     /** What the last load repaired: { tail: 'torn', bytes } or null. */
@@ -109,7 +111,7 @@ export class FileChatMessageStore {
     } catch (err) {
       throw wrapError('STORAGE_ERROR', 'cannot read the thread file', err);
     }
-    const log = scanLog(bytes);
+    const log = await this._codec.read(bytes, this.threadId);
     if (log.tail === 'corrupt') {
       throw new ThreadmemError(
         'CORRUPT_RECORD',
@@ -144,7 +146,7 @@ export class FileChatMessageStore {
     const list = Array.isArray(messages) ? messages : [messages];
     await this._locked(async () => {
       await this._sync();
-      const { bytes, messages: canonical } = encodeLog(list.map(toPlain), this._nextSeq);
+      const { bytes, messages: canonical } = await this._codec.encode(list.map(toPlain), this._nextSeq, this.threadId);
       const before = this._size;
       try {
         await this._appendBytes(bytes);
@@ -178,7 +180,7 @@ export class FileChatMessageStore {
     if (!max || this._nextSeq - this._firstSeq <= 2 * max) return;
     const kept = await this._mirror.listMessages();
     const first = this._nextSeq - kept.length;
-    const { bytes } = encodeLog(kept.map(toPlain), first);
+    const { bytes } = await this._codec.encode(kept.map(toPlain), first, this.threadId);
     const tmp = `${this.path}.${process.pid}.tmp`;
     const handle = await open(tmp, 'w');
     try {
