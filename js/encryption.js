@@ -38,8 +38,10 @@ function subtle() {
   return s;
 }
 
+// By its tag, not instanceof: a key made in another realm (a worker, a VM
+// context) is a CryptoKey too.
 function isCryptoKey(key) {
-  return typeof CryptoKey !== 'undefined' && key instanceof CryptoKey;
+  return Object.prototype.toString.call(key) === '[object CryptoKey]';
 }
 
 /** The seals of one store: holds the key (never shown, never serialized). */
