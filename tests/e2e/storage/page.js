@@ -184,8 +184,9 @@ window.storageSuite = {
       : new lib.LocalStorageChatMessageStore({ keyPrefix: ns, ...options });
   },
 
-  async append(kind, ns, threadId, turns) {
-    const s = this.open(kind, ns, { threadId });
+  // `passphrase`: the thread is encrypted with it.
+  async append(kind, ns, threadId, turns, passphrase) {
+    const s = this.open(kind, ns, { threadId, encryption: passphrase ? { key: passphrase } : undefined });
     try {
       for (const t of turns) await s.addMessages(t);
     } finally {
@@ -193,8 +194,8 @@ window.storageSuite = {
     }
   },
 
-  async list(kind, ns, threadId) {
-    const s = this.open(kind, ns, { threadId });
+  async list(kind, ns, threadId, passphrase) {
+    const s = this.open(kind, ns, { threadId, encryption: passphrase ? { key: passphrase } : undefined });
     try {
       return { texts: texts(await s.listMessages()), threads: await s.listThreads() };
     } finally {
