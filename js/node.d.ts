@@ -1,6 +1,6 @@
 // Types of the Node entry point 'threadmem/node'.
 export * from './index.js';
-import type { PersistentStore } from './index.js';
+import type { EncryptionOptions, PersistentStore } from './index.js';
 
 export interface FileChatMessageStoreOptions {
   /** The directory holding one `<threadId>.tmlog` file per thread. */
@@ -9,6 +9,8 @@ export interface FileChatMessageStoreOptions {
   threadId?: string;
   /** Keep only the newest n messages (the file is compacted past 2n). */
   maxMessages?: number;
+  /** Encrypt every record at rest (AES-GCM); the key is never serialized. */
+  encryption?: EncryptionOptions;
 }
 
 /** A reference to a persistent thread: what thread.serialize() stores. */
@@ -48,6 +50,8 @@ export interface RedisChatMessageStoreOptions {
   maxMessages?: number;
   /** Expire the thread this long after its last append (EXPIRE in the same MULTI). */
   ttlSeconds?: number;
+  /** Encrypt every record at rest (AES-GCM); the key is never serialized. */
+  encryption?: EncryptionOptions;
 }
 
 /** A reference to a Redis thread: no URL, no password. */
