@@ -4,7 +4,10 @@
 // the persistent stores use STORAGE_ERROR (the backend failed; `cause` holds
 // its error), QUOTA_EXCEEDED (the browser's storage quota is full; nothing of
 // the turn was kept), CORRUPT_RECORD (a stored record fails its integrity
-// check) and LOCK_TIMEOUT.
+// check) and LOCK_TIMEOUT; with encryption at rest (js/encryption.js),
+// DECRYPTION_FAILED (a wrong key, or a record altered or moved),
+// ENCRYPTION_REQUIRED (encrypted records read without a key) and
+// NOT_ENCRYPTED (plaintext records read with a key).
 
 export class ThreadmemError extends Error {
   constructor(code, message, { cause, status } = {}) {
@@ -35,6 +38,8 @@ const CODE_NAMES = {
   12: 'CONTEXT_WINDOW_EXCEEDED',
   13: 'EMPTY_QUERY',
   14: 'DIMENSION_MISMATCH',
+  15: 'ENCRYPTION_REQUIRED',
+  16: 'NOT_ENCRYPTED',
 };
 
 export function codeName(rc) {

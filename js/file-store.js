@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 
 import { ThreadmemError, wrapError } from './errors.js';
 import { ChatMessageStore } from './store.js';
-import { encodeLog, scanLog } from './log.js';
+import { RecordCodec } from './record-codec.js';
 import { checkThreadId, isThreadId } from './thread-id.js';
 
 const SUFFIX = '.tmlog';
@@ -24,11 +24,12 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export class FileChatMessageStore {
   /**
    * @param {{directory: string, threadId?: string, maxMessages?: number, maxTokens?: number,
-   *          encoding?: string, fs?: object}} options `fs` is the file system
+   *          encoding?: string, fs?: object,
+   *          encryption?: {key: CryptoKey|string}}} options `fs` is the file system
    *   the store works through: node:fs/promises by default, or an object with
    *   the same functions (an instrumented or in-memory file system).
    */
-  constructor({ directory, threadId, maxMessages, maxTokens, encoding, fs = nodeFs } = {}) {
+  constructor({ directory, threadId, maxMessages, maxTokens, encoding, fs = nodeFs, encryption } = {}) {
     if (typeof directory !== 'string' || directory === '') {
       throw new ThreadmemError('INVALID_ARGUMENT', 'directory must be a non-empty string');
     }
@@ -41,6 +42,7 @@ export class FileChatMessageStore {
     this._mirror = new ChatMessageStore({ maxMessages, maxTokens, encoding });
     this.maxMessages = this._mirror.maxMessages;
     this.maxTokens = this._mirror.maxTokens;
+    this._codec = new RecordCodec(encryption);
     this._queue = Promise.resolve();
     this._reset();
     /** What the last load repaired: { tail: 'torn', bytes } or null. */
@@ -124,7 +126,7 @@ export class FileChatMessageStore {
     } catch (err) {
       throw wrapError('STORAGE_ERROR', 'cannot read the thread file', err);
     }
-    const log = scanLog(bytes);
+    const log = await this._codec.read(bytes, this.threadId);
     if (log.tail === 'corrupt') {
       throw new ThreadmemError(
         'CORRUPT_RECORD',
@@ -159,7 +161,7 @@ export class FileChatMessageStore {
     const list = Array.isArray(messages) ? messages : [messages];
     await this._locked(async () => {
       await this._sync();
-      const { bytes, messages: canonical } = encodeLog(list.map(toPlain), this._nextSeq);
+      const { bytes, messages: canonical } = await this._codec.encode(list.map(toPlain), this._nextSeq, this.threadId);
       const before = this._size;
       try {
         await this._appendBytes(bytes);
@@ -195,7 +197,7 @@ export class FileChatMessageStore {
     if (this._nextSeq - this._firstSeq <= 2 * (await this._mirror.count())) return;
     const kept = await this._mirror.listMessages();
     const first = this._nextSeq - kept.length;
-    const { bytes } = encodeLog(kept.map(toPlain), first);
+    const { bytes } = await this._codec.encode(kept.map(toPlain), first, this.threadId);
     const tmp = `${this.path}.${process.pid}.tmp`;
     try {
       const handle = await this._fs.open(tmp, 'w');

@@ -37,7 +37,8 @@ export type ThreadmemErrorCode =
   | 'RUN_FAILED' | 'INTERNAL_ERROR' | 'UNKNOWN_ENCODING' | 'ENCODING_NOT_LOADED'
   | 'CONTEXT_WINDOW_EXCEEDED' | 'INVALID_COUNTER' | 'COUNTER_ERROR'
   | 'STORAGE_ERROR' | 'CORRUPT_RECORD' | 'LOCK_TIMEOUT' | 'QUOTA_EXCEEDED'
-  | 'EMPTY_QUERY' | 'DIMENSION_MISMATCH' | 'EMBEDDING_ERROR' | 'MEM0_HTTP_ERROR' | 'MEM0_NETWORK_ERROR';
+  | 'EMPTY_QUERY' | 'DIMENSION_MISMATCH' | 'EMBEDDING_ERROR' | 'MEM0_HTTP_ERROR' | 'MEM0_NETWORK_ERROR'
+  | 'DECRYPTION_FAILED' | 'ENCRYPTION_REQUIRED' | 'NOT_ENCRYPTED';
 
 export class ThreadmemError extends Error {
   constructor(code: ThreadmemErrorCode, message: string, options?: { cause?: unknown; status?: number });
@@ -138,6 +139,24 @@ export interface IndexedDBChatMessageStoreOptions extends StoreLimits {
   threadId?: string;
   /** Default: globalThis.indexedDB. */
   indexedDB?: IDBFactory;
+  /** Encrypt every record at rest (AES-GCM); the key is never serialized. */
+  encryption?: EncryptionOptions;
+}
+
+/**
+ * Encryption at rest, the `encryption` option of every persistent store: each
+ * record's payload is sealed with AES-GCM (a fresh 96-bit nonce per record, the
+ * thread id and sequence number as additional data). Reading with a wrong key,
+ * or a record altered or moved, is DECRYPTION_FAILED; encrypted records read
+ * without a key are ENCRYPTION_REQUIRED, plaintext ones read with a key
+ * NOT_ENCRYPTED.
+ */
+export interface EncryptionOptions {
+  /** An AES-GCM CryptoKey usable to encrypt and decrypt, or a passphrase,
+   *  stretched with PBKDF2-SHA-256 (600,000 iterations, a random salt per
+   *  thread kept in its records). Keys derived from a passphrase are cached
+   *  per options object: share one object between stores. */
+  key: CryptoKey | string;
 }
 
 /** A reference to an IndexedDB thread: what thread.serialize() stores. */
@@ -191,6 +210,8 @@ export interface LocalStorageChatMessageStoreOptions extends StoreLimits {
   threadId?: string;
   /** Default: globalThis.localStorage. */
   storage?: StorageLike;
+  /** Encrypt every record at rest (AES-GCM); the key is never serialized. */
+  encryption?: EncryptionOptions;
 }
 
 /** A reference to a localStorage thread. */

@@ -6,7 +6,7 @@
 
 import { ThreadmemError, storageError } from './errors.js';
 import { ChatMessageStore } from './store.js';
-import { encodeLog, scanRecords } from './log.js';
+import { RecordCodec } from './record-codec.js';
 import { messageValues } from './message.js';
 import { checkThreadId, isThreadId } from './thread-id.js';
 import { newId } from './thread.js';
@@ -17,14 +17,20 @@ const MAX_CONFLICT_RETRIES = 20;
 // Acknowledged means on disk (IndexedDB's default lets the browser delay the flush).
 const WRITE = { durability: 'strict' };
 
+// With encryption, a turn is sealed before its transaction opens (WebCrypto's
+// promises would let the transaction commit under us); the transaction only
+// checks that no other tab appended meanwhile, else the turn is sealed again.
+class ChangedMeanwhile extends Error {}
+
 export class IndexedDBChatMessageStore {
   /**
    * @param {{dbName?: string, threadId?: string, maxMessages?: number, maxTokens?: number,
-   *          encoding?: string, indexedDB?: IDBFactory}} [options] `indexedDB`
+   *          encoding?: string, indexedDB?: IDBFactory,
+   *          encryption?: {key: CryptoKey|string}}} [options] `indexedDB`
    *   defaults to globalThis.indexedDB (another IDBFactory, such as an
    *   instrumented one or an implementation for Node, also works).
    */
-  constructor({ dbName = 'threadmem', threadId, maxMessages, maxTokens, encoding, indexedDB } = {}) {
+  constructor({ dbName = 'threadmem', threadId, maxMessages, maxTokens, encoding, indexedDB, encryption } = {}) {
     if (typeof dbName !== 'string' || dbName === '' || dbName.length > 256) {
       throw new ThreadmemError('INVALID_ARGUMENT', 'dbName must be a string of 1-256 characters');
     }
@@ -38,6 +44,7 @@ export class IndexedDBChatMessageStore {
     this._mirror = new ChatMessageStore({ maxMessages, maxTokens, encoding });
     this.maxMessages = this._mirror.maxMessages;
     this.maxTokens = this._mirror.maxTokens;
+    this._codec = new RecordCodec(encryption);
     this._conn = null;
     this._opening = null;
     this._queue = Promise.resolve();
@@ -102,7 +109,7 @@ export class IndexedDBChatMessageStore {
 
   // ---- catching up with the database (another tab may have appended) ----
 
-  async _sync(tx) {
+  async _sync(tx, mustBeCurrent = false) {
     const os = tx.objectStore(RECORDS);
     const id = this.threadId;
     const [head, tail] = await Promise.all([
@@ -115,6 +122,7 @@ export class IndexedDBChatMessageStore {
     if (this._loaded && last === this._lastSeq && first === this._firstSeq && sameBytes(lastRecord, this._lastRecord)) {
       return;
     }
+    if (mustBeCurrent) throw new ChangedMeanwhile();
     // Only the newer records are read when ours are still there unchanged.
     let from = first;
     let full = true;
@@ -126,7 +134,7 @@ export class IndexedDBChatMessageStore {
       }
     }
     const records = last ? await request(os.getAll(IDBKeyRange.bound([id, from], [id, Infinity]))) : [];
-    const log = scanRecords(records.map(asBytes), from, this._where());
+    const log = await this._codec.readRecords(records.map(asBytes), from, this._where(), id);
     if (full) {
       await this._mirror.updateFromState({ type: 'chat_message_store_state', messages: log.messages });
       this._firstSeq = first;
@@ -140,18 +148,22 @@ export class IndexedDBChatMessageStore {
 
   async _read(fn) {
     return this._queued(async () => {
-      const db = await this._db();
-      const tx = db.transaction(RECORDS, 'readonly');
-      const finished = done(tx);
-      finished.catch(() => {});
-      try {
-        await this._sync(tx);
-      } catch (err) {
-        this._loaded = false;
-        throw storageError(err, 'cannot read IndexedDB');
-      }
+      await this._syncReadOnly();
       return fn();
     });
+  }
+
+  async _syncReadOnly() {
+    const db = await this._db();
+    const tx = db.transaction(RECORDS, 'readonly');
+    const finished = done(tx);
+    finished.catch(() => {});
+    try {
+      await this._sync(tx);
+    } catch (err) {
+      this._loaded = false;
+      throw storageError(err, 'cannot read IndexedDB');
+    }
   }
 
   // ---- ChatMessageStore ----
@@ -165,9 +177,10 @@ export class IndexedDBChatMessageStore {
         try {
           return await this._append(list);
         } catch (err) {
-          this._loaded = false; // the mirror may hold what was not written: reload it
+          const changed = err instanceof ChangedMeanwhile; // nothing was mirrored
+          if (!changed) this._loaded = false; // the mirror may hold what was not written: reload it
           // A key already taken: another writer appended first; catch up, new seqs.
-          if (err?.name === 'ConstraintError' && attempt < MAX_CONFLICT_RETRIES) continue;
+          if ((err?.name === 'ConstraintError' || changed) && attempt < MAX_CONFLICT_RETRIES) continue;
           throw storageError(err, 'cannot append to IndexedDB');
         }
       }
@@ -175,22 +188,25 @@ export class IndexedDBChatMessageStore {
   }
 
   async _append(list) {
+    let sealed = null;
+    if (this._codec.encrypted) {
+      await this._syncReadOnly();
+      sealed = await this._codec.encode(list, this._lastSeq + 1, this.threadId);
+    }
     const db = await this._db();
     const tx = db.transaction(RECORDS, 'readwrite', WRITE);
     const finished = done(tx);
     finished.catch(() => {});
     try {
-      await this._sync(tx);
+      await this._sync(tx, sealed !== null);
       const os = tx.objectStore(RECORDS);
       const id = this.threadId;
       const seq0 = this._lastSeq + 1;
-      const canonical = [];
+      const { records, messages: canonical } = sealed ?? (await this._codec.encode(list, seq0, id));
       let lastRecord = this._lastRecord;
       let bytes = 0;
-      list.forEach((m, i) => {
-        const { bytes: record, messages: [c] } = encodeLog([m], seq0 + i);
+      records.forEach((record, i) => {
         os.add(record, [id, seq0 + i]); // add, not put: a taken key fails the transaction
-        canonical.push(c);
         lastRecord = record;
         bytes += record.length;
       });

@@ -15,7 +15,7 @@
 
 import { ThreadmemError, storageError } from './errors.js';
 import { ChatMessageStore } from './store.js';
-import { encodeLog, scanRecords } from './log.js';
+import { RecordCodec } from './record-codec.js';
 import { messageValues } from './message.js';
 import { checkThreadId, isThreadId } from './thread-id.js';
 import { newId } from './thread.js';
@@ -30,11 +30,11 @@ const CATCH_UP_MS = 5000; // how long a writer waits for another tab's commit to
 export class LocalStorageChatMessageStore {
   /**
    * @param {{keyPrefix?: string, threadId?: string, maxMessages?: number, maxTokens?: number, encoding?: string,
-   *          storage?: Storage}} [options] `storage` defaults to localStorage
+   *          storage?: Storage, encryption?: {key: CryptoKey|string}}} [options] `storage` defaults to localStorage
    *   (sessionStorage, or any object with getItem, setItem, removeItem, key
    *   and length, also works).
    */
-  constructor({ keyPrefix = 'threadmem', threadId, maxMessages, maxTokens, encoding, storage } = {}) {
+  constructor({ keyPrefix = 'threadmem', threadId, maxMessages, maxTokens, encoding, storage, encryption } = {}) {
     if (typeof keyPrefix !== 'string' || !KEY_PREFIX.test(keyPrefix)) {
       throw new ThreadmemError('INVALID_ARGUMENT', 'keyPrefix must be 1-64 characters of A-Z a-z 0-9 . _ -');
     }
@@ -49,6 +49,7 @@ export class LocalStorageChatMessageStore {
     this._mirror = new ChatMessageStore({ maxMessages, maxTokens, encoding });
     this.maxMessages = this._mirror.maxMessages;
     this.maxTokens = this._mirror.maxTokens;
+    this._codec = new RecordCodec(encryption);
     this._queue = Promise.resolve();
     this._announced = new Map(); // threadId -> { release, timer } of its newest commit lock
     this._reset();
@@ -200,7 +201,7 @@ export class LocalStorageChatMessageStore {
       if (!bytes) throw new ThreadmemError('CORRUPT_RECORD', `${this._where()}: record ${seq} is missing or not base64`);
       records.push(bytes);
     }
-    const log = scanRecords(records, from, this._where());
+    const log = await this._codec.readRecords(records, from, this._where(), this.threadId);
     if (full) {
       await this._mirror.updateFromState({ type: 'chat_message_store_state', messages: log.messages });
       this._firstSeq = first;
@@ -243,13 +244,8 @@ export class LocalStorageChatMessageStore {
   async _append(list) {
     await this._sync();
     const seq0 = this._lastSeq + 1;
-    const texts = [];
-    const canonical = [];
-    list.forEach((m, i) => {
-      const { bytes, messages: [c] } = encodeLog([m], seq0 + i);
-      texts.push(toBase64(bytes));
-      canonical.push(c);
-    });
+    const { records, messages: canonical } = await this._codec.encode(list, seq0, this.threadId);
+    const texts = records.map(toBase64);
     if (!list.length) return;
     const last = seq0 + list.length - 1;
     const first = this._firstSeq || seq0;

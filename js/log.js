@@ -1,8 +1,10 @@
-// The binding over the core's record log (tm_log_encode, tm_log_scan): the
-// persistent stores hand it messages and bytes; the layout, the stamping and
-// the recovery rules stay in the core.
+// The binding over the core's record log (tm_log_encode, tm_log_scan, and
+// for encrypted records tm_log_stamp, tm_log_frame_sealed,
+// tm_log_read_unsealed): the persistent stores hand it messages and bytes
+// (through js/record-codec.js); the layout, the stamping and the recovery
+// rules stay in the core.
 
-import { ctx, errorOf, mod, toJSONText } from './core.js';
+import { call, ctx, errorOf, mod, toJSONText } from './core.js';
 import { ThreadmemError, TM_OK } from './errors.js';
 
 function oom() {
@@ -44,26 +46,103 @@ export function encodeLog(messages, firstSeq) {
 
 /** Reads a log. Returns { messages, count, first_seq, last_seq, valid_bytes,
  *  tail: 'clean'|'torn'|'corrupt', tail_bytes }. Damage inside the log is a
- *  ThreadmemError 'CORRUPT_RECORD' (the core's reason as its message). */
-export function scanLog(bytes) {
+ *  ThreadmemError 'CORRUPT_RECORD' (the core's reason as its message).
+ *  With `sealed` (the reader holds a key) every record must be encrypted:
+ *  `messages` is then empty and `payloads` holds each record's sealed bytes
+ *  (views into `bytes`) for the host to decrypt and read with readUnsealed.
+ *  An encrypted record read without `sealed` is ENCRYPTION_REQUIRED, a
+ *  plaintext one read with it NOT_ENCRYPTED. */
+export function scanLog(bytes, { sealed = false } = {}) {
   const m = mod();
   const c = ctx();
   let buf = 0;
   let slot = 0;
+  let log;
   try {
     buf = m._tm_malloc(bytes.length || 1);
     slot = m._tm_malloc(4);
     if (!buf || !slot) throw oom();
     m.HEAPU8.set(bytes, buf);
     m.setValue(slot, 0, 'i32');
-    const rc = m._tm_log_scan(c, buf, bytes.length, slot);
-    if (rc !== TM_OK) {
-      const err = errorOf(c, rc);
-      if (err.code === 'INVALID_FORMAT') {
-        throw new ThreadmemError('CORRUPT_RECORD', err.message, { cause: err });
-      }
-      throw err;
+    const rc = m._tm_log_scan(c, buf, bytes.length, sealed ? 1 : 0, slot);
+    if (rc !== TM_OK) throw recordError(errorOf(c, rc));
+    const p = m.getValue(slot, 'i32') >>> 0;
+    try {
+      log = JSON.parse(m.UTF8ToString(p));
+    } finally {
+      m._tm_free(p);
     }
+  } finally {
+    if (buf) m._tm_free(buf);
+    if (slot) m._tm_free(slot);
+  }
+  if (sealed) {
+    log.payloads = log.sealed.map(([off, len]) => bytes.subarray(off, off + len));
+    delete log.sealed;
+  }
+  return log;
+}
+
+// A well-formed log whose records fail the core's checks is damage.
+function recordError(err) {
+  return err.code === 'INVALID_FORMAT' ? new ThreadmemError('CORRUPT_RECORD', err.message, { cause: err }) : err;
+}
+
+/** Normalizes and stamps messages as encodeLog does, without framing them:
+ *  the canonical JSON text each record will hold, to be sealed. */
+export function stampLog(messages) {
+  const c = ctx();
+  return JSON.parse(call(c, mod()._tm_log_stamp, [toJSONText(messages)], { extra: [c] }));
+}
+
+/** One encrypted record numbered `seq` around the sealed bytes `payload`. */
+export function frameSealed(seq, payload) {
+  const m = mod();
+  const c = ctx();
+  let input = 0;
+  let slots = 0;
+  try {
+    input = m._tm_malloc(payload.length || 1);
+    slots = m._tm_malloc(8);
+    if (!input || !slots) throw oom();
+    m.HEAPU8.set(payload, input);
+    m.setValue(slots, 0, 'i32');
+    m.setValue(slots + 4, 0, 'i32');
+    const rc = m._tm_log_frame_sealed(c, seq, input, payload.length, slots, slots + 4);
+    if (rc !== TM_OK) throw errorOf(c, rc);
+    const out = m.getValue(slots, 'i32') >>> 0;
+    const len = m.getValue(slots + 4, 'i32') >>> 0;
+    try {
+      return m.HEAPU8.slice(out, out + len);
+    } finally {
+      m._tm_free(out);
+    }
+  } finally {
+    if (input) m._tm_free(input);
+    if (slots) m._tm_free(slots);
+  }
+}
+
+/** Reads the decrypted payloads (Uint8Arrays) of records numbered from
+ *  firstSeq as messages, under the core's rules for a plaintext record: one
+ *  that is not a message is CORRUPT_RECORD. */
+export function readUnsealed(plaintexts, firstSeq) {
+  const m = mod();
+  const c = ctx();
+  const bytes = concatBytes(plaintexts);
+  let buf = 0;
+  let lens = 0;
+  let slot = 0;
+  try {
+    buf = m._tm_malloc(bytes.length || 1);
+    lens = m._tm_malloc(4 * plaintexts.length || 4);
+    slot = m._tm_malloc(4);
+    if (!buf || !lens || !slot) throw oom();
+    m.HEAPU8.set(bytes, buf);
+    plaintexts.forEach((p, i) => m.setValue(lens + 4 * i, p.length, 'i32'));
+    m.setValue(slot, 0, 'i32');
+    const rc = m._tm_log_read_unsealed(c, buf, bytes.length, lens, plaintexts.length, firstSeq, slot);
+    if (rc !== TM_OK) throw recordError(errorOf(c, rc));
     const p = m.getValue(slot, 'i32') >>> 0;
     try {
       return JSON.parse(m.UTF8ToString(p));
@@ -72,24 +151,30 @@ export function scanLog(bytes) {
     }
   } finally {
     if (buf) m._tm_free(buf);
+    if (lens) m._tm_free(lens);
     if (slot) m._tm_free(slot);
   }
+}
+
+export function concatBytes(parts) {
+  let total = 0;
+  for (const r of parts) total += r.length;
+  const bytes = new Uint8Array(total);
+  let off = 0;
+  for (const r of parts) {
+    bytes.set(r, off);
+    off += r.length;
+  }
+  return bytes;
 }
 
 /** Reads records kept one per entry (an IndexedDB value, a localStorage
  *  item), in key order, whose keys say they are seqs firstSeq, firstSeq+1, ...
  *  In such stores every record was written whole, so any damage (a torn or
- *  failing record, a lost or repeated one) is CORRUPT_RECORD, never dropped. */
-export function scanRecords(records, firstSeq, where) {
-  let total = 0;
-  for (const r of records) total += r.length;
-  const bytes = new Uint8Array(total);
-  let off = 0;
-  for (const r of records) {
-    bytes.set(r, off);
-    off += r.length;
-  }
-  const log = scanLog(bytes);
+ *  failing record, a lost or repeated one) is CORRUPT_RECORD, never dropped.
+ *  `options` as scanLog's. */
+export function scanRecords(records, firstSeq, where, options) {
+  const log = scanLog(concatBytes(records), options);
   if (log.tail !== 'clean') {
     throw new ThreadmemError('CORRUPT_RECORD', `${where}: a record fails its integrity check`);
   }

@@ -1,6 +1,6 @@
 // Types of the Node entry point 'threadmem/node'.
 export * from './index.js';
-import type { PersistentStore, StoreLimits } from './index.js';
+import type { EncryptionOptions, PersistentStore, StoreLimits } from './index.js';
 
 export interface FileChatMessageStoreOptions extends StoreLimits {
   /** The directory holding one `<threadId>.tmlog` file per thread. */
@@ -9,6 +9,8 @@ export interface FileChatMessageStoreOptions extends StoreLimits {
   threadId?: string;
   /** The file system it works through: an object with node:fs/promises' functions. Default: node:fs/promises. */
   fs?: object;
+  /** Encrypt every record at rest (AES-GCM); the key is never serialized. */
+  encryption?: EncryptionOptions;
 }
 
 /** A reference to a persistent thread: what thread.serialize() stores. */
@@ -45,6 +47,8 @@ export interface RedisChatMessageStoreOptions extends StoreLimits {
   keyPrefix?: string;
   /** Expire the thread this long after its last append (EXPIRE in the same MULTI). */
   ttlSeconds?: number;
+  /** Encrypt every record at rest (AES-GCM); the key is never serialized. */
+  encryption?: EncryptionOptions;
 }
 
 /** A reference to a Redis thread: no URL, no password. */

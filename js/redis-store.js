@@ -9,7 +9,7 @@ import { createClient, WatchError } from 'redis';
 
 import { ThreadmemError, wrapError } from './errors.js';
 import { ChatMessageStore } from './store.js';
-import { encodeLog, scanLog } from './log.js';
+import { RecordCodec } from './record-codec.js';
 import { checkThreadId } from './thread-id.js';
 
 const MAX_CONFLICT_RETRIES = 20;
@@ -19,11 +19,12 @@ const KEY_PREFIX = /^[A-Za-z0-9._:-]{1,64}$/;
 export class RedisChatMessageStore {
   /**
    * @param {{redisUrl?: string, client?: object, threadId?: string, keyPrefix?: string,
-   *          maxMessages?: number, maxTokens?: number, encoding?: string, ttlSeconds?: number}} options
+   *          maxMessages?: number, maxTokens?: number, encoding?: string, ttlSeconds?: number,
+   *          encryption?: {key: CryptoKey|string}}} options
    * `client` is a connected node-redis client shared by stores (closed by its
    * owner); else `redisUrl` opens one that close() ends.
    */
-  constructor({ redisUrl, client, threadId, keyPrefix = 'chat_messages', maxMessages, maxTokens, encoding, ttlSeconds } = {}) {
+  constructor({ redisUrl, client, threadId, keyPrefix = 'chat_messages', maxMessages, maxTokens, encoding, ttlSeconds, encryption } = {}) {
     if (!client && (typeof redisUrl !== 'string' || redisUrl === '')) {
       throw new ThreadmemError('INVALID_ARGUMENT', 'redisUrl (or client) is required');
     }
@@ -40,6 +41,7 @@ export class RedisChatMessageStore {
     this._mirror = new ChatMessageStore({ maxMessages, maxTokens, encoding });
     this.maxMessages = this._mirror.maxMessages;
     this.maxTokens = this._mirror.maxTokens;
+    this._codec = new RecordCodec(encryption);
     this._url = redisUrl;
     this._client = client ?? null;
     this._ownsClient = !client;
@@ -100,10 +102,10 @@ export class RedisChatMessageStore {
   async _sync(redis) {
     const key = this._key();
     const last = await redis.lIndex(key, -1);
-    const lastSeq = last === null ? 0 : scanLog(Buffer.from(last, 'base64')).last_seq;
+    const lastSeq = last === null ? 0 : this._codec.lastSeq(Buffer.from(last, 'base64'));
     if (this._loaded && lastSeq === this._lastSeq) return;
     const entries = await redis.lRange(key, 0, -1);
-    const log = scanLog(Buffer.concat(entries.map((e) => Buffer.from(e, 'base64'))));
+    const log = await this._codec.read(Buffer.concat(entries.map((e) => Buffer.from(e, 'base64'))), this.threadId);
     if (log.tail !== 'clean') {
       throw new ThreadmemError('CORRUPT_RECORD', `${key}: a record fails its integrity check`);
     }
@@ -142,13 +144,9 @@ export class RedisChatMessageStore {
           // must from that next): never less than the store holds, never
           // more than maxMessages or one turn beyond what it keeps.
           keep = Math.min(this.maxMessages ?? Infinity, (await this._mirror.count()) + list.length);
-          records = [];
-          canonical = [];
-          list.forEach((m, i) => {
-            const { bytes, messages: [c] } = encodeLog([m], this._lastSeq + 1 + i);
-            records.push(Buffer.from(bytes).toString('base64'));
-            canonical.push(c);
-          });
+          const encoded = await this._codec.encode(list, this._lastSeq + 1, this.threadId);
+          records = encoded.records.map((bytes) => Buffer.from(bytes).toString('base64'));
+          canonical = encoded.messages;
         } catch (err) {
           await redis.unwatch();
           throw err;

@@ -97,6 +97,8 @@ const char *tm_code_name(int code) {
     case TM_EWINDOW: return "TM_EWINDOW";
     case TM_EEMPTY: return "TM_EEMPTY";
     case TM_EDIMENSION: return "TM_EDIMENSION";
+    case TM_ESEALED: return "TM_ESEALED";
+    case TM_EPLAIN: return "TM_EPLAIN";
     default: return "TM_EUNKNOWN";
   }
 }

@@ -61,15 +61,22 @@ static int recbuf_reserve(tm_base *err, tm_recbuf *b, size_t extra) {
   return TM_OK;
 }
 
+/* Sealing adds its envelope to a message of up to TM_MAX_MESSAGE_BYTES. */
+static size_t max_payload(uint8_t flags) {
+  return TM_MAX_MESSAGE_BYTES + ((flags & TM_RECORD_F_ENCRYPTED) ? TM_RECORD_SEAL_BYTES : 0);
+}
+
 int tm_record_encode(tm_base *err, tm_recbuf *out, uint64_t seq, uint8_t flags,
                      const char *payload, size_t n) {
   if (!out || (!payload && n))
     return tm_fail(err, TM_EINVAL, "record: NULL argument");
   if (flags & ~TM_RECORD_F_KNOWN)
     return tm_fail(err, TM_EINVAL, "record: unknown flags 0x%02x", (unsigned)flags);
-  if (n > TM_MAX_MESSAGE_BYTES)
+  if ((flags & TM_RECORD_F_ENCRYPTED) && n < TM_RECORD_SEAL_BYTES)
+    return tm_fail(err, TM_EINVAL, "record: an encrypted payload of %zu bytes is too short", n);
+  if (n > max_payload(flags))
     return tm_fail(err, TM_ERANGE, "record payload of %zu bytes is above %zu", n,
-                   TM_MAX_MESSAGE_BYTES);
+                   max_payload(flags));
   int rc = recbuf_reserve(err, out, TM_RECORD_HEADER_BYTES + n);
   if (rc) return rc;
   uint8_t *h = out->data + out->len;
@@ -108,9 +115,12 @@ int tm_record_decode(tm_base *err, const uint8_t *buf, size_t n, tm_record *rec,
     return tm_fail(err, TM_EFORMAT, "record: unknown flags 0x%02x", (unsigned)buf[5]);
   if (buf[6] || buf[7]) return tm_fail(err, TM_EFORMAT, "record: reserved bytes are set");
   size_t len = get32(buf + 16);
-  if (len > TM_MAX_MESSAGE_BYTES)
+  if (len > max_payload(buf[5]))
     return tm_fail(err, TM_EFORMAT, "record: length %zu is above %zu", len,
-                   TM_MAX_MESSAGE_BYTES);
+                   max_payload(buf[5]));
+  if ((buf[5] & TM_RECORD_F_ENCRYPTED) && len < TM_RECORD_SEAL_BYTES)
+    return tm_fail(err, TM_EFORMAT, "record: an encrypted payload of %zu bytes is too short",
+                   len);
   if (n - TM_RECORD_HEADER_BYTES < len) return TM_OK; /* torn */
   uint32_t crc = tm_crc32(0, buf, 20);
   crc = tm_crc32(crc, buf + TM_RECORD_HEADER_BYTES, len);

@@ -3,8 +3,9 @@
  * persistent backend stores (a file appends them, a Redis list or an
  * IndexedDB object store keeps one per entry). Backends never look inside.
  *
- * A record is a fixed header followed by the payload (the message's
- * canonical JSON). Every integer is little-endian:
+ * A record is a fixed header followed by the payload: the message's
+ * canonical JSON, or, with TM_RECORD_F_ENCRYPTED, that JSON sealed by the
+ * host (encryption at rest). Every integer is little-endian:
  *
  *   offset size field
  *        0    4 magic    "TMR1" (TM_RECORD_MAGIC)
@@ -12,13 +13,20 @@
  *        5    1 flags    TM_RECORD_F_* (unknown bits are a format error)
  *        6    2 reserved zero
  *        8    8 seq      per-thread sequence number, +1 per record
- *       16    4 length   payload bytes, at most TM_MAX_MESSAGE_BYTES
+ *       16    4 length   payload bytes, at most TM_MAX_MESSAGE_BYTES (plus
+ *                        TM_RECORD_SEAL_BYTES when encrypted)
  *       20    4 crc32    CRC-32 (IEEE) of bytes 0..19 and the payload
  *       24    n payload
  *
  * The checksum covers the header, so a record cut or altered anywhere
  * fails it; the sequence number lets a reader see a lost or repeated
  * record, and lets two writers detect that the other appended first.
+ *
+ * An encrypted payload is the host's sealed envelope (js/encryption.js:
+ * PBKDF2 salt, AES-GCM nonce, ciphertext, tag; the thread id and seq as
+ * additional data). The core frames and checks it like any payload, but
+ * never parses it: the host decrypts it and hands the plaintext back to be
+ * read as a message (tm_log_read_unsealed).
  */
 #ifndef THREADMEM_RECORD_H
 #define THREADMEM_RECORD_H
@@ -33,7 +41,12 @@
 #define TM_RECORD_HEADER_BYTES 24u
 /* The record carries a message (the only kind in format version 1). */
 #define TM_RECORD_F_MESSAGE 0x01u
-#define TM_RECORD_F_KNOWN TM_RECORD_F_MESSAGE
+/* The payload is sealed by the host (see above), not the message's JSON. */
+#define TM_RECORD_F_ENCRYPTED 0x02u
+#define TM_RECORD_F_KNOWN (TM_RECORD_F_MESSAGE | TM_RECORD_F_ENCRYPTED)
+/* What sealing adds to a payload: salt (16), nonce (12) and tag (16). An
+ * encrypted payload shorter than this cannot be one. */
+#define TM_RECORD_SEAL_BYTES 44u
 
 /* A growable byte buffer: a batch of encoded records (one host write per
  * turn). Zero-initialize; release with tm_recbuf_free. Growth doubles. */
@@ -50,8 +63,9 @@ void tm_recbuf_free(tm_recbuf *b);
 uint32_t tm_crc32(uint32_t crc, const uint8_t *p, size_t n);
 
 /* Appends one record (seq, flags, payload of n bytes) to `out`. On failure
- * `out` is unchanged: TM_EINVAL for unknown flags, TM_ERANGE when n is above
- * TM_MAX_MESSAGE_BYTES, TM_ENOMEM. */
+ * `out` is unchanged: TM_EINVAL for unknown flags or an encrypted payload
+ * shorter than TM_RECORD_SEAL_BYTES, TM_ERANGE when n is above
+ * TM_MAX_MESSAGE_BYTES (plus TM_RECORD_SEAL_BYTES when encrypted), TM_ENOMEM. */
 int tm_record_encode(tm_base *err, tm_recbuf *out, uint64_t seq, uint8_t flags,
                      const char *payload, size_t n);
 

@@ -80,8 +80,12 @@ enum {
                         the system messages, or the newest user turn */
   TM_EEMPTY = 13,    /* a memory search whose query holds no word (empty,
                         blank, or punctuation only) */
-  TM_EDIMENSION = 14 /* an embedding whose dimension differs from the
+  TM_EDIMENSION = 14, /* an embedding whose dimension differs from the
                         memory index's */
+  TM_ESEALED = 15,   /* a log holds encrypted records and the reader has no
+                        key (tm_log_scan without TM_LOG_SEALED) */
+  TM_EPLAIN = 16     /* a log holds plaintext records and the reader has a
+                        key (tm_log_scan with TM_LOG_SEALED) */
 };
 
 /* ---- Memory. ---- */
@@ -189,8 +193,37 @@ int tm_log_encode(tm_ctx *ctx, const char *messages_json, double first_seq,
  * "tail_bytes":n} to *out. A torn or corrupt last record is reported in
  * "tail" (the caller truncates to valid_bytes and tells the user); damage
  * with a valid record after it, a sequence gap, or a record whose payload
- * is not a message is TM_EFORMAT. */
-int tm_log_scan(tm_ctx *ctx, const unsigned char *buf, size_t n, char **out);
+ * is not a message is TM_EFORMAT.
+ *
+ * `flags` says whether the reader holds a key: 0, every record must be
+ * plaintext (an encrypted one is TM_ESEALED); TM_LOG_SEALED, every record
+ * must be encrypted (a plaintext one is TM_EPLAIN), and instead of parsing
+ * them the scan writes "messages":[] and "sealed":[[offset,length],...],
+ * where each record's sealed payload lies in buf, one pair per record in
+ * order. The host decrypts those and reads them with tm_log_read_unsealed. */
+#define TM_LOG_SEALED 1
+int tm_log_scan(tm_ctx *ctx, const unsigned char *buf, size_t n, int flags, char **out);
+
+/* Encryption at rest, the host's part being the crypto: tm_log_stamp
+ * normalizes and stamps messages as tm_log_encode does and writes a JSON
+ * array of strings to *out, each the canonical JSON one record would hold;
+ * the host seals each and frames it with tm_log_frame_sealed. All or
+ * nothing. */
+int tm_log_stamp(tm_ctx *ctx, const char *messages_json, char **out);
+
+/* Writes one encrypted record numbered `seq` (an integer in [0,
+ * TM_MAX_LOG_SEQ]) whose payload is the sealed bytes payload[0..n) to *out /
+ * *out_len (tm_malloc'd). TM_EINVAL for a bad seq or a payload shorter than
+ * a sealed envelope; TM_ERANGE above the record limit. */
+int tm_log_frame_sealed(tm_ctx *ctx, double seq, const unsigned char *payload, size_t n,
+                        unsigned char **out, size_t *out_len);
+
+/* Reads the decrypted payloads of `count` records numbered from first_seq,
+ * lying back to back in buf[0..n) with lengths lens[0..count), as messages,
+ * under the rules tm_log_scan applies to plaintext records (one that is not
+ * a message is TM_EFORMAT). Writes the JSON array of messages to *out. */
+int tm_log_read_unsealed(tm_ctx *ctx, const unsigned char *buf, size_t n,
+                         const uint32_t *lens, size_t count, double first_seq, char **out);
 
 /* ---- Tokenizer: exact BPE (OpenAI's tiktoken encodings) and an estimate. ---- */
 

@@ -1,6 +1,7 @@
 // The browser side of bench/persist-browser.js: appending one turn to a 10-
-// and a 10,000-message thread in IndexedDB and in localStorage, and loading
-// the large IndexedDB thread beside the same messages kept as one JSON blob.
+// and a 10,000-message thread in IndexedDB and in localStorage, with and
+// without encryption at rest, and loading the large IndexedDB thread beside
+// the same messages kept as one JSON blob.
 
 import { ChatMessageStore, IndexedDBChatMessageStore, LocalStorageChatMessageStore } from '../../js/index.js';
 
@@ -70,9 +71,13 @@ async function blobLoad(dbName, messages) {
 
 async function run() {
   const stamp = Date.now().toString(36);
+  // One options object: the passphrase is derived once per thread, as an application would.
+  const encryption = { key: 'a benchmark passphrase' };
   const backends = {
     indexeddb: (id) => new IndexedDBChatMessageStore({ dbName: `bench-${stamp}`, threadId: id }),
     localstorage: (id) => new LocalStorageChatMessageStore({ keyPrefix: `bench-${stamp}`, threadId: id }),
+    indexeddbEncrypted: (id) => new IndexedDBChatMessageStore({ dbName: `bench-${stamp}`, threadId: id, encryption }),
+    localstorageEncrypted: (id) => new LocalStorageChatMessageStore({ keyPrefix: `bench-${stamp}`, threadId: id, encryption }),
   };
   const results = {};
   for (const [name, make] of Object.entries(backends)) {

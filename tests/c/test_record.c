@@ -1,5 +1,6 @@
 /* The persistent record layout (src/record.h): encoding, checksums and the
  * recovery scan over torn, corrupted and truncated logs. */
+#include "cJSON.h"
 #include "host_native.h"
 #include "record.h"
 #include "test.h"
@@ -234,14 +235,14 @@ TEST(log_encode_stamps_and_scan_reads_back) {
                TM_OK);
   CHECK_CONTAINS(canon, "\"message_id\":\"m2\"");
   CHECK_CONTAINS(canon, "\"created_at\":\"2026-01-01T00:00:00.000Z\"");
-  CHECK_EQ_INT(tm_log_scan(ctx, bytes, n, &scan), TM_OK);
+  CHECK_EQ_INT(tm_log_scan(ctx, bytes, n, 0, &scan), TM_OK);
   CHECK_CONTAINS(scan, "\"count\":2");
   CHECK_CONTAINS(scan, "\"first_seq\":5");
   CHECK_CONTAINS(scan, "\"last_seq\":6");
   CHECK_CONTAINS(scan, "\"tail\":\"clean\"");
   CHECK_CONTAINS(scan, "\"text\":\"yo\"");
   tm_free(scan);
-  CHECK_EQ_INT(tm_log_scan(ctx, bytes, n - 1, &scan), TM_OK);
+  CHECK_EQ_INT(tm_log_scan(ctx, bytes, n - 1, 0, &scan), TM_OK);
   CHECK_CONTAINS(scan, "\"count\":1");
   CHECK_CONTAINS(scan, "\"tail\":\"torn\"");
   tm_free(scan);
@@ -259,14 +260,169 @@ TEST(log_scan_rejects_a_record_that_is_not_a_message) {
   tm_recbuf log = {0};
   CHECK_EQ_INT(tm_record_encode(&err, &log, 1, TM_RECORD_F_MESSAGE, "{nope", 5), TM_OK);
   char *scan = NULL;
-  CHECK_EQ_INT(tm_log_scan(ctx, log.data, log.len, &scan), TM_EFORMAT);
+  CHECK_EQ_INT(tm_log_scan(ctx, log.data, log.len, 0, &scan), TM_EFORMAT);
   CHECK(scan == NULL);
   tm_recbuf_free(&log);
   CHECK_EQ_INT(tm_record_encode(&err, &log, 1, TM_RECORD_F_MESSAGE, "{\"role\":1}", 10),
                TM_OK);
-  CHECK_EQ_INT(tm_log_scan(ctx, log.data, log.len, &scan), TM_EFORMAT);
+  CHECK_EQ_INT(tm_log_scan(ctx, log.data, log.len, 0, &scan), TM_EFORMAT);
   tm_recbuf_free(&log);
   tm_base_free(&err);
+  tm_ctx_free(ctx);
+}
+
+/* A stand-in for the host's sealing: the envelope's size, the text inside. */
+static size_t fake_seal(const char *text, uint8_t *out) {
+  size_t n = strlen(text);
+  memset(out, 0xA5, TM_RECORD_SEAL_BYTES);
+  memcpy(out + TM_RECORD_SEAL_BYTES, text, n);
+  return TM_RECORD_SEAL_BYTES + n;
+}
+
+TEST(encrypted_records_need_a_whole_envelope) {
+  tm_base err = {0, NULL, false};
+  tm_recbuf log = {0};
+  uint8_t flags = TM_RECORD_F_MESSAGE | TM_RECORD_F_ENCRYPTED;
+  char short_payload[TM_RECORD_SEAL_BYTES] = {0};
+  CHECK_EQ_INT(tm_record_encode(&err, &log, 1, flags, short_payload, TM_RECORD_SEAL_BYTES - 1),
+               TM_EINVAL);
+  CHECK(log.len == 0);
+  CHECK_EQ_INT(tm_record_encode(&err, &log, 1, flags, short_payload, TM_RECORD_SEAL_BYTES),
+               TM_OK);
+  tm_record rec;
+  size_t used = 0;
+  CHECK_EQ_INT(tm_record_decode(&err, log.data, log.len, &rec, &used), TM_OK);
+  CHECK(used == log.len && rec.flags == flags && rec.len == TM_RECORD_SEAL_BYTES);
+  /* A record claiming encryption with a payload too short for it fails even
+   * with a good checksum. */
+  tm_recbuf bad = {0};
+  CHECK_EQ_INT(tm_record_encode(&err, &bad, 1, TM_RECORD_F_MESSAGE, "{}", 2), TM_OK);
+  bad.data[5] = (uint8_t)flags;
+  uint32_t crc = tm_crc32(tm_crc32(0, bad.data, 20), bad.data + TM_RECORD_HEADER_BYTES, 2);
+  for (int i = 0; i < 4; i++) bad.data[20 + i] = (uint8_t)(crc >> (8 * i));
+  CHECK_EQ_INT(tm_record_decode(&err, bad.data, bad.len, &rec, &used), TM_EFORMAT);
+  CHECK_CONTAINS(err.msg, "too short");
+  /* Sealing may take a message of the full size past TM_MAX_MESSAGE_BYTES. */
+  size_t big = TM_MAX_MESSAGE_BYTES + TM_RECORD_SEAL_BYTES;
+  char *payload = tm_malloc(big + 1);
+  CHECK(payload != NULL);
+  memset(payload, 'x', big + 1);
+  tm_recbuf_free(&log);
+  CHECK_EQ_INT(tm_record_encode(&err, &log, 1, flags, payload, big), TM_OK);
+  CHECK_EQ_INT(tm_record_decode(&err, log.data, log.len, &rec, &used), TM_OK);
+  CHECK(used == log.len);
+  CHECK_EQ_INT(tm_record_encode(&err, &log, 2, flags, payload, big + 1), TM_ERANGE);
+  CHECK_EQ_INT(tm_record_encode(&err, &log, 2, TM_RECORD_F_MESSAGE, payload,
+                                TM_MAX_MESSAGE_BYTES + 1),
+               TM_ERANGE);
+  tm_free(payload);
+  tm_recbuf_free(&bad);
+  tm_recbuf_free(&log);
+  tm_base_free(&err);
+}
+
+TEST(log_scan_hands_back_sealed_payloads_and_refuses_the_other_kind) {
+  tm_ctx *ctx = tm_ctx_new();
+  const char *texts[] = {"{\"role\":\"user\",\"text\":\"a\"}", "{\"role\":\"user\",\"text\":\"bc\"}"};
+  uint8_t sealed[2][128];
+  size_t lens[2];
+  tm_recbuf log = {0};
+  for (int i = 0; i < 2; i++) {
+    lens[i] = fake_seal(texts[i], sealed[i]);
+    unsigned char *rec = NULL;
+    size_t n = 0;
+    CHECK_EQ_INT(tm_log_frame_sealed(ctx, 7 + i, sealed[i], lens[i], &rec, &n), TM_OK);
+    uint8_t *d = tm_realloc(log.data, log.len + n);
+    CHECK(d != NULL);
+    memcpy(d + log.len, rec, n);
+    log.data = d;
+    log.len += n;
+    tm_free(rec);
+  }
+  char *scan = NULL;
+  CHECK_EQ_INT(tm_log_scan(ctx, log.data, log.len, 0, &scan), TM_ESEALED);
+  CHECK(scan == NULL);
+  CHECK_CONTAINS(tm_errmsg(ctx), "record 7 is encrypted");
+  CHECK_EQ_INT(tm_log_scan(ctx, log.data, log.len, 2, &scan), TM_EINVAL);
+  CHECK_EQ_INT(tm_log_scan(ctx, log.data, log.len, TM_LOG_SEALED, &scan), TM_OK);
+  char want[128];
+  snprintf(want, sizeof want, "\"sealed\":[[%u,%zu],[%zu,%zu]]", TM_RECORD_HEADER_BYTES,
+           lens[0], 2 * TM_RECORD_HEADER_BYTES + lens[0], lens[1]);
+  CHECK_CONTAINS(scan, want);
+  CHECK_CONTAINS(scan, "\"messages\":[]");
+  CHECK_CONTAINS(scan, "\"first_seq\":7");
+  CHECK_CONTAINS(scan, "\"last_seq\":8");
+  tm_free(scan);
+  /* The payload a scan points at is what was framed. */
+  CHECK(memcmp(log.data + TM_RECORD_HEADER_BYTES, sealed[0], lens[0]) == 0);
+  /* A plaintext record among them, or a plaintext log, with a key. */
+  unsigned char *plain = NULL;
+  size_t plain_len = 0;
+  char *canon = NULL;
+  CHECK_EQ_INT(tm_log_encode(ctx, "[{\"role\":\"user\",\"text\":\"p\"}]", 9, &plain, &plain_len,
+                             &canon),
+               TM_OK);
+  uint8_t *d = tm_realloc(log.data, log.len + plain_len);
+  CHECK(d != NULL);
+  memcpy(d + log.len, plain, plain_len);
+  log.data = d;
+  CHECK_EQ_INT(tm_log_scan(ctx, log.data, log.len + plain_len, TM_LOG_SEALED, &scan), TM_EPLAIN);
+  CHECK_EQ_INT(tm_log_scan(ctx, plain, plain_len, TM_LOG_SEALED, &scan), TM_EPLAIN);
+  CHECK_CONTAINS(tm_errmsg(ctx), "not encrypted");
+  tm_free(plain);
+  CHECK_EQ_INT(tm_log_frame_sealed(ctx, 1, sealed[0], TM_RECORD_SEAL_BYTES - 1, &plain, &plain_len),
+               TM_EINVAL);
+  CHECK_EQ_INT(tm_log_frame_sealed(ctx, -1, sealed[0], lens[0], &plain, &plain_len), TM_EINVAL);
+  CHECK(plain == NULL);
+  tm_free(canon);
+  tm_recbuf_free(&log);
+  tm_ctx_free(ctx);
+}
+
+TEST(log_stamp_and_read_unsealed_round_trip_as_messages) {
+  tm_ctx *ctx = tm_ctx_new();
+  char *texts = NULL;
+  CHECK_EQ_INT(tm_log_stamp(ctx, "[{\"role\":\"user\",\"text\":\"hi\"},"
+                                 "{\"role\":\"assistant\",\"text\":\"yo\",\"message_id\":\"m2\"}]",
+                            &texts),
+               TM_OK);
+  cJSON *arr = cJSON_Parse(texts);
+  tm_free(texts);
+  CHECK(cJSON_GetArraySize(arr) == 2);
+  const char *one = cJSON_GetArrayItem(arr, 0)->valuestring;
+  const char *two = cJSON_GetArrayItem(arr, 1)->valuestring;
+  CHECK_CONTAINS(one, "\"created_at\":\"2026-01-01T00:00:00.000Z\"");
+  CHECK_CONTAINS(two, "\"message_id\":\"m2\"");
+  size_t n1 = strlen(one), n2 = strlen(two);
+  unsigned char *buf = tm_malloc(n1 + n2);
+  CHECK(buf != NULL);
+  memcpy(buf, one, n1);
+  memcpy(buf + n1, two, n2);
+  uint32_t lens[2] = {(uint32_t)n1, (uint32_t)n2};
+  char *msgs = NULL;
+  CHECK_EQ_INT(tm_log_read_unsealed(ctx, buf, n1 + n2, lens, 2, 3, &msgs), TM_OK);
+  cJSON *got = cJSON_Parse(msgs);
+  CHECK(cJSON_GetArraySize(got) == 2);
+  cJSON *want = cJSON_Parse(one);
+  CHECK(cJSON_Compare(cJSON_GetArrayItem(got, 0), want, 1));
+  cJSON_Delete(want);
+  cJSON_Delete(got);
+  tm_free(msgs);
+  /* Lengths that do not cover the bytes, or a payload that is no message. */
+  uint32_t wrong[2] = {(uint32_t)n1, (uint32_t)n2 - 1};
+  CHECK_EQ_INT(tm_log_read_unsealed(ctx, buf, n1 + n2, wrong, 2, 3, &msgs), TM_EINVAL);
+  wrong[1] = (uint32_t)n2 + 1;
+  CHECK_EQ_INT(tm_log_read_unsealed(ctx, buf, n1 + n2, wrong, 2, 3, &msgs), TM_EINVAL);
+  buf[0] = '[';
+  CHECK_EQ_INT(tm_log_read_unsealed(ctx, buf, n1 + n2, lens, 2, 3, &msgs), TM_EFORMAT);
+  CHECK_CONTAINS(tm_errmsg(ctx), "record 3");
+  CHECK(msgs == NULL);
+  CHECK_EQ_INT(tm_log_read_unsealed(ctx, buf, 0, lens, 0, 1, &msgs), TM_OK);
+  CHECK_STR(msgs, "[]");
+  tm_free(msgs);
+  CHECK_EQ_INT(tm_log_stamp(ctx, "[{\"role\":7}]", &texts), TM_EFORMAT);
+  tm_free(buf);
+  cJSON_Delete(arr);
   tm_ctx_free(ctx);
 }
 
@@ -285,5 +441,8 @@ int main(void) {
   RUN(a_callback_error_stops_the_scan);
   RUN(log_encode_stamps_and_scan_reads_back);
   RUN(log_scan_rejects_a_record_that_is_not_a_message);
+  RUN(encrypted_records_need_a_whole_envelope);
+  RUN(log_scan_hands_back_sealed_payloads_and_refuses_the_other_kind);
+  RUN(log_stamp_and_read_unsealed_round_trip_as_messages);
   return test_summary();
 }

@@ -2,8 +2,9 @@
 // playwright-core): the shared storage spec (tests/storage/spec.js) against
 // IndexedDB and localStorage in a page served from 127.0.0.1 that imports the
 // package as a user would; then what only a browser has: a reload finds the
-// thread again, two tabs appending to one thread lose nothing, and a full
-// localStorage quota is QUOTA_EXCEEDED with nothing half-written.
+// thread again, two tabs appending to one thread lose nothing (both with and
+// without encryption), and a full localStorage quota is QUOTA_EXCEEDED with
+// nothing half-written.
 //
 //   node tests/e2e/storage.e2e.js     (tests/e2e/run.sh does the set-up first)
 //   CHROMIUM=/usr/bin/chromium        the browser
@@ -72,28 +73,32 @@ async function main() {
       }
     }
 
-    for (const kind of KINDS) {
-      await check(`${kind}: a reload finds the thread again`, async () => {
+    for (const [kind, passphrase] of KINDS.flatMap((k) => [[k, null], [k, 'a reload passphrase']])) {
+      const how = passphrase ? 'encrypted: ' : '';
+      await check(`${kind}: ${how}a reload finds the thread again`, async () => {
+        const ns = passphrase ? 'reload-encrypted' : 'reload';
         const turns = [['hello before the reload'], [{ role: 'assistant', text: 'noted' }, 'and a second turn']];
-        await page.evaluate(([k, t]) => window.storageSuite.append(k, 'reload', 'kept-thread', t), [kind, turns]);
+        await page.evaluate(([k, n, t, p]) => window.storageSuite.append(k, n, 'kept-thread', t, p), [kind, ns, turns, passphrase]);
         await page.reload();
         await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
-        const seen = await page.evaluate((k) => window.storageSuite.list(k, 'reload', 'kept-thread'), kind);
+        const seen = await page.evaluate(([k, n, p]) => window.storageSuite.list(k, n, 'kept-thread', p), [kind, ns, passphrase]);
         assertEqual(seen, { texts: ['hello before the reload', 'noted', 'and a second turn'], threads: ['kept-thread'] }, 'after reload');
       });
     }
 
-    for (const kind of KINDS) {
-      await check(`${kind}: two tabs appending to one thread lose nothing and agree on one order`, async () => {
+    for (const [kind, passphrase] of KINDS.flatMap((k) => [[k, null], [k, 'a tabs passphrase']])) {
+      const how = passphrase ? 'encrypted: ' : '';
+      await check(`${kind}: ${how}two tabs appending to one thread lose nothing and agree on one order`, async () => {
+        const ns = passphrase ? 'tabs-encrypted' : 'tabs';
         const second = await openPage(context, url);
         try {
           const turns = (tag) => Array.from({ length: 20 }, (_, i) => [`${tag}${i}`, { role: 'assistant', text: `${tag}${i}'` }]);
           await Promise.all([
-            page.evaluate(([k, t]) => window.storageSuite.append(k, 'tabs', 'together', t), [kind, turns('A')]),
-            second.evaluate(([k, t]) => window.storageSuite.append(k, 'tabs', 'together', t), [kind, turns('B')]),
+            page.evaluate(([k, n, t, p]) => window.storageSuite.append(k, n, 'together', t, p), [kind, ns, turns('A'), passphrase]),
+            second.evaluate(([k, n, t, p]) => window.storageSuite.append(k, n, 'together', t, p), [kind, ns, turns('B'), passphrase]),
           ]);
-          const one = (await page.evaluate((k) => window.storageSuite.list(k, 'tabs', 'together'), kind)).texts;
-          const two = (await second.evaluate((k) => window.storageSuite.list(k, 'tabs', 'together'), kind)).texts;
+          const one = (await page.evaluate(([k, n, p]) => window.storageSuite.list(k, n, 'together', p), [kind, ns, passphrase])).texts;
+          const two = (await second.evaluate(([k, n, p]) => window.storageSuite.list(k, n, 'together', p), [kind, ns, passphrase])).texts;
           assertEqual(one.length, 80, 'messages');
           assertEqual(two, one, 'the two tabs agree');
           assertEqual(new Set(one).size, 80, 'distinct messages');

@@ -5,7 +5,7 @@
 
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import * as nodeFs from 'node:fs/promises';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'redis';
@@ -35,6 +35,18 @@ afterAll(async () => {
 function flip(bytes, which) {
   bytes[which === 'first' ? 30 : bytes.length - 3] ^= 1;
   return bytes;
+}
+
+// The sequence numbers of a log's records, encrypted or not (never decrypted).
+function seqs(bytes) {
+  let log;
+  try {
+    log = scanLog(bytes);
+  } catch (err) {
+    if (err.code !== 'ENCRYPTION_REQUIRED') throw err;
+    log = scanLog(bytes, { sealed: true });
+  }
+  return { first: log.first_seq, last: log.last_seq };
 }
 
 function tracked(open) {
@@ -74,12 +86,13 @@ async function fileBackend() {
       await writeFile(path(id), flip(await readFile(path(id)), which));
     },
     async seqRange(id) {
-      const log = scanLog(await readFile(path(id)));
-      return { first: log.first_seq, last: log.last_seq };
+      return seqs(await readFile(path(id)));
     },
     async snapshot(id) {
       return (await readFile(path(id))).toString('base64');
     },
+    rawBytes: async (id) => [new Uint8Array(await readFile(path(id)))],
+    copyThread: (from, to) => copyFile(path(from), path(to)),
     async dispose() {
       await closeAll();
       await rm(dir, { recursive: true, force: true });
@@ -116,10 +129,13 @@ async function redisBackend() {
     },
     async seqRange(id) {
       const entries = await admin.lRange(key(id), 0, -1);
-      const log = scanLog(Buffer.concat(entries.map((e) => Buffer.from(e, 'base64'))));
-      return { first: log.first_seq, last: log.last_seq };
+      return seqs(Buffer.concat(entries.map((e) => Buffer.from(e, 'base64'))));
     },
     snapshot: (id) => admin.lRange(key(id), 0, -1),
+    rawBytes: async (id) => (await admin.lRange(key(id), 0, -1)).map((e) => new Uint8Array(Buffer.from(e, 'base64'))),
+    async copyThread(from, to) {
+      await admin.rPush(key(to), await admin.lRange(key(from), 0, -1));
+    },
     async dispose() {
       await closeAll();
       for (const c of clients) await c.quit().catch(() => {});

@@ -12,6 +12,9 @@
 //   seqRange(id)          { first, last }: the sequence numbers of the records
 //                         the backend holds for the thread, read from storage
 //   snapshot(id)          the thread's raw stored form, as JSON-safe data
+//   rawBytes(id)          the bytes the backend keeps for the thread (a file, the
+//                         list entries, the values, the items), base64 undone
+//   copyThread(from, to)  copies a thread's stored form, as is, to another id
 //   openFaulty(options, plan)  a store like open()'s whose storage operations
 //                         go through instrument() (faults.js) with `plan`
 //   dispose()             closes the stores open() made, removes what the case left
@@ -234,63 +237,10 @@ export const cases = [
     },
   },
   {
-    name: 'every storage operation failing in turn: the run rejects with the cause, the thread stays as it was, a retry stores the turn once',
+    name: 'every storage operation failing in turn: the run rejects with the cause, the thread stays as it was, a retry stores the turn once (plain and encrypted)',
     async run(b) {
-      const { ChatAgent, ThreadmemError } = b.lib;
-      const reply = JSON.stringify({
-        id: 'chatcmpl-fault',
-        object: 'chat.completion',
-        model: 'test',
-        choices: [{ index: 0, message: { role: 'assistant', content: 'the answer' }, finish_reason: 'stop' }],
-      });
-      const agent = new ChatAgent({ chatClient: { getResponse: async () => reply } });
-      const earlier = ['earlier question', 'earlier answer'];
-      const whole = [...earlier, 'new question', 'the answer'];
-      const stored = async (id) => {
-        const s = b.open({ threadId: id });
-        const list = await s.listMessages();
-        await s.close();
-        return list;
-      };
-      const json = (list) => list.map((m) => m.toJSON());
-      let failures = 0;
-      for (let k = 1; ; k++) {
-        ok(k <= 200, 'a run without faults ends within 200 operations');
-        const id = `fault-${k}`;
-        const seed = b.open({ threadId: id });
-        await seed.addMessages([{ role: 'user', text: earlier[0] }, { role: 'assistant', text: earlier[1] }]);
-        await seed.close();
-        const before = await stored(id);
-        const plan = faultPlan(k);
-        const store = await b.openFaulty({ threadId: id }, plan);
-        const thread = agent.getNewThread({ messageStore: store });
-        let error = null;
-        try {
-          await agent.run('new question', { thread });
-        } catch (err) {
-          error = err;
-        }
-        if (plan.count < k) {
-          // The run needed fewer than k operations: every one has failed once.
-          equal(error, null, `run ${k}: no fault, no error`);
-          equal(texts(await stored(id)), whole, `run ${k}: stored`);
-          await store.close();
-          break;
-        }
-        if (error) {
-          failures += 1;
-          ok(error instanceof ThreadmemError, `fault ${k} (${plan.injected.message}): a ThreadmemError, got ${error}`);
-          ok(causedBy(error, plan.injected), `fault ${k} (${plan.injected.message}): the cause is kept (${error.code}: ${error.message})`);
-          equal(json(await stored(id)), json(before), `fault ${k} (${plan.injected.message}): the stored thread is as before`);
-          await agent.run('new question', { thread }); // the fault is spent
-        }
-        // Failed and retried, or the failure was absorbed: the turn, once.
-        equal(texts(await stored(id)), whole, `fault ${k} (${plan.injected.message}): stored once`);
-        equal(texts(await store.listMessages()), whole, `fault ${k}: the store itself`);
-        await store.close();
-      }
-      ok(failures > 0, 'some faults failed the run');
-      agent.close();
+      const key = await globalThis.crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);
+      for (const options of [{}, { encryption: { key } }]) await runWithFaults(b, options);
     },
   },
   {
@@ -314,6 +264,250 @@ export const cases = [
     },
   },
 ];
+
+// ---- encryption at rest (the `encryption: { key }` option) ----
+
+const PASSPHRASE = 'correct horse battery staple';
+const MARKER = 'XYZZY-plaintext-4711';
+
+// One options object per key, shared by the stores of a case: a passphrase is
+// then derived once per thread, as an application would share it.
+async function keys() {
+  const cryptoKey = await globalThis.crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);
+  return [['a passphrase', { key: PASSPHRASE }], ['a CryptoKey', { key: cryptoKey }]];
+}
+
+// Whether `needle` appears in any of the byte arrays, as UTF-8.
+function holds(parts, needle) {
+  const want = new TextEncoder().encode(needle);
+  return parts.some((bytes) => {
+    outer: for (let i = 0; i + want.length <= bytes.length; i++) {
+      for (let j = 0; j < want.length; j++) if (bytes[i + j] !== want[j]) continue outer;
+      return true;
+    }
+    return false;
+  });
+}
+
+function noSecret(err, what) {
+  ok(!String(err.message).includes(PASSPHRASE) && !String(err.message).includes('wrong horse'), `${what}: the message holds no key`);
+}
+
+cases.push(
+  {
+    name: 'encrypted: messages round-trip with a passphrase and with a CryptoKey, from a new instance',
+    async run(b) {
+      const { ChatMessage } = b.lib;
+      for (const [label, encryption] of await keys()) {
+        const id = label === 'a passphrase' ? 'enc-pass' : 'enc-key';
+        const a = b.open({ threadId: id, encryption });
+        await a.addMessages([new ChatMessage('user', 'one'), { role: 'assistant', text: 'two', metadata: { k: [1, 'é'] } }]);
+        await a.addMessages([{ role: 'user', text: 'three ✓' }]);
+        const before = (await a.listMessages()).map((m) => m.toJSON());
+        equal(before.map((m) => m.contents[0].text), ['one', 'two', 'three ✓'], `${label}: listed`);
+        const r = b.open({ threadId: id, encryption: label === 'a passphrase' ? { key: PASSPHRASE } : encryption });
+        equal((await r.listMessages()).map((m) => m.toJSON()), before, `${label}: reopened`);
+        equal(await r.count(), 3, `${label}: count`);
+        await r.addMessages([{ role: 'user', text: 'four' }]);
+        equal(texts(await a.listMessages()), ['one', 'two', 'three ✓', 'four'], `${label}: the first instance catches up`);
+        equal(await b.seqRange(id), { first: 1, last: 4 }, `${label}: stored sequence numbers`);
+        await closeAll(a, r);
+      }
+    },
+  },
+  {
+    name: 'encrypted: maxMessages evicts the oldest, and what is kept still reads back',
+    async run(b) {
+      const [[, encryption]] = await keys();
+      const s = b.open({ threadId: 'enc-max', maxMessages: 2, encryption });
+      for (let i = 1; i <= 7; i++) await s.addMessages([{ role: 'user', text: `m${i}` }]);
+      equal(texts(await s.listMessages()), ['m6', 'm7'], 'kept');
+      const r = b.open({ threadId: 'enc-max', maxMessages: 2, encryption });
+      equal(texts(await r.listMessages()), ['m6', 'm7'], 'reopened');
+      ok((await b.seqRange('enc-max')).last === 7, 'newest stored seq');
+      await closeAll(s, r);
+    },
+  },
+  {
+    name: 'encrypted: the stored bytes never hold the plaintext',
+    async run(b) {
+      for (const [label, encryption] of await keys()) {
+        const id = `at-rest-${label === 'a passphrase' ? 'p' : 'k'}`;
+        const s = b.open({ threadId: id, encryption });
+        await s.addMessages([{ role: 'user', text: `my secret is ${MARKER}`, metadata: { note: MARKER } }]);
+        await s.addMessages([{ role: 'assistant', text: `noted: ${MARKER}` }]);
+        ok(!holds(await b.rawBytes(id), MARKER), `${label}: no plaintext at rest`);
+        ok(!holds(await b.rawBytes(id), PASSPHRASE), `${label}: no passphrase at rest`);
+        await s.close();
+      }
+      // The same check finds the text when the store does not encrypt.
+      const plain = b.open({ threadId: 'at-rest-plain' });
+      await plain.addMessages([{ role: 'user', text: `my secret is ${MARKER}` }]);
+      ok(holds(await b.rawBytes('at-rest-plain'), MARKER), 'plaintext store: the text is there');
+      await plain.close();
+    },
+  },
+  {
+    name: 'encrypted: a wrong key is DECRYPTION_FAILED and nothing is changed',
+    async run(b) {
+      const [[, pass], [, right]] = await keys();
+      for (const encryption of [pass, right]) {
+        const id = encryption === pass ? 'wrong-p' : 'wrong-k';
+        const a = b.open({ threadId: id, encryption });
+        await a.addMessages([{ role: 'user', text: 'for the right key only' }]);
+        await a.close();
+        const before = await b.snapshot(id);
+        const otherKey = await globalThis.crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);
+        for (const wrong of [{ key: 'wrong horse battery staple' }, { key: otherKey }]) {
+          const w = b.open({ threadId: id, encryption: wrong });
+          noSecret(await rejects(w.listMessages(), 'DECRYPTION_FAILED', 'listMessages'), 'listMessages');
+          await rejects(w.count(), 'DECRYPTION_FAILED', 'count');
+          noSecret(await rejects(w.addMessages([{ role: 'user', text: 'over it' }]), 'DECRYPTION_FAILED', 'addMessages'), 'addMessages');
+          await w.close();
+        }
+        equal(await b.snapshot(id), before, 'nothing written');
+        const r = b.open({ threadId: id, encryption });
+        equal(texts(await r.listMessages()), ['for the right key only'], 'the right key still reads it');
+        await r.close();
+      }
+    },
+  },
+  {
+    name: 'encrypted: no key is ENCRYPTION_REQUIRED, a key on plaintext is NOT_ENCRYPTED, nothing is changed',
+    async run(b) {
+      const [[, encryption]] = await keys();
+      const sealed = b.open({ threadId: 'sealed', encryption });
+      await sealed.addMessages([{ role: 'user', text: 'sealed' }]);
+      const plain = b.open({ threadId: 'plain' });
+      await plain.addMessages([{ role: 'user', text: 'plain' }]);
+      const before = [await b.snapshot('sealed'), await b.snapshot('plain')];
+      const noKey = b.open({ threadId: 'sealed' });
+      await rejects(noKey.listMessages(), 'ENCRYPTION_REQUIRED', 'read without a key');
+      await rejects(noKey.addMessages([{ role: 'user', text: 'x' }]), 'ENCRYPTION_REQUIRED', 'append without a key');
+      const withKey = b.open({ threadId: 'plain', encryption });
+      await rejects(withKey.listMessages(), 'NOT_ENCRYPTED', 'read with a key');
+      await rejects(withKey.addMessages([{ role: 'user', text: 'x' }]), 'NOT_ENCRYPTED', 'append with a key');
+      equal([await b.snapshot('sealed'), await b.snapshot('plain')], before, 'nothing written');
+      await rejects(() => b.open({ encryption: { key: '' } }), 'INVALID_ARGUMENT', 'an empty passphrase');
+      await rejects(() => b.open({ encryption: { key: 42 } }), 'INVALID_ARGUMENT', 'a key of the wrong type');
+      await rejects(() => b.open({ encryption: {} }), 'INVALID_ARGUMENT', 'no key');
+      const hmac = await globalThis.crypto.subtle.generateKey({ name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+      await rejects(() => b.open({ encryption: { key: hmac } }), 'INVALID_ARGUMENT', 'a key for another algorithm');
+      await closeAll(sealed, plain, noKey, withKey);
+    },
+  },
+  {
+    name: 'encrypted: a tampered record, or one moved to another thread, is an error, never garbage',
+    async run(b) {
+      const [[, encryption]] = await keys();
+      for (const which of ['first', 'last']) {
+        const id = `enc-tamper-${which}`;
+        const a = b.open({ threadId: id, encryption });
+        await a.addMessages([{ role: 'user', text: 'first' }, { role: 'assistant', text: 'second' }]);
+        await a.addMessages([{ role: 'user', text: 'third' }]);
+        await a.close();
+        await b.tamper(id, which);
+        const damaged = await b.snapshot(id);
+        const r = b.open({ threadId: id, encryption });
+        await rejects(r.listMessages(), 'CORRUPT_RECORD', `${which}: listMessages`);
+        await rejects(r.addMessages([{ role: 'user', text: 'over it' }]), 'CORRUPT_RECORD', `${which}: addMessages`);
+        equal(await b.snapshot(id), damaged, `${which}: nothing written over it`);
+        await r.close();
+      }
+      // Whole records copied into another thread: their frames and checksums
+      // are intact, but they were sealed for the thread they came from.
+      const a = b.open({ threadId: 'enc-origin', encryption });
+      await a.addMessages([{ role: 'user', text: 'belongs to enc-origin' }]);
+      await b.copyThread('enc-origin', 'enc-elsewhere');
+      const moved = b.open({ threadId: 'enc-elsewhere', encryption });
+      await rejects(moved.listMessages(), 'DECRYPTION_FAILED', 'records moved to another thread');
+      equal(texts(await b.open({ threadId: 'enc-origin', encryption }).listMessages()), ['belongs to enc-origin'], 'in their own thread');
+      await closeAll(a, moved);
+    },
+  },
+  {
+    name: 'encrypted: serialize() holds no key; deserializeThread resumes with the key from the factory',
+    async run(b) {
+      const { ChatAgent, OpenAIChatClient } = b.lib;
+      const chatClient = new OpenAIChatClient({ baseURL: 'http://127.0.0.1:9/v1', apiKey: 'unused', model: 'unused' });
+      const encryption = { key: PASSPHRASE };
+      const factory = () => b.open({ encryption });
+      const agent = new ChatAgent({ chatClient, chatMessageStoreFactory: factory });
+      const thread = agent.getNewThread();
+      await thread.messageStore.addMessages([{ role: 'user', text: 'my name is Frida' }]);
+      const text = JSON.stringify(await thread.serialize());
+      ok(!text.includes(PASSPHRASE) && !text.includes('Frida'), 'the state holds no key and no message');
+      const agent2 = new ChatAgent({ chatClient, chatMessageStoreFactory: factory });
+      const resumed = await agent2.deserializeThread(JSON.parse(text));
+      equal(texts(await resumed.messageStore.listMessages()), ['my name is Frida'], 'resumed with the key');
+      const agent3 = new ChatAgent({ chatClient, chatMessageStoreFactory: () => b.open({}) });
+      const keyless = await agent3.deserializeThread(JSON.parse(text));
+      await rejects(keyless.messageStore.listMessages(), 'ENCRYPTION_REQUIRED', 'resumed without the key');
+      await closeAll(thread.messageStore, resumed.messageStore, keyless.messageStore);
+      for (const a of [agent, agent2, agent3]) a.close();
+    },
+  },
+);
+
+// Runs one turn with the k-th storage operation failing, for k = 1, 2, ...,
+// until a run needs fewer operations than k.
+async function runWithFaults(b, options) {
+  const { ChatAgent, ThreadmemError } = b.lib;
+  const reply = JSON.stringify({
+    id: 'chatcmpl-fault',
+    object: 'chat.completion',
+    model: 'test',
+    choices: [{ index: 0, message: { role: 'assistant', content: 'the answer' }, finish_reason: 'stop' }],
+  });
+  const agent = new ChatAgent({ chatClient: { getResponse: async () => reply } });
+  const earlier = ['earlier question', 'earlier answer'];
+  const whole = [...earlier, 'new question', 'the answer'];
+  const stored = async (id) => {
+    const s = b.open({ threadId: id, ...options });
+    const list = await s.listMessages();
+    await s.close();
+    return list;
+  };
+  const json = (list) => list.map((m) => m.toJSON());
+  let failures = 0;
+  for (let k = 1; ; k++) {
+    ok(k <= 200, 'a run without faults ends within 200 operations');
+    const id = `fault-${options.encryption ? 'sealed' : 'plain'}-${k}`;
+    const seed = b.open({ threadId: id, ...options });
+    await seed.addMessages([{ role: 'user', text: earlier[0] }, { role: 'assistant', text: earlier[1] }]);
+    await seed.close();
+    const before = await stored(id);
+    const plan = faultPlan(k);
+    const store = await b.openFaulty({ threadId: id, ...options }, plan);
+    const thread = agent.getNewThread({ messageStore: store });
+    let error = null;
+    try {
+      await agent.run('new question', { thread });
+    } catch (err) {
+      error = err;
+    }
+    if (plan.count < k) {
+      // The run needed fewer than k operations: every one has failed once.
+      equal(error, null, `run ${k}: no fault, no error`);
+      equal(texts(await stored(id)), whole, `run ${k}: stored`);
+      await store.close();
+      break;
+    }
+    if (error) {
+      failures += 1;
+      ok(error instanceof ThreadmemError, `fault ${k} (${plan.injected.message}): a ThreadmemError, got ${error}`);
+      ok(causedBy(error, plan.injected), `fault ${k} (${plan.injected.message}): the cause is kept (${error.code}: ${error.message})`);
+      equal(json(await stored(id)), json(before), `fault ${k} (${plan.injected.message}): the stored thread is as before`);
+      await agent.run('new question', { thread }); // the fault is spent
+    }
+    // Failed and retried, or the failure was absorbed: the turn, once.
+    equal(texts(await stored(id)), whole, `fault ${k} (${plan.injected.message}): stored once`);
+    equal(texts(await store.listMessages()), whole, `fault ${k}: the store itself`);
+    await store.close();
+  }
+  ok(failures > 0, 'some faults failed the run');
+  agent.close();
+}
 
 /** Runs one case against a fresh harness from makeBackend(), then disposes it. */
 export async function runCase(makeBackend, storageCase) {

@@ -28,3 +28,19 @@ async function localStorageExample(storage: Storage): Promise<number> {
   return store.count();
 }
 void localStorageExample;
+
+async function encryptedExample(): Promise<string[]> {
+  const key = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);
+  const idb = new IndexedDBChatMessageStore({ threadId: 'secret', encryption: { key } });
+  const ls = new LocalStorageChatMessageStore({ encryption: { key: 'a passphrase' } });
+  try {
+    return (await idb.listMessages()).map((m) => m.text);
+  } catch (err) {
+    if (err instanceof ThreadmemError && (err.code === 'DECRYPTION_FAILED' || err.code === 'ENCRYPTION_REQUIRED' || err.code === 'NOT_ENCRYPTED')) return [];
+    throw err;
+  } finally {
+    idb.close();
+    ls.close();
+  }
+}
+void encryptedExample;

@@ -25,3 +25,15 @@ async function redisStoreExample(): Promise<number> {
   return n + (limit ?? 0);
 }
 void redisStoreExample;
+
+async function encryptedStoresExample(agent: ChatAgent, state: string): Promise<number> {
+  const encryption = { key: 'a passphrase from the environment' };
+  const file = new FileChatMessageStore({ directory: '/tmp/threads', encryption });
+  const redis = new RedisChatMessageStore({ redisUrl: 'redis://127.0.0.1:6379', encryption });
+  await file.addMessages({ role: 'user', text: 'hi' });
+  const resumed = await agent.deserializeThread(state);
+  void resumed;
+  await redis.close();
+  return file.count();
+}
+void encryptedStoresExample;

@@ -96,6 +96,12 @@ function indexedDBBackend(dbName = `spec-${unique()}`) {
         const [keys, values] = await Promise.all([request(os.getAllKeys(threadRange(id))), request(os.getAll(threadRange(id)))]);
         return keys.map((k, i) => [k, toBase64(values[i])]);
       }),
+    rawBytes: (id) => rawDB(dbName, 'readonly', (os) => request(os.getAll(threadRange(id)))),
+    copyThread: (from, to) =>
+      rawDB(dbName, 'readwrite', async (os) => {
+        const [keys, values] = await Promise.all([request(os.getAllKeys(threadRange(from))), request(os.getAll(threadRange(from)))]);
+        await Promise.all(keys.map((k, i) => request(os.put(values[i], [to, k[1]]))));
+      }),
     async dispose() {
       await closeAll();
       await request(indexedDB.deleteDatabase(dbName));
@@ -130,6 +136,16 @@ function localStorageBackend(keyPrefix = `spec-${unique()}`, storage = localStor
         .filter((k) => k === `${keyPrefix}:${id}` || k.startsWith(`${keyPrefix}:${id}:`))
         .sort()
         .map((k) => [k, storage.getItem(k)]),
+    rawBytes: async (id) =>
+      keys()
+        .filter((k) => k.startsWith(`${keyPrefix}:${id}:`))
+        .map((k) => fromBase64(storage.getItem(k))),
+    async copyThread(from, to) {
+      for (const k of keys()) {
+        if (k === `${keyPrefix}:${from}`) storage.setItem(`${keyPrefix}:${to}`, storage.getItem(k));
+        else if (k.startsWith(`${keyPrefix}:${from}:`)) storage.setItem(`${keyPrefix}:${to}:${k.slice(keyPrefix.length + from.length + 2)}`, storage.getItem(k));
+      }
+    },
     async dispose() {
       await closeAll();
       for (const k of keys()) if (k.startsWith(`${keyPrefix}:`)) storage.removeItem(k);
@@ -187,8 +203,9 @@ window.storageSuite = {
       : new lib.LocalStorageChatMessageStore({ keyPrefix: ns, ...options });
   },
 
-  async append(kind, ns, threadId, turns) {
-    const s = this.open(kind, ns, { threadId });
+  // `passphrase`: the thread is encrypted with it.
+  async append(kind, ns, threadId, turns, passphrase) {
+    const s = this.open(kind, ns, { threadId, encryption: passphrase ? { key: passphrase } : undefined });
     try {
       for (const t of turns) await s.addMessages(t);
     } finally {
@@ -196,8 +213,8 @@ window.storageSuite = {
     }
   },
 
-  async list(kind, ns, threadId) {
-    const s = this.open(kind, ns, { threadId });
+  async list(kind, ns, threadId, passphrase) {
+    const s = this.open(kind, ns, { threadId, encryption: passphrase ? { key: passphrase } : undefined });
     try {
       return { texts: texts(await s.listMessages()), threads: await s.listThreads() };
     } finally {
