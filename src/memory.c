@@ -1362,8 +1362,11 @@ static void hybrid_rank(tm_memory *mem, const filter *f, const hybrid_query *q, 
                         heap *hp) {
   float *bound = mem->bounds;
   uint32_t cdim = mem->codes.dim;
-  /* Above the float dot product's own rounding, far below the codes'. */
-  double slack = 1e-4 + 1e-7 * mem->dim;
+  /* Above the rounding of float arithmetic (the dot product's included),
+   * far below the codes' error. */
+  float slack = 1e-4f + 1e-7f * (float)mem->dim;
+  float bm_weight = q->best > 0 ? (float)HYBRID_WEIGHT / q->best : 0;
+  float cos_weight = (float)(1 - HYBRID_WEIGHT);
   /* Four records at a time, so that four dot products share the query's
    * loads when all four have a vector (the usual case). */
   for (size_t d0 = 0; d0 < mem->n_e; d0 += 4) {
@@ -1385,19 +1388,21 @@ static void hybrid_rank(tm_memory *mem, const filter *f, const hybrid_query *q, 
     for (size_t j = 0; j < n; j++) {
       size_t d = d0 + j;
       const entry *en = &mem->e[d];
-      float ub = -INFINITY;
+      float ub = -INFINITY, bm = mem->scratch[d];
       if (in[j] && q->exact) {
         ub = INFINITY;
-      } else if (in[j]) {
+      } else if (in[j] && (bm > 0 || en->vec)) {
         float cos = 0;
         if (en->vec) {
           /* With v ~ v' and u ~ u' (the codes): |u.v - u'.v'| <= |u.(v - v')|
            * + |(u - u').v'| <= qerr + err * |v'|, and |v'| <= 1 + qerr. */
-          double approx = (double)dots[j] * q->scale * en->qscale;
-          cos = (float)(approx + en->qerr + q->err * (1.0 + en->qerr) + slack);
+          float approx = (float)dots[j] * q->scale * en->qscale;
+          cos = approx + en->qerr + q->err * (1 + en->qerr) + slack;
         }
-        ub = fuse(mem->scratch[d], q->best, cos);
-        if (ub > 0 && ub >= q->min_score) heap_push(cand, (hit){ub, (uint32_t)d});
+        /* fuse() in float arithmetic; `slack` is far above its rounding. */
+        ub = bm * bm_weight + cos_weight * (cos > 0 ? cos : 0) + slack;
+        if (ub >= q->min_score && (cand->n < cand->k || !worse((hit){ub, (uint32_t)d}, cand->h[0])))
+          heap_push(cand, (hit){ub, (uint32_t)d});
       }
       bound[d] = ub;
     }

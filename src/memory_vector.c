@@ -74,13 +74,22 @@ void tm_dot_codes4(const int8_t *a, size_t stride, const int16_t *b, uint32_t n,
    * instructions, not memory. */
   const int8_t *a1 = a + stride, *a2 = a1 + stride, *a3 = a2 + stride;
   v128_t s0 = wasm_i32x4_splat(0), s1 = s0, s2 = s0, s3 = s0;
-  for (; i + 8 <= n; i += 8) {
-    v128_t q = wasm_v128_load(b + i);
-    s0 = wasm_i32x4_add(s0, wasm_i32x4_dot_i16x8(wasm_i16x8_load8x8(a + i), q));
-    s1 = wasm_i32x4_add(s1, wasm_i32x4_dot_i16x8(wasm_i16x8_load8x8(a1 + i), q));
-    s2 = wasm_i32x4_add(s2, wasm_i32x4_dot_i16x8(wasm_i16x8_load8x8(a2 + i), q));
-    s3 = wasm_i32x4_add(s3, wasm_i32x4_dot_i16x8(wasm_i16x8_load8x8(a3 + i), q));
+#define TM_DOT4_STEP(k)                                                                  \
+  do {                                                                                   \
+    v128_t q = wasm_v128_load(b + i + (k));                                              \
+    s0 = wasm_i32x4_add(s0, wasm_i32x4_dot_i16x8(wasm_i16x8_load8x8(a + i + (k)), q));   \
+    s1 = wasm_i32x4_add(s1, wasm_i32x4_dot_i16x8(wasm_i16x8_load8x8(a1 + i + (k)), q));  \
+    s2 = wasm_i32x4_add(s2, wasm_i32x4_dot_i16x8(wasm_i16x8_load8x8(a2 + i + (k)), q));  \
+    s3 = wasm_i32x4_add(s3, wasm_i32x4_dot_i16x8(wasm_i16x8_load8x8(a3 + i + (k)), q));  \
+  } while (0)
+  for (; i + 32 <= n; i += 32) {
+    TM_DOT4_STEP(0);
+    TM_DOT4_STEP(8);
+    TM_DOT4_STEP(16);
+    TM_DOT4_STEP(24);
   }
+  for (; i + 8 <= n; i += 8) TM_DOT4_STEP(0);
+#undef TM_DOT4_STEP
   /* Lane r of the sum is record r's total. */
   v128_t lo = wasm_i32x4_add(wasm_i32x4_shuffle(s0, s1, 0, 4, 1, 5), wasm_i32x4_shuffle(s0, s1, 2, 6, 3, 7));
   v128_t hi = wasm_i32x4_add(wasm_i32x4_shuffle(s2, s3, 0, 4, 1, 5), wasm_i32x4_shuffle(s2, s3, 2, 6, 3, 7));
