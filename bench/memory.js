@@ -97,8 +97,13 @@ Target: under 5 ms per query.
 
 ${table(['search', 'records', 'median ms', 'p95 ms', 'mean ms', 'hits per query', 'build s'], rows)}
 
-Hybrid search scores every record of the filter (cosine over unit float32 vectors, brute force) and
-fuses it with BM25 by normalized score fusion (0.5 × BM25 / best BM25 + 0.5 × cosine).
+Hybrid search fuses BM25 and cosine by normalized score fusion (0.5 × BM25 / best BM25 + 0.5 ×
+cosine). A first pass bounds every record of the filter from int8 copies of the vectors (integer dot
+products on WebAssembly SIMD, four records per query load); the best max(8 × top k, 64) bounds are
+re-scored exactly in float32, then any other record whose bound still reaches the k-th score, so the
+results and scores are those of exact scoring. Memory per record with a ${DIM}-dimension vector:
+${DIM * 4} bytes of float32 (persisted) + ${DIM} bytes of int8 codes + 8 bytes of scale and error bound
+(rebuilt on load) + 4 bytes of search scratch.
 Run: \`node bench/memory.js\` (\`BENCH_QUICK=1\` for a smaller run).
 `;
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });

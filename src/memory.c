@@ -11,6 +11,16 @@
  * lists its distinct terms, so an update or delete removes exactly its
  * postings (swap-remove: the order of a posting list does not matter).
  *
+ * Hybrid search. Every embedding is also kept as int8 codes with one scale
+ * and a bound of its rounding error, in one arena with a slot of `dim` bytes
+ * per document (contiguous, so the first pass streams through memory).
+ * The first pass scores every record of the filter with an integer dot
+ * product and the bound, which gives each record an upper bound of its
+ * exact score; the best bounds are re-scored exactly in float, then every
+ * other record whose bound still reaches the k-th exact score is too. So
+ * the results (and scores) are those of scoring every record exactly. The
+ * codes are rebuilt from the floats on load, never serialized.
+ *
  * All or nothing: every change first makes room for everything it will
  * write (the only steps that can fail), then writes. A batch of adds that
  * fails part way removes what it added, which never allocates.
@@ -27,6 +37,10 @@
 #define BM25_K1 1.2
 #define BM25_B 0.75
 #define HYBRID_WEIGHT 0.5 /* of the normalized BM25 score; the rest is cosine */
+/* Records re-scored exactly after the first pass, at least (of top_k * 8). */
+#define HYBRID_CANDIDATES 64
+/* Largest record code; the query's codes are int16 (see query_codes). */
+#define CODE_MAX 127
 
 enum { S_USER, S_AGENT, S_APP, S_THREAD, N_SCOPE };
 static const char *const scope_keys[N_SCOPE] = {"user_id", "agent_id", "application_id",
@@ -43,14 +57,23 @@ typedef struct event {
 typedef struct entry {
   char *id;
   char *text; /* NULL once deleted */
-  char *scope[N_SCOPE];
+  char *scope[N_SCOPE]; /* shared strings (see shared_str) */
   cJSON *metadata; /* an object */
   double created, updated;
   float *vec; /* unit vector of the index's dimension, or NULL */
+  float qscale, qerr; /* of the vector's codes: vec ~ qscale * codes, |error| <= qerr */
   uint32_t *terms, *tfs, n_terms, length;
   event *events;
   uint32_t n_events, cap_events;
 } entry;
+
+/* The int8 codes of the embeddings: slot d (document d) is at
+ * codes + d * dim; a slot of a document without a vector is unused. */
+typedef struct arena {
+  int8_t *codes;
+  size_t cap; /* slots */
+  uint32_t dim;
+} arena;
 
 typedef struct posting {
   uint32_t doc, tf;
@@ -61,6 +84,14 @@ typedef struct term {
   posting *p;
   uint32_t n, cap;
 } term;
+
+/* A scope value, held once for all the records that have it (a user's
+ * records all name the same user), so that a filter compares pointers. A
+ * free slot has no string and `refs` is the next free slot + 1 (0: none). */
+typedef struct shared_str {
+  char *s;
+  uint32_t refs;
+} shared_str;
 
 /* Slots hold value + 1 (0 is empty) and the key's hash. */
 typedef struct map {
@@ -73,12 +104,18 @@ struct tm_memory {
   entry *e;
   size_t n_e, cap_e, n_live, n_vecs;
   double total_length; /* words of the live records */
-  map ids, words;
+  map ids, words, scopes;
+  shared_str *ss;
+  size_t n_ss, cap_ss;
+  uint32_t free_ss; /* first free slot of ss + 1, or 0 */
   term *t;
   size_t n_t, cap_t;
   uint32_t dim;
   float *scratch; /* per-document BM25 accumulators, zero between searches */
-  size_t cap_scratch;
+  float *bounds;  /* per-document score bounds of a hybrid search */
+  size_t cap_scratch, cap_bounds;
+  arena codes;
+  size_t last_candidates, last_rescored; /* of the last hybrid search */
 };
 
 /* ---------------------------------------------------------------- maps -- */
@@ -92,6 +129,7 @@ static uint32_t hash_of(const char *s, size_t n) {
 typedef const char *(*key_fn)(const tm_memory *mem, uint32_t value);
 static const char *entry_key(const tm_memory *mem, uint32_t v) { return mem->e[v].id; }
 static const char *term_key(const tm_memory *mem, uint32_t v) { return mem->t[v].word; }
+static const char *scope_key(const tm_memory *mem, uint32_t v) { return mem->ss[v].s; }
 
 /* The slot holding `key`, or the empty slot where it would go. */
 static size_t map_slot(const tm_memory *mem, const map *m, key_fn key, const char *k, uint32_t h) {
@@ -173,10 +211,54 @@ static void free_event(event *ev) {
   tm_free(ev->new_text);
 }
 
+/* Makes room for sharing `more` new scope values. */
+static int reserve_shared(tm_memory *mem, size_t more) {
+  if (mem->n_ss + more > mem->cap_ss) {
+    size_t cap = mem->cap_ss ? mem->cap_ss * 2 : 16;
+    while (cap < mem->n_ss + more) cap *= 2;
+    shared_str *ss = tm_realloc(mem->ss, cap * sizeof *ss);
+    if (!ss) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+    mem->ss = ss;
+    mem->cap_ss = cap;
+  }
+  return map_reserve(mem, &mem->scopes, scope_key, more);
+}
+
+/* The shared string equal to `copy` (a tm_malloc'd string, consumed); room
+ * was reserved. */
+static char *share(tm_memory *mem, char *copy) {
+  long v = map_get(mem, &mem->scopes, scope_key, copy);
+  if (v >= 0) {
+    tm_free(copy);
+    mem->ss[v].refs++;
+    return mem->ss[v].s;
+  }
+  uint32_t slot;
+  if (mem->free_ss) {
+    slot = mem->free_ss - 1;
+    mem->free_ss = mem->ss[slot].refs;
+  } else {
+    slot = (uint32_t)mem->n_ss++;
+  }
+  mem->ss[slot] = (shared_str){copy, 1};
+  map_put(mem, &mem->scopes, scope_key, slot);
+  return copy;
+}
+
+static void unshare(tm_memory *mem, const char *s) {
+  long v = map_get(mem, &mem->scopes, scope_key, s);
+  if (v < 0 || --mem->ss[v].refs) return;
+  map_remove(mem, &mem->scopes, scope_key, s);
+  tm_free(mem->ss[v].s);
+  mem->ss[v] = (shared_str){NULL, mem->free_ss};
+  mem->free_ss = (uint32_t)v + 1;
+}
+
 /* Frees what a live entry owns besides its id and history. */
-static void clear_content(entry *en) {
+static void clear_content(tm_memory *mem, entry *en) {
   tm_free(en->text);
-  for (int s = 0; s < N_SCOPE; s++) tm_free(en->scope[s]);
+  for (int s = 0; s < N_SCOPE; s++)
+    if (en->scope[s]) unshare(mem, en->scope[s]);
   cJSON_Delete(en->metadata);
   tm_free(en->vec);
   tm_free(en->terms);
@@ -189,8 +271,8 @@ static void clear_content(entry *en) {
   en->n_terms = en->length = 0;
 }
 
-static void free_entry(entry *en) {
-  clear_content(en);
+static void free_entry(tm_memory *mem, entry *en) {
+  clear_content(mem, en);
   for (uint32_t i = 0; i < en->n_events; i++) free_event(&en->events[i]);
   tm_free(en->events);
   tm_free(en->id);
@@ -205,6 +287,47 @@ static int reserve_event(tm_memory *mem, entry *en) {
   en->events = ev;
   en->cap_events = cap;
   return TM_OK;
+}
+
+/* --------------------------------------------------------------- codes -- */
+
+/* Makes room for the codes of documents [0, docs) of dimension `dim`. The
+ * arena grows in place when `dim` is its own. Another dimension is possible
+ * only when no other record has a vector: then a new arena is made in
+ * *fresh, which write_codes installs once nothing can fail any more (the
+ * caller frees it on failure). */
+static int reserve_codes(tm_memory *mem, size_t docs, uint32_t dim, arena *fresh) {
+  arena *a = &mem->codes;
+  memset(fresh, 0, sizeof *fresh);
+  if (dim == a->dim && docs <= a->cap) return TM_OK;
+  size_t cap = dim == a->dim && a->cap ? a->cap : 64;
+  while (cap < docs) cap *= 2;
+  if (cap > SIZE_MAX / dim) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+  if (dim == a->dim) {
+    int8_t *c = tm_realloc(a->codes, cap * dim);
+    if (!c) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+    a->codes = c;
+    a->cap = cap;
+    return TM_OK;
+  }
+  if (!(fresh->codes = tm_malloc(cap * dim))) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+  fresh->cap = cap;
+  fresh->dim = dim;
+  return TM_OK;
+}
+
+/* Installs the arena of reserve_codes, if it made one, and writes the codes
+ * of `doc`'s vector. */
+static void write_codes(tm_memory *mem, arena *fresh, uint32_t doc) {
+  if (fresh->codes) {
+    tm_free(mem->codes.codes);
+    mem->codes = *fresh;
+    fresh->codes = NULL;
+  }
+  entry *en = &mem->e[doc];
+  uint32_t dim = mem->codes.dim;
+  en->qscale = tm_quantize(en->vec, dim, CODE_MAX, mem->codes.codes + (size_t)doc * dim, NULL,
+                           &en->qerr);
 }
 
 /* ---------------------------------------------------------- the terms -- */
@@ -567,7 +690,7 @@ tm_memory *tm_memory_new(void) {
 
 /* Frees everything but the handle's error. */
 static void release(tm_memory *mem) {
-  for (size_t i = 0; i < mem->n_e; i++) free_entry(&mem->e[i]);
+  for (size_t i = 0; i < mem->n_e; i++) free_entry(mem, &mem->e[i]);
   tm_free(mem->e);
   for (size_t i = 0; i < mem->n_t; i++) {
     tm_free(mem->t[i].word);
@@ -578,7 +701,12 @@ static void release(tm_memory *mem) {
   tm_free(mem->ids.hashes);
   tm_free(mem->words.vals);
   tm_free(mem->words.hashes);
+  tm_free(mem->scopes.vals);
+  tm_free(mem->scopes.hashes);
+  tm_free(mem->ss); /* every string went with its last record */
   tm_free(mem->scratch);
+  tm_free(mem->bounds);
+  tm_free(mem->codes.codes);
   tm_base keep = mem->base;
   memset(mem, 0, sizeof *mem);
   mem->base = keep;
@@ -601,6 +729,7 @@ typedef struct draft {
   cJSON *metadata;
   double created, updated;
   float *vec;
+  uint32_t dim; /* of vec */
   bool deleted;
   event *events;
   uint32_t n_events;
@@ -733,6 +862,7 @@ static int read_draft(tm_memory *mem, const cJSON *r, const char *path, bool sto
   if (emb && !cJSON_IsNull(emb)) {
     tm_path_field(p, path, "embedding");
     if ((rc = read_vector(mem, emb, p, dim, &d->vec))) goto fail;
+    d->dim = *dim;
   }
   const cJSON *created = cJSON_GetObjectItemCaseSensitive(r, "created_at");
   if (created || stored) {
@@ -765,7 +895,7 @@ static void drop_last(tm_memory *mem) {
     if (en->vec) mem->n_vecs--;
   }
   map_remove(mem, &mem->ids, entry_key, en->id);
-  free_entry(en);
+  free_entry(mem, en);
   mem->n_e--;
 }
 
@@ -774,9 +904,12 @@ static void drop_last(tm_memory *mem) {
  * records the ADD (new records; a loaded one brings its history). */
 static int insert(tm_memory *mem, draft *d, bool add_event) {
   entry en = {0};
+  arena fresh = {0};
   int rc;
+  if (d->vec && (rc = reserve_codes(mem, mem->n_e + 1, d->dim, &fresh))) return rc;
+  if ((rc = reserve_shared(mem, N_SCOPE))) goto fail;
   if (d->text) {
-    if ((rc = text_terms(mem, d->text, &en.terms, &en.tfs, &en.n_terms, &en.length))) return rc;
+    if ((rc = text_terms(mem, d->text, &en.terms, &en.tfs, &en.n_terms, &en.length))) goto fail;
     if ((rc = reserve_postings(mem, en.terms, en.n_terms))) goto fail;
   }
   if (add_event) {
@@ -793,7 +926,8 @@ static int insert(tm_memory *mem, draft *d, bool add_event) {
   }
   en.id = d->id;
   en.text = d->text;
-  memcpy(en.scope, d->scope, sizeof en.scope);
+  for (int s = 0; s < N_SCOPE; s++)
+    if (d->scope[s]) en.scope[s] = share(mem, d->scope[s]);
   en.metadata = d->metadata;
   en.created = d->created;
   en.updated = d->updated;
@@ -802,6 +936,7 @@ static int insert(tm_memory *mem, draft *d, bool add_event) {
   uint32_t doc = (uint32_t)mem->n_e++;
   mem->e[doc] = en;
   map_put(mem, &mem->ids, entry_key, doc);
+  if (en.vec) write_codes(mem, &fresh, doc);
   if (en.text) {
     post(mem, doc);
     mem->n_live++;
@@ -811,6 +946,7 @@ static int insert(tm_memory *mem, draft *d, bool add_event) {
 oom:
   rc = tm_fail(&mem->base, TM_ENOMEM, "out of memory");
 fail:
+  tm_free(fresh.codes);
   tm_free(en.terms);
   tm_free(en.tfs);
   if (add_event) {
@@ -915,6 +1051,7 @@ int tm_memory_update(tm_memory *mem, const char *id, const char *patch_json, cha
   char *text = NULL, *old_copy = NULL, *new_copy = NULL;
   uint32_t *terms = NULL, *tfs = NULL, n_terms = 0, length = 0;
   float *vec = NULL;
+  arena fresh = {0};
   entry *en = live_entry(mem, id);
   if (!en) return mem->base.code;
   uint32_t doc = (uint32_t)(en - mem->e);
@@ -937,6 +1074,7 @@ int tm_memory_update(tm_memory *mem, const char *id, const char *patch_json, cha
   if (m && (rc = check_metadata(mem, m, "metadata"))) goto done;
   uint32_t dim = mem->n_vecs - (en->vec ? 1 : 0) ? mem->dim : 0;
   if (emb && !cJSON_IsNull(emb) && (rc = read_vector(mem, emb, "embedding", &dim, &vec))) goto done;
+  if (vec && (rc = reserve_codes(mem, (size_t)doc + 1, dim, &fresh))) goto done;
   if (m && !(md = cJSON_Duplicate(m, true))) goto oom;
   if (new_text) {
     if (!(text = tm_strdup(t->valuestring)) || !(old_copy = tm_strdup(en->text)) ||
@@ -982,6 +1120,7 @@ int tm_memory_update(tm_memory *mem, const char *id, const char *patch_json, cha
     if (vec) {
       mem->n_vecs++;
       mem->dim = dim;
+      write_codes(mem, &fresh, doc);
     }
     vec = NULL;
   }
@@ -998,6 +1137,7 @@ done:
   tm_free(terms);
   tm_free(tfs);
   tm_free(vec);
+  tm_free(fresh.codes);
   return rc;
 }
 
@@ -1012,7 +1152,7 @@ int tm_memory_delete(tm_memory *mem, const char *id) {
   en->events[en->n_events++] = (event){EV_DELETE, en->text, NULL, floor(tm_host_now_ms())};
   en->text = NULL; /* moved into the event */
   if (en->vec) mem->n_vecs--;
-  clear_content(en);
+  clear_content(mem, en);
   mem->n_live--;
   return TM_OK;
 }
@@ -1040,6 +1180,8 @@ int tm_memory_history(tm_memory *mem, const char *id, char **out) {
 /* A parsed filter; strings borrowed from the JSON it was read from. */
 typedef struct filter {
   const char *scope[N_SCOPE];
+  const char *shared[N_SCOPE]; /* the index's string equal to scope[s] */
+  bool none;                   /* a scope value no record has */
   const cJSON *metadata;
   double from, to;
 } filter;
@@ -1058,6 +1200,11 @@ static int read_filter(tm_memory *mem, const cJSON *f, const char *path, filter 
   if (s && !cJSON_IsNull(s)) {
     tm_path_field(p, path, "scope");
     if ((rc = read_scope(mem, s, p, (char **)out->scope, false))) return rc;
+    for (int k = 0; k < N_SCOPE; k++) {
+      long v = out->scope[k] ? map_get(mem, &mem->scopes, scope_key, out->scope[k]) : -1;
+      if (v >= 0) out->shared[k] = mem->ss[v].s;
+      else if (out->scope[k]) out->none = true;
+    }
   }
   const cJSON *m = cJSON_GetObjectItemCaseSensitive(f, "metadata");
   if (m && !cJSON_IsNull(m)) {
@@ -1077,9 +1224,9 @@ static int read_filter(tm_memory *mem, const cJSON *f, const char *path, filter 
 }
 
 static bool matches(const entry *en, const filter *f) {
-  if (!en->text) return false;
+  if (!en->text || f->none) return false;
   for (int s = 0; s < N_SCOPE; s++)
-    if (f->scope[s] && (!en->scope[s] || strcmp(f->scope[s], en->scope[s]) != 0)) return false;
+    if (f->scope[s] && en->scope[s] != f->shared[s]) return false;
   if (en->created < f->from || en->created > f->to) return false;
   if (f->metadata)
     for (const cJSON *k = f->metadata->child; k; k = k->next) {
@@ -1178,26 +1325,119 @@ static size_t distinct_in_order(uint32_t *ids, size_t n) {
   return k;
 }
 
-/* Dot product of unit vectors; eight accumulators let the compiler use
- * vector instructions without reassociating one sum. */
-static float dot(const float *a, const float *b, uint32_t n) {
-  float s[8] = {0};
-  uint32_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int k = 0; k < 8; k++) s[k] += a[i + (uint32_t)k] * b[i + (uint32_t)k];
-  float sum = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-  for (; i < n; i++) sum += a[i] * b[i];
-  return sum;
+/* The hybrid score of a record from its BM25 score and its cosine (or a
+ * bound of it: the score only grows with `cos`). */
+static float fuse(float bm, float best, float cos) {
+  return (float)(HYBRID_WEIGHT * (best > 0 ? bm / best : 0) +
+                 (1 - HYBRID_WEIGHT) * (cos > 0 ? cos : 0));
 }
 
-int tm_memory_search(tm_memory *mem, const char *query_json, char **out) {
+/* What a hybrid search compares the records with. */
+typedef struct hybrid_query {
+  const float *vec;      /* the unit query vector */
+  const int16_t *codes;  /* its codes, vec ~ scale * codes, with |error| <= err */
+  float scale, err;
+  float best;            /* the best BM25 score in the filter */
+  double min_score;
+  bool exact;            /* no first pass: every record is scored exactly */
+} hybrid_query;
+
+/* The query's codes are int16, as fine as int32 sums allow (dim * CODE_MAX *
+ * max below 2^31), so their error is small beside the records'. */
+static int32_t query_code_max(uint32_t dim) {
+  int64_t m = INT32_MAX / ((int64_t)CODE_MAX * dim);
+  return m < INT16_MAX ? (int32_t)m : INT16_MAX;
+}
+
+static void score_into(tm_memory *mem, const hybrid_query *q, uint32_t d, heap *hp) {
+  const float *v = mem->e[d].vec;
+  float s = fuse(mem->scratch[d], q->best, v ? tm_dot(q->vec, v, mem->dim) : 0);
+  if (s > 0 && s >= q->min_score) heap_push(hp, (hit){s, d});
+}
+
+/* Ranks the records of the filter by hybrid score into hp (the method is
+ * at the top of this file); `cand` has room for the first pass's picks.
+ * Leaves the BM25 accumulators zero. Never fails. */
+static void hybrid_rank(tm_memory *mem, const filter *f, const hybrid_query *q, heap *cand,
+                        heap *hp) {
+  float *bound = mem->bounds;
+  uint32_t cdim = mem->codes.dim;
+  /* Above the rounding of float arithmetic (the dot product's included),
+   * far below the codes' error. */
+  float slack = 1e-4f + 1e-7f * (float)mem->dim;
+  float bm_weight = q->best > 0 ? (float)HYBRID_WEIGHT / q->best : 0;
+  float cos_weight = (float)(1 - HYBRID_WEIGHT);
+  /* Four records at a time, so that four dot products share the query's
+   * loads when all four have a vector (the usual case). */
+  for (size_t d0 = 0; d0 < mem->n_e; d0 += 4) {
+    size_t n = mem->n_e - d0 < 4 ? mem->n_e - d0 : 4, with_vec = 0;
+    bool in[4] = {false};
+    int32_t dots[4] = {0};
+    for (size_t j = 0; j < n; j++) {
+      const entry *en = &mem->e[d0 + j];
+      in[j] = en->text && matches(en, f);
+      with_vec += in[j] && en->vec;
+    }
+    if (!q->exact && with_vec == 4) {
+      tm_dot_codes4(mem->codes.codes + d0 * cdim, cdim, q->codes, cdim, dots);
+    } else if (!q->exact) {
+      for (size_t j = 0; j < n; j++)
+        if (in[j] && mem->e[d0 + j].vec)
+          dots[j] = tm_dot_codes(mem->codes.codes + (d0 + j) * cdim, q->codes, cdim);
+    }
+    for (size_t j = 0; j < n; j++) {
+      size_t d = d0 + j;
+      const entry *en = &mem->e[d];
+      float ub = -INFINITY, bm = mem->scratch[d];
+      if (in[j] && q->exact) {
+        ub = INFINITY;
+      } else if (in[j] && (bm > 0 || en->vec)) {
+        float cos = 0;
+        if (en->vec) {
+          /* With v ~ v' and u ~ u' (the codes): |u.v - u'.v'| <= |u.(v - v')|
+           * + |(u - u').v'| <= qerr + err * |v'|, and |v'| <= 1 + qerr. */
+          float approx = (float)dots[j] * q->scale * en->qscale;
+          cos = approx + en->qerr + q->err * (1 + en->qerr) + slack;
+        }
+        /* fuse() in float arithmetic; `slack` is far above its rounding. */
+        ub = bm * bm_weight + cos_weight * (cos > 0 ? cos : 0) + slack;
+        if (ub >= q->min_score && (cand->n < cand->k || !worse((hit){ub, (uint32_t)d}, cand->h[0])))
+          heap_push(cand, (hit){ub, (uint32_t)d});
+      }
+      bound[d] = ub;
+    }
+  }
+  for (size_t i = 0; i < cand->n; i++) {
+    bound[cand->h[i].doc] = -INFINITY; /* scored now */
+    score_into(mem, q, cand->h[i].doc, hp);
+  }
+  mem->last_candidates = cand->n;
+  mem->last_rescored = 0;
+  /* The k-th score only rises, so this scores every record that can still
+   * enter the results (usually none). */
+  for (size_t d = 0; d < mem->n_e; d++) {
+    float ub = bound[d];
+    if (!(ub > 0 && ub >= q->min_score) || (hp->n == hp->k && ub < hp->h[0].score)) continue;
+    score_into(mem, q, (uint32_t)d, hp);
+    if (!q->exact) mem->last_rescored++;
+  }
+  memset(mem->scratch, 0, mem->n_e * sizeof *mem->scratch);
+}
+
+void tm_memory_search_stats(const tm_memory *mem, size_t *candidates, size_t *rescored) {
+  *candidates = mem->last_candidates;
+  *rescored = mem->last_rescored;
+}
+
+static int search(tm_memory *mem, const char *query_json, bool exact, char **out) {
   if (out) *out = NULL;
   if (!mem || !out) return TM_EINVAL;
   tm_base_reset(&mem->base);
   cJSON *q = NULL, *arr = NULL;
   word_list wl = {.mem = mem, .create = false};
   float *qvec = NULL;
-  heap hp = {0};
+  int16_t *qcodes = NULL;
+  heap hp = {0}, cand = {0};
   filter f;
   bool accumulated = false;
   size_t n_known = 0;
@@ -1271,6 +1511,22 @@ int tm_memory_search(tm_memory *mem, const char *query_json, char **out) {
   }
   if (!(hp.h = tm_malloc(top_k * sizeof *hp.h))) goto oom;
   hp.k = top_k;
+  hybrid_query hq = {.vec = qvec, .min_score = min_score, .exact = exact};
+  if (qvec) {
+    /* The bounds array is sized like the accumulators, but only here. */
+    if (mem->cap_bounds < mem->n_e) {
+      float *b = tm_malloc(mem->cap_scratch * sizeof *b);
+      if (!b) goto oom;
+      tm_free(mem->bounds);
+      mem->bounds = b;
+      mem->cap_bounds = mem->cap_scratch;
+    }
+    cand.k = top_k * 8 > HYBRID_CANDIDATES ? top_k * 8 : HYBRID_CANDIDATES;
+    if (!(cand.h = tm_malloc(cand.k * sizeof *cand.h))) goto oom;
+    if (!(qcodes = tm_malloc(mem->dim * sizeof *qcodes))) goto oom;
+    hq.codes = qcodes;
+    hq.scale = tm_quantize(qvec, mem->dim, query_code_max(mem->dim), NULL, qcodes, &hq.err);
+  }
 
   /* BM25 into the scratch accumulators; each query term counts once. */
   float *acc = mem->scratch;
@@ -1302,19 +1558,9 @@ int tm_memory_search(tm_memory *mem, const char *query_json, char **out) {
       }
     }
   } else {
-    float best = 0;
     for (size_t d = 0; d < mem->n_e; d++)
-      if (acc[d] > best && matches(&mem->e[d], &f)) best = acc[d];
-    for (size_t d = 0; d < mem->n_e; d++) {
-      float bm = acc[d];
-      acc[d] = 0;
-      const entry *en = &mem->e[d];
-      if (!en->text || !matches(en, &f)) continue;
-      float cos = en->vec ? dot(qvec, en->vec, mem->dim) : 0;
-      float s = (float)(HYBRID_WEIGHT * (best > 0 ? bm / best : 0) +
-                        (1 - HYBRID_WEIGHT) * (cos > 0 ? cos : 0));
-      if (s > 0 && s >= min_score) heap_push(&hp, (hit){s, (uint32_t)d});
-    }
+      if (acc[d] > hq.best && matches(&mem->e[d], &f)) hq.best = acc[d];
+    hybrid_rank(mem, &f, &hq, &cand, &hp);
   }
   qsort(hp.h, hp.n, sizeof *hp.h, cmp_hits);
   if (!(arr = cJSON_CreateArray())) goto oom;
@@ -1339,11 +1585,21 @@ done:
       for (uint32_t p = 0; p < t->n; p++) mem->scratch[t->p[p].doc] = 0;
     }
   tm_free(hp.h);
+  tm_free(cand.h);
+  tm_free(qcodes);
   tm_free(qvec);
   tm_free(wl.ids);
   cJSON_Delete(arr);
   cJSON_Delete(q);
   return rc;
+}
+
+int tm_memory_search(tm_memory *mem, const char *query_json, char **out) {
+  return search(mem, query_json, false, out);
+}
+
+int tm_memory_search_exact(tm_memory *mem, const char *query_json, char **out) {
+  return search(mem, query_json, true, out);
 }
 
 /* ------------------------------------------------------ serialization -- */

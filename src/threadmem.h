@@ -337,7 +337,9 @@ int tm_store_window_bounds(tm_store *store, const char *spec_json, size_t bounds
  * in the filter scores 0.5 * bm25 / (best bm25 in the filter) + 0.5 *
  * max(0, cosine(query, record)); a record without an embedding has cosine
  * 0. Embeddings are stored as unit vectors (cosine is a dot product); every
- * embedding of an index has one dimension, set by the first one stored. */
+ * embedding of an index has one dimension, set by the first one stored.
+ * Int8 copies of them (rebuilt on load, never serialized) let a first pass
+ * skip most exact cosines without changing any result or score. */
 
 /* Longest record text, in bytes (TM_ERANGE past it). */
 #define TM_MAX_MEMORY_TEXT_BYTES ((size_t)16 * 1024)

@@ -7,8 +7,8 @@
 // the page with textContent, never parsed as HTML.
 
 import {
-  AgentThread, ChatAgent, OpenAIChatClient, ChatMessage, ChatMessageStore, ContextProvider, Context, MemoryProvider,
-  SummaryProvider,
+  AgentThread, ChatAgent, OpenAIChatClient, ChatMessage, ChatMessageStore, ContextProvider, Context,
+  IndexedDBChatMessageStore, MemoryProvider, SummaryProvider,
 } from '../js/index.js';
 import { createOfflineModel, OFFLINE_MODEL } from './offline-model.js';
 import { ThreadList } from './threads.js';
@@ -177,9 +177,6 @@ class NotesProvider extends ContextProvider {
   }
 }
 
-// Long-term memory of the person using the page, shared by every thread and
-// kept in localStorage: facts are extracted after each turn by the model
-// (the offline one does it too) and recalled in any thread.
 function localStorageKeyValue(prefix) {
   return {
     get: (key) => storageGet(localStorage, prefix + key),
@@ -187,12 +184,17 @@ function localStorageKeyValue(prefix) {
     set: (key, value) => localStorage.setItem(prefix + key, JSON.stringify(value)),
   };
 }
-const memory = new MemoryProvider({
-  userId: 'demo-user',
-  applicationId: 'threadmem-demo',
-  storage: localStorageKeyValue('threadmem-demo:memory:'),
-  contextPrompt: 'Known facts about the user (long-term memory):',
-});
+// Long-term memory of the person using the page, shared by every thread and
+// kept where the threads are: facts are extracted after each turn by the
+// model (the offline one does it too) and recalled in any thread. In
+// IndexedDB the index lives in a message store of its own database (so it
+// is never listed as a thread), which keeps only its newest snapshot.
+function memoryStorage(backend) {
+  return backend === 'localstorage'
+    ? localStorageKeyValue('threadmem-demo:memory:')
+    : new IndexedDBChatMessageStore({ dbName: 'threadmem-demo-memory', threadId: 'long-term-memory', maxMessages: 1 });
+}
+let memory = null; // made by main() for the chosen storage
 // Summaries of the turns each thread's window drops, per thread; the
 // provider is made with each agent (its room depends on the budget).
 const summaryKeyValue = localStorageKeyValue('threadmem-demo:');
@@ -702,6 +704,12 @@ function wire() {
 async function main() {
   const settings = loadSettings();
   fillForm(settings);
+  memory = new MemoryProvider({
+    userId: 'demo-user',
+    applicationId: 'threadmem-demo',
+    storage: memoryStorage(settings.storage),
+    contextPrompt: 'Known facts about the user (long-term memory):',
+  });
   wire();
   currentAgent();
   threads = new ThreadList({ backend: settings.storage });
@@ -713,7 +721,8 @@ async function main() {
   for (const c of [el.newThread, el.importFile, el.threadTitle, el.exportThread, el.deleteThread, el.input, el.send]) {
     c.disabled = false;
   }
-  el.status.textContent = `Ready. Threads are kept in ${settings.storage === 'localstorage' ? 'localStorage' : 'IndexedDB'}; long-term memory in localStorage.`;
+  const where = settings.storage === 'localstorage' ? 'localStorage' : 'IndexedDB';
+  el.status.textContent = `Ready. Threads and long-term memory are kept in ${where}.`;
   document.body.dataset.ready = 'true';
   el.input.focus();
 }

@@ -7,6 +7,7 @@
 
 #include "cJSON.h"
 #include "host_native.h"
+#include "memory.h"
 #include "test.h"
 
 /* Adds one record, returns its id in `id` (64 bytes) or "" on failure. */
@@ -537,6 +538,173 @@ TEST(incremental_index_matches_rebuilt) {
   tm_memory_free(m);
 }
 
+/* ---- hybrid search's first pass (int8 codes) against exact scoring ---- */
+
+static uint64_t prng_state;
+static double prng(void) { /* xorshift64*, in [0, 1) */
+  prng_state ^= prng_state >> 12;
+  prng_state ^= prng_state << 25;
+  prng_state ^= prng_state >> 27;
+  return (double)((prng_state * 2685821657736338717ull) >> 11) / 9007199254740992.0;
+}
+
+/* Appends ",\"embedding\":[...]" of `dim` values to buf at *o; `base`, when
+ * given, is the vector and `noise` the size of what is added to it. */
+static void put_vector(char *buf, size_t n, size_t *o, const double *base, double noise,
+                       uint32_t dim) {
+  *o += (size_t)snprintf(buf + *o, n - *o, ",\"embedding\":[");
+  for (uint32_t i = 0; i < dim; i++) {
+    double x = base ? base[i] + noise * (prng() * 2 - 1) : prng() * 2 - 1;
+    *o += (size_t)snprintf(buf + *o, n - *o, "%s%.9g", i ? "," : "", x);
+  }
+  *o += (size_t)snprintf(buf + *o, n - *o, "]");
+}
+
+/* Searches with and without the first pass: both must write the same text
+ * (same records, order and scores). Returns what the first pass had to
+ * re-score beyond its candidates in *rescored. */
+static int same_as_exact(tm_memory *m, const char *query, size_t *rescored, int line) {
+  char *fast = NULL, *exact = NULL;
+  int rc1 = tm_memory_search(m, query, &fast);
+  size_t candidates = 0;
+  tm_memory_search_stats(m, &candidates, rescored);
+  int rc2 = tm_memory_search_exact(m, query, &exact);
+  int ok = rc1 == TM_OK && rc2 == TM_OK && strcmp(fast, exact) == 0 && candidates > 0;
+  if (!ok)
+    fprintf(stderr, "line %d: first pass %d (%zu candidates) gave %.300s\n  exact %d gave %.300s\n",
+            line, rc1, candidates, fast ? fast : "-", rc2, exact ? exact : "-");
+  tm_free(fast);
+  tm_free(exact);
+  return ok;
+}
+#define SAME_AS_EXACT(m, q, rescored) CHECK(same_as_exact(m, q, rescored, __LINE__))
+
+TEST(hybrid_first_pass_agrees_with_exact_scoring) {
+  hn_reset();
+  enum { N = 3000, DIM = 100 }; /* 100: the vector loops' tails too */
+  static const char *const vocab[] = {"tea", "jazz", "oslo", "cat", "piano", "rain",
+                                      "chess", "river", "bread", "kite", "moss", "salt"};
+  static char buf[1 << 20]; /* a batch of 100 records */
+  prng_state = 0x9E3779B97F4A7C15ull;
+  tm_memory *m = tm_memory_new();
+  for (int i = 0; i < N; i += 100) {
+    size_t o = (size_t)snprintf(buf, sizeof buf, "[");
+    for (int k = i; k < i + 100; k++) {
+      o += (size_t)snprintf(buf + o, sizeof buf - o, "%s{\"id\":\"r%d\",\"text\":\"", k > i ? "," : "", k);
+      for (int w = 0; w < 3 + k % 5; w++)
+        o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%s", w ? " " : "",
+                              vocab[(size_t)(prng() * prng() * 12)]);
+      o += (size_t)snprintf(buf + o, sizeof buf - o, "\",\"scope\":{\"user_id\":\"u%d\"}", k % 3 == 0);
+      if (k % 7) put_vector(buf, sizeof buf, &o, NULL, 0, DIM); /* every 7th has none */
+      o += (size_t)snprintf(buf + o, sizeof buf - o, "}");
+    }
+    snprintf(buf + o, sizeof buf - o, "]");
+    char *out = NULL;
+    CHECK_EQ_INT(tm_memory_add(m, buf, &out), TM_OK);
+    tm_free(out);
+  }
+  /* Random queries: the first pass's candidates always held the results
+   * (nothing re-scored past them), and the results are exact. */
+  static const char *const queries[] = {"moss", "tea jazz", "kite salt river", "nothing known"};
+  static const int top_ks[] = {1, 5, 10, 50};
+  size_t rescored = 1, total = 0;
+  for (int q = 0; q < 16; q++) {
+    size_t o = (size_t)snprintf(buf, sizeof buf, "{\"query\":\"%s\",\"top_k\":%d%s", queries[q % 4],
+                                top_ks[q / 4], q % 3 ? ",\"filter\":{\"scope\":{\"user_id\":\"u0\"}}" : "");
+    put_vector(buf, sizeof buf, &o, NULL, 0, DIM);
+    snprintf(buf + o, sizeof buf - o, "}");
+    SAME_AS_EXACT(m, buf, &rescored);
+    total += rescored;
+  }
+  CHECK_EQ_INT((int)total, 0);
+
+  /* A score is the exact one: a record no word of the query is in scores
+   * 0.5 * cosine, here of a record's own vector (cosine 1). */
+  size_t o = (size_t)snprintf(buf, sizeof buf, "[{\"id\":\"own\",\"text\":\"zebra\",\"scope\":{\"user_id\":\"u9\"}");
+  double own[DIM];
+  for (int i = 0; i < DIM; i++) own[i] = prng() * 2 - 1;
+  put_vector(buf, sizeof buf, &o, own, 0, DIM);
+  snprintf(buf + o, sizeof buf - o, "}]");
+  char *out = NULL;
+  CHECK_EQ_INT(tm_memory_add(m, buf, &out), TM_OK);
+  tm_free(out);
+  o = (size_t)snprintf(buf, sizeof buf, "{\"query\":\"unknown\",\"top_k\":1");
+  put_vector(buf, sizeof buf, &o, own, 0, DIM);
+  snprintf(buf + o, sizeof buf - o, "}");
+  CHECK_EQ_INT(tm_memory_search(m, buf, &out), TM_OK);
+  cJSON *arr = cJSON_Parse(out);
+  cJSON *top = cJSON_GetArrayItem(arr, 0);
+  CHECK(top && strcmp(cJSON_GetObjectItem(top, "id")->valuestring, "own") == 0);
+  CHECK(top && fabs(cJSON_GetObjectItem(top, "score")->valuedouble - 0.5) < 1e-6);
+  cJSON_Delete(arr);
+  tm_free(out);
+
+  /* Records whose vectors point away from the query but hold its rare word
+   * are found by BM25 alone (0.5 * bm25 / best) and fused with the rest. */
+  o = (size_t)snprintf(buf, sizeof buf, "[");
+  double away[DIM];
+  for (int i = 0; i < DIM; i++) away[i] = -own[i];
+  for (int k = 0; k < 3; k++) {
+    o += (size_t)snprintf(buf + o, sizeof buf - o, "%s{\"id\":\"word%d\",\"text\":\"quasar%s\",\"scope\":{\"user_id\":\"u9\"}",
+                          k ? "," : "", k, k == 2 ? " quasar" : "");
+    put_vector(buf, sizeof buf, &o, away, 0.01, DIM);
+    o += (size_t)snprintf(buf + o, sizeof buf - o, "}");
+  }
+  snprintf(buf + o, sizeof buf - o, "]");
+  CHECK_EQ_INT(tm_memory_add(m, buf, &out), TM_OK);
+  tm_free(out);
+  o = (size_t)snprintf(buf, sizeof buf, "{\"query\":\"quasar\",\"top_k\":60");
+  put_vector(buf, sizeof buf, &o, own, 0, DIM);
+  snprintf(buf + o, sizeof buf - o, "}");
+  SAME_AS_EXACT(m, buf, &rescored);
+  CHECK_EQ_INT(tm_memory_search(m, buf, &out), TM_OK);
+  CHECK_CONTAINS(out, "\"id\":\"word2\"");
+  CHECK_CONTAINS(out, "\"id\":\"word0\"");
+  tm_free(out);
+  tm_memory_free(m);
+
+  /* Near-twins the int8 codes cannot tell apart: the first pass keeps 64
+   * of 400 alike bounds, so the records whose bounds still reach the k-th
+   * score are re-scored too, and the results stay exact. */
+  m = tm_memory_new();
+  for (int i = 0; i < 400; i += 100) {
+    o = (size_t)snprintf(buf, sizeof buf, "[");
+    for (int k = i; k < i + 100; k++) {
+      o += (size_t)snprintf(buf + o, sizeof buf - o, "%s{\"text\":\"twin\",\"scope\":{\"user_id\":\"u\"}",
+                            k > i ? "," : "");
+      put_vector(buf, sizeof buf, &o, own, 1e-4, DIM);
+      o += (size_t)snprintf(buf + o, sizeof buf - o, "}");
+    }
+    snprintf(buf + o, sizeof buf - o, "]");
+    CHECK_EQ_INT(tm_memory_add(m, buf, &out), TM_OK);
+    tm_free(out);
+  }
+  o = (size_t)snprintf(buf, sizeof buf, "{\"query\":\"other\",\"top_k\":3");
+  put_vector(buf, sizeof buf, &o, own, 0, DIM);
+  snprintf(buf + o, sizeof buf - o, "}");
+  SAME_AS_EXACT(m, buf, &rescored);
+  CHECK(rescored > 0);
+  tm_memory_free(m);
+}
+
+/* A record's vector may change dimension when it is the only one with a
+ * vector: its codes move to an arena of the new dimension. */
+TEST(hybrid_codes_follow_a_new_dimension) {
+  hn_reset();
+  tm_memory *m = tm_memory_new();
+  char *out = NULL;
+  CHECK_EQ_INT(add1(m, "{\"id\":\"a\",\"text\":\"alpha\",\"scope\":{\"user_id\":\"u\"},\"embedding\":[1,0,0]}", NULL), TM_OK);
+  CHECK_EQ_INT(add1(m, "{\"id\":\"b\",\"text\":\"beta\",\"scope\":{\"user_id\":\"u\"}}", NULL), TM_OK);
+  CHECK_EQ_INT(tm_memory_update(m, "a", "{\"embedding\":[0,0,0,0,1]}", &out), TM_OK);
+  tm_free(out);
+  size_t rescored = 0;
+  SAME_AS_EXACT(m, "{\"query\":\"beta\",\"embedding\":[0,0,0,0,1]}", &rescored);
+  SEARCH_IS(m, "{\"query\":\"beta\",\"embedding\":[0,0,0,0,1]}", "alpha|beta");
+  CHECK_EQ_INT(add1(m, "{\"text\":\"gamma\",\"scope\":{\"user_id\":\"u\"},\"embedding\":[0,0,0,1,1]}", NULL), TM_OK);
+  SEARCH_IS(m, "{\"query\":\"nothing\",\"embedding\":[0,0,0,1,0]}", "gamma");
+  tm_memory_free(m);
+}
+
 int main(void) {
   test_init();
   RUN(add_get_update_delete_history);
@@ -546,6 +714,8 @@ int main(void) {
   RUN(words_of_any_script);
   RUN(empty_query_is_its_own_code);
   RUN(hybrid_search);
+  RUN(hybrid_first_pass_agrees_with_exact_scoring);
+  RUN(hybrid_codes_follow_a_new_dimension);
   RUN(serialization_round_trip);
   RUN(limits);
   RUN(allocation_failures);

@@ -241,6 +241,13 @@ async function main() {
       assertEqual((await messageTexts(page)).length, 0, 'messages in the new thread');
       const fact = "The user's name is Alice.";
       assertEqual(await facts(page).then((f) => f.join('|')), fact, 'remembered facts');
+      // Kept with the threads, in IndexedDB: nothing of it in localStorage.
+      const where = await page.evaluate(async () => ({
+        databases: (await indexedDB.databases()).map((d) => d.name),
+        local: Object.keys(localStorage).filter((k) => k.startsWith('threadmem-demo:memory:')),
+      }));
+      assert(where.databases.includes('threadmem-demo-memory'), `databases: ${where.databases}`);
+      assertEqual(where.local.length, 0, 'memory keys in localStorage');
       const reply = await send(page, "What's my name?");
       assert(reply.includes('Your name is Alice') && reply.includes('long-term memory'), `reply: ${reply}`);
       await page.locator('#memory-list .fact', { hasText: fact }).locator('button').click();
@@ -501,6 +508,10 @@ async function main() {
       await waitReady(page);
       assertEqual((await threadNames(page)).length, 1, 'threads in localStorage at first');
       await send(page, 'Kept in localStorage');
+      // Long-term memory follows the threads into localStorage.
+      await page.locator('#memory-input').fill('I keep bees');
+      await page.locator('#memory-input').press('Enter');
+      await page.waitForFunction(() => Object.keys(localStorage).some((k) => k.startsWith('threadmem-demo:memory:')));
       await page.reload();
       await waitReady(page);
       assertEqual((await messageTexts(page))[0], 'Kept in localStorage', 'message after reload');

@@ -6,7 +6,8 @@
  *   odd:  the rest drives add / update / delete / search / list ops on short
  *         texts from a small vocabulary (with optional 4-dimension vectors);
  *         after them, the index must equal one rebuilt from its own
- *         serialization (same search results, same serialized text).
+ *         serialization (same search results, same serialized text). Every
+ *         search must give what scoring every record exactly gives.
  * Any failure other than the documented codes aborts.
  */
 #include <stdint.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "memory.h"
 #include "threadmem.h"
 
 static const char *const words[] = {"tea", "Café", "oslo", "猫", "jazz", "x1", "RED", "red", "?", "the"};
@@ -81,6 +83,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       snprintf(buf, sizeof buf, "{\"query\":\"%s\",\"top_k\":%u,\"filter\":{\"scope\":{\"user_id\":\"u%u\"}}%s}",
                text, 1 + b % 20, a % 2, vec);
       rc = tm_memory_search(m, buf, &out);
+      /* The first pass of hybrid search changes nothing in the results. */
+      char *exact = NULL;
+      if (tm_memory_search_exact(m, buf, &exact) != rc || (rc == TM_OK && strcmp(out, exact) != 0)) abort();
+      tm_free(exact);
     } else {
       rc = tm_memory_history(m, id, &out);
     }
