@@ -1,11 +1,13 @@
 // Appending one turn (user + assistant) to a 10-message and to a
-// 10,000-message thread, for each Node backend; and loading the large one.
+// 10,000-message thread, for each Node backend, plain and encrypted (AES-GCM
+// with a CryptoKey); and loading the large one.
 // node bench/persist-append.js  -> prints JSON, writes bench/results/persist-append.json
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileChatMessageStore, RedisChatMessageStore } from '../js/node.js';
 import { startRedis } from '../tests/js/helpers/redis-server.js';
+import { machine } from './util.js';
 
 const TURNS = 50;
 const turn = (i) => [
@@ -44,9 +46,13 @@ const dir = await mkdtemp(join(tmpdir(), 'threadmem-bench-'));
 const redis = await startRedis();
 const results = {};
 try {
+  const key = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);
+  const encryption = { key };
   const backends = {
     file: (id) => new FileChatMessageStore({ directory: dir, threadId: id }),
     redis: (id) => new RedisChatMessageStore({ redisUrl: redis.url, keyPrefix: 'bench', threadId: id }),
+    fileEncrypted: (id) => new FileChatMessageStore({ directory: join(dir, 'sealed'), threadId: id, encryption }),
+    redisEncrypted: (id) => new RedisChatMessageStore({ redisUrl: redis.url, keyPrefix: 'bench-sealed', threadId: id, encryption }),
   };
   for (const [name, make] of Object.entries(backends)) {
     const small = await measure(make, 10);
@@ -57,6 +63,6 @@ try {
   await redis.stop();
   await rm(dir, { recursive: true, force: true });
 }
-const out = { date: new Date().toISOString(), node: process.version, turnsTimed: TURNS, results };
+const out = { date: new Date().toISOString(), machine: machine(), node: process.version, turnsTimed: TURNS, results };
 console.log(JSON.stringify(out, null, 2));
 await writeFile(new URL('./results/persist-append.json', import.meta.url), JSON.stringify(out, null, 2) + '\n');
