@@ -155,10 +155,9 @@ export class IndexedDBChatMessageStore {
 
   async _syncReadOnly() {
     const db = await this._db();
-    const tx = db.transaction(RECORDS, 'readonly');
-    const finished = done(tx);
-    finished.catch(() => {});
     try {
+      const tx = db.transaction(RECORDS, 'readonly');
+      done(tx).catch(() => {});
       await this._sync(tx);
     } catch (err) {
       this._loaded = false;

@@ -44,6 +44,9 @@ export class LocalStorageChatMessageStore {
     }
     this.keyPrefix = keyPrefix;
     this.storage = store;
+    // Only the origin's localStorage is seen by other tabs, each through its
+    // own copy that lags: commits are announced and awaited for it alone.
+    this._shared = store === globalThis.localStorage;
     this.threadId = checkThreadId(threadId ?? newId());
     // The core decides what the limits evict; storage follows its choice.
     this._mirror = new ChatMessageStore({ maxMessages, maxTokens, encoding });
@@ -81,7 +84,7 @@ export class LocalStorageChatMessageStore {
   _queued(fn, lock) {
     const locks = lock && globalThis.navigator?.locks;
     const locked = async () => {
-      await this._catchUp(locks, lock);
+      if (this._shared) await this._catchUp(locks, lock);
       return fn();
     };
     const run = locks ? () => locks.request(`threadmem-ls:${this.keyPrefix}:${lock}`, locked) : fn;
@@ -213,6 +216,8 @@ export class LocalStorageChatMessageStore {
     this._loaded = true;
   }
 
+  // Reads take the thread's lock too, so that they wait for a turn another
+  // tab has committed but whose items have not reached this tab yet.
   _read(fn) {
     return this._queued(async () => {
       try {
@@ -222,7 +227,7 @@ export class LocalStorageChatMessageStore {
         throw err;
       }
       return fn();
-    });
+    }, this.threadId);
   }
 
   // ---- ChatMessageStore ----
@@ -273,7 +278,7 @@ export class LocalStorageChatMessageStore {
       throw err;
     }
     this._commits += 1;
-    await this._announce(this.threadId, this._commits);
+    if (this._shared) await this._announce(this.threadId, this._commits);
     for (let seq = first; seq < keepFrom; seq++) this.storage.removeItem(this._key(seq));
     this._firstSeq = keepFrom;
     this._lastSeq = last;
@@ -359,7 +364,7 @@ export class LocalStorageChatMessageStore {
           throw storageError(err, 'cannot delete from localStorage');
         }
       }
-      await this._announce(threadId, n);
+      if (this._shared) await this._announce(threadId, n);
       try {
         for (const key of records) this.storage.removeItem(key);
       } catch (err) {
@@ -386,8 +391,9 @@ export class LocalStorageChatMessageStore {
   }
 
   /** Frees the mirror; later calls throw CLOSED. */
+  // A commit's announcement outlives close(): another tab may not have seen
+  // the commit yet, and must still wait for it. It expires by itself.
   close() {
-    for (const threadId of [...this._announced.keys()]) this._unannounce(threadId);
     this._mirror.close();
   }
 

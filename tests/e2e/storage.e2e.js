@@ -114,6 +114,10 @@ async function main() {
       });
     }
 
+    await check('localstorage: a closed store still tells other tabs to wait for its last commit', async () => {
+      assertEqual(await page.evaluate(() => window.storageSuite.announcedAfterClose()), true, 'announced');
+    });
+
     await check('localstorage: a full quota is QUOTA_EXCEEDED and nothing of the turn is kept', async () => {
       const r = await page.evaluate(() => window.storageSuite.quotaInLocalStorage());
       assertEqual(r.error, { name: 'ThreadmemError', code: 'QUOTA_EXCEEDED', cause: 'QuotaExceededError' }, 'error');

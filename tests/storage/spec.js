@@ -496,6 +496,7 @@ async function runWithFaults(b, options) {
     if (error) {
       failures += 1;
       ok(error instanceof ThreadmemError, `fault ${k} (${plan.injected.message}): a ThreadmemError, got ${error}`);
+      equal(error.code, 'STORAGE_ERROR', `fault ${k} (${plan.injected.message}): the code`);
       ok(causedBy(error, plan.injected), `fault ${k} (${plan.injected.message}): the cause is kept (${error.code}: ${error.message})`);
       equal(json(await stored(id)), json(before), `fault ${k} (${plan.injected.message}): the stored thread is as before`);
       await agent.run('new question', { thread }); // the fault is spent

@@ -224,6 +224,16 @@ window.storageSuite = {
 
   /** Fills the real localStorage, leaving room for one small record, then
    *  appends a turn whose second record cannot fit. */
+  // The lock that tells other tabs to wait for a commit is still held once
+  // the writing store is closed (another tab may not have the commit yet).
+  async announcedAfterClose() {
+    const s = new lib.LocalStorageChatMessageStore({ keyPrefix: `announce-${unique()}`, threadId: 'closing' });
+    await s.addMessages([{ role: 'user', text: 'the last turn before closing' }]);
+    s.close();
+    const { held = [] } = await navigator.locks.query();
+    return held.some((l) => l.name === `threadmem-ls-commit:${s.keyPrefix}:closing:1`);
+  },
+
   async quotaInLocalStorage() {
     const ns = `quota-${unique()}`;
     const s = this.open('localstorage', ns, { threadId: 'q' });
