@@ -39,8 +39,6 @@
 #define HYBRID_WEIGHT 0.5 /* of the normalized BM25 score; the rest is cosine */
 /* Records re-scored exactly after the first pass, at least (of top_k * 8). */
 #define HYBRID_CANDIDATES 64
-/* Largest record code; the query's codes are int16 (see query_codes). */
-#define CODE_MAX 127
 
 enum { S_USER, S_AGENT, S_APP, S_THREAD, N_SCOPE };
 static const char *const scope_keys[N_SCOPE] = {"user_id", "agent_id", "application_id",
@@ -67,10 +65,11 @@ typedef struct entry {
   uint32_t n_events, cap_events;
 } entry;
 
-/* The int8 codes of the embeddings: slot d (document d) is at
- * codes + d * dim; a slot of a document without a vector is unused. */
+/* The int8 codes of the embeddings (in the layout of tm_record_codes): slot
+ * d (document d) is at codes + d * dim; a slot of a document without a
+ * vector is unused. */
 typedef struct arena {
-  int8_t *codes;
+  uint8_t *codes;
   size_t cap; /* slots */
   uint32_t dim;
 } arena;
@@ -304,7 +303,7 @@ static int reserve_codes(tm_memory *mem, size_t docs, uint32_t dim, arena *fresh
   while (cap < docs) cap *= 2;
   if (cap > SIZE_MAX / dim) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
   if (dim == a->dim) {
-    int8_t *c = tm_realloc(a->codes, cap * dim);
+    uint8_t *c = tm_realloc(a->codes, cap * dim);
     if (!c) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
     a->codes = c;
     a->cap = cap;
@@ -326,8 +325,7 @@ static void write_codes(tm_memory *mem, arena *fresh, uint32_t doc) {
   }
   entry *en = &mem->e[doc];
   uint32_t dim = mem->codes.dim;
-  en->qscale = tm_quantize(en->vec, dim, CODE_MAX, mem->codes.codes + (size_t)doc * dim, NULL,
-                           &en->qerr);
+  en->qscale = tm_record_codes(en->vec, dim, mem->codes.codes + (size_t)doc * dim, &en->qerr);
 }
 
 /* ---------------------------------------------------------- the terms -- */
@@ -1335,19 +1333,12 @@ static float fuse(float bm, float best, float cos) {
 /* What a hybrid search compares the records with. */
 typedef struct hybrid_query {
   const float *vec;      /* the unit query vector */
-  const int16_t *codes;  /* its codes, vec ~ scale * codes, with |error| <= err */
+  tm_query_codes codes;  /* its codes, vec ~ scale * codes, with |error| <= err */
   float scale, err;
   float best;            /* the best BM25 score in the filter */
   double min_score;
   bool exact;            /* no first pass: every record is scored exactly */
 } hybrid_query;
-
-/* The query's codes are int16, as fine as int32 sums allow (dim * CODE_MAX *
- * max below 2^31), so their error is small beside the records'. */
-static int32_t query_code_max(uint32_t dim) {
-  int64_t m = INT32_MAX / ((int64_t)CODE_MAX * dim);
-  return m < INT16_MAX ? (int32_t)m : INT16_MAX;
-}
 
 static void score_into(tm_memory *mem, const hybrid_query *q, uint32_t d, heap *hp) {
   const float *v = mem->e[d].vec;
@@ -1379,11 +1370,11 @@ static void hybrid_rank(tm_memory *mem, const filter *f, const hybrid_query *q, 
       with_vec += in[j] && en->vec;
     }
     if (!q->exact && with_vec == 4) {
-      tm_dot_codes4(mem->codes.codes + d0 * cdim, cdim, q->codes, cdim, dots);
+      tm_dot_codes4(mem->codes.codes + d0 * cdim, cdim, &q->codes, dots);
     } else if (!q->exact) {
       for (size_t j = 0; j < n; j++)
         if (in[j] && mem->e[d0 + j].vec)
-          dots[j] = tm_dot_codes(mem->codes.codes + (d0 + j) * cdim, q->codes, cdim);
+          dots[j] = tm_dot_codes(mem->codes.codes + (d0 + j) * cdim, &q->codes);
     }
     for (size_t j = 0; j < n; j++) {
       size_t d = d0 + j;
@@ -1414,12 +1405,15 @@ static void hybrid_rank(tm_memory *mem, const filter *f, const hybrid_query *q, 
   mem->last_candidates = cand->n;
   mem->last_rescored = 0;
   /* The k-th score only rises, so this scores every record that can still
-   * enter the results (usually none). */
+   * enter the results (usually none). `floor` is a local copy of the k-th
+   * score, so that the scan is a tight loop over the bounds. */
+  float floor = hp->n == hp->k ? hp->h[0].score : -INFINITY;
   for (size_t d = 0; d < mem->n_e; d++) {
     float ub = bound[d];
-    if (!(ub > 0 && ub >= q->min_score) || (hp->n == hp->k && ub < hp->h[0].score)) continue;
+    if (ub < floor || !(ub > 0 && ub >= q->min_score)) continue;
     score_into(mem, q, (uint32_t)d, hp);
     if (!q->exact) mem->last_rescored++;
+    if (hp->n == hp->k) floor = hp->h[0].score;
   }
   memset(mem->scratch, 0, mem->n_e * sizeof *mem->scratch);
 }
@@ -1523,9 +1517,11 @@ static int search(tm_memory *mem, const char *query_json, bool exact, char **out
     }
     cand.k = top_k * 8 > HYBRID_CANDIDATES ? top_k * 8 : HYBRID_CANDIDATES;
     if (!(cand.h = tm_malloc(cand.k * sizeof *cand.h))) goto oom;
-    if (!(qcodes = tm_malloc(mem->dim * sizeof *qcodes))) goto oom;
-    hq.codes = qcodes;
-    hq.scale = tm_quantize(qvec, mem->dim, query_code_max(mem->dim), NULL, qcodes, &hq.err);
+    /* The codes, then their pairs (tm_query_pairs). */
+    if (!(qcodes = tm_malloc(2 * (size_t)mem->dim * sizeof *qcodes))) goto oom;
+    hq.scale = tm_quantize(qvec, mem->dim, TM_CODE_MAX, NULL, qcodes, &hq.err);
+    hq.codes = (tm_query_codes){.codes = qcodes, .pairs = qcodes + mem->dim, .n = mem->dim,
+                                .bias = tm_query_pairs(qcodes, mem->dim, qcodes + mem->dim)};
   }
 
   /* BM25 into the scratch accumulators; each query term counts once. */
