@@ -99,7 +99,8 @@ ${table(['search', 'records', 'median ms', 'p95 ms', 'mean ms', 'hits per query'
 
 Hybrid search fuses BM25 and cosine by normalized score fusion (0.5 × BM25 / best BM25 + 0.5 ×
 cosine). A first pass bounds every record of the filter from int8 copies of the vectors (integer dot
-products on WebAssembly SIMD, four records per query load); the best max(8 × top k, 64) bounds are
+products on WebAssembly SIMD: codes read as int16 pairs, one load, one shift and two multiply-adds
+per 16 codes, four records per query load); the best max(8 × top k, 64) bounds are
 re-scored exactly in float32, then any other record whose bound still reaches the k-th score, so the
 results and scores are those of exact scoring. Memory per record with a ${DIM}-dimension vector:
 ${DIM * 4} bytes of float32 (persisted) + ${DIM} bytes of int8 codes + 8 bytes of scale and error bound
