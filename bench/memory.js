@@ -13,6 +13,7 @@
 // from the seeded PRNG of bench/util.js.
 
 import { writeFileSync, mkdirSync } from 'node:fs';
+import os from 'node:os';
 import { MemoryIndex } from '../js/memory-index.js';
 import '../js/index.js';
 import { machine, median, rng, table } from './util.js';
@@ -71,6 +72,10 @@ function time(fn) {
   return { median: median(times), p95: times[Math.floor(times.length * 0.95)], mean: times.reduce((a, b) => a + b, 0) / times.length, hits: hits / QUERIES };
 }
 
+// On a shared machine the timings move with the load: say what it was.
+const load = () => os.loadavg().map((x) => x.toFixed(2)).join(', ');
+const loadBefore = load();
+
 const filter = { scope: { userId: 'u1' } };
 const rows = [];
 
@@ -90,6 +95,7 @@ hy.index.close();
 const report = `# Memory search
 
 ${machine()}
+Load average (1, 5, 15 minutes): ${loadBefore} before the run, ${load()} after it.
 
 ${N.toLocaleString('en')} records in one user's scope, ${QUERIES} queries of 3 to 6 words, top 10, through
 \`MemoryIndex.search\` (the binding MemoryProvider uses: JSON in and out of the WASM core included).
