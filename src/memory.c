@@ -1405,15 +1405,15 @@ static void hybrid_rank(tm_memory *mem, const filter *f, const hybrid_query *q, 
   mem->last_candidates = cand->n;
   mem->last_rescored = 0;
   /* The k-th score only rises, so this scores every record that can still
-   * enter the results (usually none). `floor` is a local copy of the k-th
+   * enter the results (usually none). `kth` is a local copy of the k-th
    * score, so that the scan is a tight loop over the bounds. */
-  float floor = hp->n == hp->k ? hp->h[0].score : -INFINITY;
+  float kth = hp->n == hp->k ? hp->h[0].score : -INFINITY;
   for (size_t d = 0; d < mem->n_e; d++) {
     float ub = bound[d];
-    if (ub < floor || !(ub > 0 && ub >= q->min_score)) continue;
+    if (ub < kth || !(ub > 0 && ub >= q->min_score)) continue;
     score_into(mem, q, (uint32_t)d, hp);
     if (!q->exact) mem->last_rescored++;
-    if (hp->n == hp->k) floor = hp->h[0].score;
+    if (hp->n == hp->k) kth = hp->h[0].score;
   }
   memset(mem->scratch, 0, mem->n_e * sizeof *mem->scratch);
 }
