@@ -110,7 +110,9 @@ per 16 codes, four records per query load); the best max(8 × top k, 64) bounds 
 re-scored exactly in float32, then any other record whose bound still reaches the k-th score, so the
 results and scores are those of exact scoring. Memory per record with a ${DIM}-dimension vector:
 ${DIM * 4} bytes of float32 (persisted) + ${DIM} bytes of int8 codes + 8 bytes of scale and error bound
-(rebuilt on load) + 4 bytes of search scratch.
+(rebuilt on load) + 28 bytes of the copy the first pass reads instead of the record (scopes, liveness,
+scale and bound) + 8 bytes of search scratch. The first pass streams the codes and those copies, so it
+slows down when other work on the machine competes for memory bandwidth and cache.
 Run: \`node bench/memory.js\` (\`BENCH_QUICK=1\` for a smaller run).
 `;
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
