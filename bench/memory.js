@@ -13,6 +13,7 @@
 // from the seeded PRNG of bench/util.js.
 
 import { writeFileSync, mkdirSync } from 'node:fs';
+import os from 'node:os';
 import { MemoryIndex } from '../js/memory-index.js';
 import '../js/index.js';
 import { machine, median, rng, table } from './util.js';
@@ -71,6 +72,10 @@ function time(fn) {
   return { median: median(times), p95: times[Math.floor(times.length * 0.95)], mean: times.reduce((a, b) => a + b, 0) / times.length, hits: hits / QUERIES };
 }
 
+// On a shared machine the timings move with the load: say what it was.
+const load = () => os.loadavg().map((x) => x.toFixed(2)).join(', ');
+const loadBefore = load();
+
 const filter = { scope: { userId: 'u1' } };
 const rows = [];
 
@@ -90,6 +95,7 @@ hy.index.close();
 const report = `# Memory search
 
 ${machine()}
+Load average (1, 5, 15 minutes): ${loadBefore} before the run, ${load()} after it.
 
 ${N.toLocaleString('en')} records in one user's scope, ${QUERIES} queries of 3 to 6 words, top 10, through
 \`MemoryIndex.search\` (the binding MemoryProvider uses: JSON in and out of the WASM core included).
@@ -99,11 +105,14 @@ ${table(['search', 'records', 'median ms', 'p95 ms', 'mean ms', 'hits per query'
 
 Hybrid search fuses BM25 and cosine by normalized score fusion (0.5 × BM25 / best BM25 + 0.5 ×
 cosine). A first pass bounds every record of the filter from int8 copies of the vectors (integer dot
-products on WebAssembly SIMD, four records per query load); the best max(8 × top k, 64) bounds are
+products on WebAssembly SIMD: codes read as int16 pairs, one load, one shift and two multiply-adds
+per 16 codes, four records per query load); the best max(8 × top k, 64) bounds are
 re-scored exactly in float32, then any other record whose bound still reaches the k-th score, so the
 results and scores are those of exact scoring. Memory per record with a ${DIM}-dimension vector:
 ${DIM * 4} bytes of float32 (persisted) + ${DIM} bytes of int8 codes + 8 bytes of scale and error bound
-(rebuilt on load) + 4 bytes of search scratch.
+(rebuilt on load) + 28 bytes of the copy the first pass reads instead of the record (scopes, liveness,
+scale and bound) + 8 bytes of search scratch. The first pass streams the codes and those copies, so it
+slows down when other work on the machine competes for memory bandwidth and cache.
 Run: \`node bench/memory.js\` (\`BENCH_QUICK=1\` for a smaller run).
 `;
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });

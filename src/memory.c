@@ -39,8 +39,6 @@
 #define HYBRID_WEIGHT 0.5 /* of the normalized BM25 score; the rest is cosine */
 /* Records re-scored exactly after the first pass, at least (of top_k * 8). */
 #define HYBRID_CANDIDATES 64
-/* Largest record code; the query's codes are int16 (see query_codes). */
-#define CODE_MAX 127
 
 enum { S_USER, S_AGENT, S_APP, S_THREAD, N_SCOPE };
 static const char *const scope_keys[N_SCOPE] = {"user_id", "agent_id", "application_id",
@@ -67,10 +65,21 @@ typedef struct entry {
   uint32_t n_events, cap_events;
 } entry;
 
-/* The int8 codes of the embeddings: slot d (document d) is at
- * codes + d * dim; a slot of a document without a vector is unused. */
+/* What the first pass of hybrid search reads of an entry, kept apart so
+ * that it streams 28 bytes per record instead of the whole entry (memory
+ * traffic is most of its cost); keep_hot() copies it after every change of
+ * the entry's text, scopes or vector. */
+typedef struct hot {
+  const char *scope[N_SCOPE];
+  float qscale, qerr;
+  bool live, vec;
+} hot;
+
+/* The int8 codes of the embeddings (in the layout of tm_record_codes): slot
+ * d (document d) is at codes + d * dim; a slot of a document without a
+ * vector is unused. */
 typedef struct arena {
-  int8_t *codes;
+  uint8_t *codes;
   size_t cap; /* slots */
   uint32_t dim;
 } arena;
@@ -102,6 +111,7 @@ typedef struct map {
 struct tm_memory {
   tm_base base;
   entry *e;
+  hot *hot; /* one per entry, cap_e of them */
   size_t n_e, cap_e, n_live, n_vecs;
   double total_length; /* words of the live records */
   map ids, words, scopes;
@@ -304,7 +314,7 @@ static int reserve_codes(tm_memory *mem, size_t docs, uint32_t dim, arena *fresh
   while (cap < docs) cap *= 2;
   if (cap > SIZE_MAX / dim) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
   if (dim == a->dim) {
-    int8_t *c = tm_realloc(a->codes, cap * dim);
+    uint8_t *c = tm_realloc(a->codes, cap * dim);
     if (!c) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
     a->codes = c;
     a->cap = cap;
@@ -326,8 +336,17 @@ static void write_codes(tm_memory *mem, arena *fresh, uint32_t doc) {
   }
   entry *en = &mem->e[doc];
   uint32_t dim = mem->codes.dim;
-  en->qscale = tm_quantize(en->vec, dim, CODE_MAX, mem->codes.codes + (size_t)doc * dim, NULL,
-                           &en->qerr);
+  en->qscale = tm_record_codes(en->vec, dim, mem->codes.codes + (size_t)doc * dim, &en->qerr);
+}
+
+static void keep_hot(tm_memory *mem, uint32_t doc) {
+  const entry *en = &mem->e[doc];
+  hot *h = &mem->hot[doc];
+  memcpy(h->scope, en->scope, sizeof h->scope);
+  h->qscale = en->qscale;
+  h->qerr = en->qerr;
+  h->live = en->text != NULL;
+  h->vec = en->vec != NULL;
 }
 
 /* ---------------------------------------------------------- the terms -- */
@@ -692,6 +711,7 @@ tm_memory *tm_memory_new(void) {
 static void release(tm_memory *mem) {
   for (size_t i = 0; i < mem->n_e; i++) free_entry(mem, &mem->e[i]);
   tm_free(mem->e);
+  tm_free(mem->hot);
   for (size_t i = 0; i < mem->n_t; i++) {
     tm_free(mem->t[i].word);
     tm_free(mem->t[i].p);
@@ -942,6 +962,7 @@ static int insert(tm_memory *mem, draft *d, bool add_event) {
     mem->n_live++;
     if (en.vec) mem->n_vecs++;
   }
+  keep_hot(mem, doc);
   return TM_OK;
 oom:
   rc = tm_fail(&mem->base, TM_ENOMEM, "out of memory");
@@ -965,7 +986,10 @@ static int reserve_entries(tm_memory *mem, size_t more) {
     while (cap < mem->n_e + more) cap *= 2;
     entry *e = tm_realloc(mem->e, cap * sizeof *e);
     if (!e) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
-    mem->e = e;
+    mem->e = e; /* larger is harmless: cap_e counts what both arrays hold */
+    hot *h = tm_realloc(mem->hot, cap * sizeof *h);
+    if (!h) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+    mem->hot = h;
     mem->cap_e = cap;
   }
   return map_reserve(mem, &mem->ids, entry_key, more);
@@ -1124,6 +1148,7 @@ int tm_memory_update(tm_memory *mem, const char *id, const char *patch_json, cha
     }
     vec = NULL;
   }
+  keep_hot(mem, doc);
   en->updated = now;
   goto done;
 oom:
@@ -1153,6 +1178,7 @@ int tm_memory_delete(tm_memory *mem, const char *id) {
   en->text = NULL; /* moved into the event */
   if (en->vec) mem->n_vecs--;
   clear_content(mem, en);
+  keep_hot(mem, (uint32_t)(en - mem->e));
   mem->n_live--;
   return TM_OK;
 }
@@ -1335,19 +1361,12 @@ static float fuse(float bm, float best, float cos) {
 /* What a hybrid search compares the records with. */
 typedef struct hybrid_query {
   const float *vec;      /* the unit query vector */
-  const int16_t *codes;  /* its codes, vec ~ scale * codes, with |error| <= err */
+  tm_query_codes codes;  /* its codes, vec ~ scale * codes, with |error| <= err */
   float scale, err;
   float best;            /* the best BM25 score in the filter */
   double min_score;
   bool exact;            /* no first pass: every record is scored exactly */
 } hybrid_query;
-
-/* The query's codes are int16, as fine as int32 sums allow (dim * CODE_MAX *
- * max below 2^31), so their error is small beside the records'. */
-static int32_t query_code_max(uint32_t dim) {
-  int64_t m = INT32_MAX / ((int64_t)CODE_MAX * dim);
-  return m < INT16_MAX ? (int32_t)m : INT16_MAX;
-}
 
 static void score_into(tm_memory *mem, const hybrid_query *q, uint32_t d, heap *hp) {
   const float *v = mem->e[d].vec;
@@ -1367,6 +1386,9 @@ static void hybrid_rank(tm_memory *mem, const filter *f, const hybrid_query *q, 
   float slack = 1e-4f + 1e-7f * (float)mem->dim;
   float bm_weight = q->best > 0 ? (float)HYBRID_WEIGHT / q->best : 0;
   float cos_weight = (float)(1 - HYBRID_WEIGHT);
+  /* The first pass reads the hot copies; the exact search (what the tests
+   * compare it with) the entries, so that a stale copy shows. */
+  bool deep = f->metadata || f->from > -INFINITY || f->to < INFINITY;
   /* Four records at a time, so that four dot products share the query's
    * loads when all four have a vector (the usual case). */
   for (size_t d0 = 0; d0 < mem->n_e; d0 += 4) {
@@ -1374,30 +1396,38 @@ static void hybrid_rank(tm_memory *mem, const filter *f, const hybrid_query *q, 
     bool in[4] = {false};
     int32_t dots[4] = {0};
     for (size_t j = 0; j < n; j++) {
-      const entry *en = &mem->e[d0 + j];
-      in[j] = en->text && matches(en, f);
-      with_vec += in[j] && en->vec;
+      const hot *h = &mem->hot[d0 + j];
+      if (q->exact) {
+        const entry *en = &mem->e[d0 + j];
+        in[j] = en->text && matches(en, f);
+        continue;
+      }
+      in[j] = h->live && !f->none;
+      for (int s = 0; s < N_SCOPE && in[j]; s++)
+        in[j] = !f->scope[s] || h->scope[s] == f->shared[s];
+      if (in[j] && deep) in[j] = matches(&mem->e[d0 + j], f);
+      with_vec += in[j] && h->vec;
     }
     if (!q->exact && with_vec == 4) {
-      tm_dot_codes4(mem->codes.codes + d0 * cdim, cdim, q->codes, cdim, dots);
+      tm_dot_codes4(mem->codes.codes + d0 * cdim, cdim, &q->codes, dots);
     } else if (!q->exact) {
       for (size_t j = 0; j < n; j++)
         if (in[j] && mem->e[d0 + j].vec)
-          dots[j] = tm_dot_codes(mem->codes.codes + (d0 + j) * cdim, q->codes, cdim);
+          dots[j] = tm_dot_codes(mem->codes.codes + (d0 + j) * cdim, &q->codes);
     }
     for (size_t j = 0; j < n; j++) {
       size_t d = d0 + j;
-      const entry *en = &mem->e[d];
+      const hot *h = &mem->hot[d];
       float ub = -INFINITY, bm = mem->scratch[d];
       if (in[j] && q->exact) {
         ub = INFINITY;
-      } else if (in[j] && (bm > 0 || en->vec)) {
+      } else if (in[j] && (bm > 0 || h->vec)) {
         float cos = 0;
-        if (en->vec) {
+        if (h->vec) {
           /* With v ~ v' and u ~ u' (the codes): |u.v - u'.v'| <= |u.(v - v')|
            * + |(u - u').v'| <= qerr + err * |v'|, and |v'| <= 1 + qerr. */
-          float approx = (float)dots[j] * q->scale * en->qscale;
-          cos = approx + en->qerr + q->err * (1 + en->qerr) + slack;
+          float approx = (float)dots[j] * q->scale * h->qscale;
+          cos = approx + h->qerr + q->err * (1 + h->qerr) + slack;
         }
         /* fuse() in float arithmetic; `slack` is far above its rounding. */
         ub = bm * bm_weight + cos_weight * (cos > 0 ? cos : 0) + slack;
@@ -1414,12 +1444,15 @@ static void hybrid_rank(tm_memory *mem, const filter *f, const hybrid_query *q, 
   mem->last_candidates = cand->n;
   mem->last_rescored = 0;
   /* The k-th score only rises, so this scores every record that can still
-   * enter the results (usually none). */
+   * enter the results (usually none). `kth` is a local copy of the k-th
+   * score, so that the scan is a tight loop over the bounds. */
+  float kth = hp->n == hp->k ? hp->h[0].score : -INFINITY;
   for (size_t d = 0; d < mem->n_e; d++) {
     float ub = bound[d];
-    if (!(ub > 0 && ub >= q->min_score) || (hp->n == hp->k && ub < hp->h[0].score)) continue;
+    if (ub < kth || !(ub > 0 && ub >= q->min_score)) continue;
     score_into(mem, q, (uint32_t)d, hp);
     if (!q->exact) mem->last_rescored++;
+    if (hp->n == hp->k) kth = hp->h[0].score;
   }
   memset(mem->scratch, 0, mem->n_e * sizeof *mem->scratch);
 }
@@ -1523,9 +1556,11 @@ static int search(tm_memory *mem, const char *query_json, bool exact, char **out
     }
     cand.k = top_k * 8 > HYBRID_CANDIDATES ? top_k * 8 : HYBRID_CANDIDATES;
     if (!(cand.h = tm_malloc(cand.k * sizeof *cand.h))) goto oom;
-    if (!(qcodes = tm_malloc(mem->dim * sizeof *qcodes))) goto oom;
-    hq.codes = qcodes;
-    hq.scale = tm_quantize(qvec, mem->dim, query_code_max(mem->dim), NULL, qcodes, &hq.err);
+    /* The codes, then their pairs (tm_query_pairs). */
+    if (!(qcodes = tm_malloc(2 * (size_t)mem->dim * sizeof *qcodes))) goto oom;
+    hq.scale = tm_quantize(qvec, mem->dim, TM_CODE_MAX, NULL, qcodes, &hq.err);
+    hq.codes = (tm_query_codes){.codes = qcodes, .pairs = qcodes + mem->dim, .n = mem->dim,
+                                .bias = tm_query_pairs(qcodes, mem->dim, qcodes + mem->dim)};
   }
 
   /* BM25 into the scratch accumulators; each query term counts once. */

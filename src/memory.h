@@ -35,13 +35,33 @@ float tm_dot(const float *a, const float *b, uint32_t n);
  * a bound of the Euclidean norm of v - scale * code. */
 float tm_quantize(const float *v, uint32_t n, int32_t max, int8_t *c8, int16_t *c16, float *err);
 
-/* The exact sum of a[i] * b[i]; the caller keeps it within int32 (n * 127 *
- * max|b| below 2^31). */
-int32_t tm_dot_codes(const int8_t *a, const int16_t *b, uint32_t n);
+/* Largest code of a record or query: with int16 pairs of query codes (see
+ * tm_query_pairs) the first pass's sums stay exact in int32. */
+#define TM_CODE_MAX 127
+
+/* The codes of a record's vector v[0..n) into codes[0..n), in the layout
+ * tm_dot_codes reads (memory_vector.c); returns the scale and sets *err as
+ * tm_quantize does. */
+float tm_record_codes(const float *v, uint32_t n, uint8_t *codes, float *err);
+
+/* A query's codes (in [-TM_CODE_MAX, TM_CODE_MAX]) as the first pass reads
+ * them: `codes`, and `pairs` and `bias` from tm_query_pairs. */
+typedef struct tm_query_codes {
+  const int16_t *codes, *pairs;
+  int32_t bias;
+  uint32_t n;
+} tm_query_codes;
+
+/* Fills pairs[0..n rounded down to 16) from q[0..n) and returns the bias. */
+int32_t tm_query_pairs(const int16_t *q, uint32_t n, int16_t *pairs);
+
+/* The exact sum of record code i times query code i over the n codes of the
+ * record at a (SIMD or portable: the same integer). */
+int32_t tm_dot_codes(const uint8_t *a, const tm_query_codes *q);
 
 /* tm_dot_codes of the four records a, a + stride, a + 2 * stride and
  * a + 3 * stride, into out[0..4). */
-void tm_dot_codes4(const int8_t *a, size_t stride, const int16_t *b, uint32_t n, int32_t out[4]);
+void tm_dot_codes4(const uint8_t *a, size_t stride, const tm_query_codes *q, int32_t out[4]);
 
 /* ---- For the tests: the search the first pass must agree with. ---- */
 

@@ -47,59 +47,85 @@ float tm_quantize(const float *v, uint32_t n, int32_t max, int8_t *c8, int16_t *
   return scale;
 }
 
-int32_t tm_dot_codes(const int8_t *a, const int16_t *b, uint32_t n) {
-  int32_t sum = 0;
-  uint32_t i = 0;
+/* The layout of a record's codes: byte i is code i, with the sign bit of the
+ * even ones flipped (code + 128, read as unsigned). Two codes then read as
+ * one int16 lane, even + 128 + 256 * odd, from which one arithmetic shift
+ * gives the odd code: a block of 16 codes costs one load, one shift and two
+ * multiply-adds, where sign-extending 8 codes at a time costs a shuffle per
+ * 8 codes (one shuffle unit on x86, the first pass's bottleneck). */
+static int32_t record_code(const uint8_t *a, uint32_t i) {
+  return i & 1 ? (int32_t)(int8_t)a[i] : (int32_t)a[i] - 128;
+}
+
+float tm_record_codes(const float *v, uint32_t n, uint8_t *codes, float *err) {
+  float scale = tm_quantize(v, n, TM_CODE_MAX, (int8_t *)codes, NULL, err);
+  for (uint32_t i = 0; i < n; i += 2) codes[i] ^= 0x80;
+  return scale;
+}
+
+int32_t tm_query_pairs(const int16_t *q, uint32_t n, int16_t *pairs) {
+  int32_t bias = 0;
+  for (uint32_t i = 0; i + 16 <= n; i += 16)
+    for (uint32_t k = 0; k < 8; k++) {
+      int16_t even = q[i + 2 * k], odd = q[i + 2 * k + 1];
+      pairs[i + k] = even;
+      /* |odd - 256 * even| <= 257 * TM_CODE_MAX: an int16. */
+      pairs[i + 8 + k] = (int16_t)(odd - 256 * even);
+      bias += 128 * even;
+    }
+  return bias;
+}
+
 #ifdef __wasm_simd128__
-  /* Eight int8 codes widened to int16 per load; dot_i16x8 multiplies and
-   * adds pairs into int32 lanes. Two accumulators keep two loads in flight. */
-  v128_t s0 = wasm_i32x4_splat(0), s1 = wasm_i32x4_splat(0);
-  for (; i + 16 <= n; i += 16) {
-    s0 = wasm_i32x4_add(s0, wasm_i32x4_dot_i16x8(wasm_i16x8_load8x8(a + i), wasm_v128_load(b + i)));
-    s1 = wasm_i32x4_add(s1, wasm_i32x4_dot_i16x8(wasm_i16x8_load8x8(a + i + 8),
-                                                 wasm_v128_load(b + i + 8)));
-  }
-  v128_t s = wasm_i32x4_add(s0, s1);
-  sum = wasm_i32x4_extract_lane(s, 0) + wasm_i32x4_extract_lane(s, 1) +
-        wasm_i32x4_extract_lane(s, 2) + wasm_i32x4_extract_lane(s, 3);
+/* The lanes of one block of 16 codes at a, times the query's pairs pe, po:
+ * (even + 128 + 256 * odd) * even_q + odd * (odd_q - 256 * even_q)
+ * = (even + 128) * even_q + odd * odd_q per pair of codes. */
+#define TM_BLOCK(a, pe, po)                                                                  \
+  (__extension__({                                                                           \
+    v128_t v_ = wasm_v128_load(a);                                                           \
+    wasm_i32x4_add(wasm_i32x4_dot_i16x8(v_, pe),                                             \
+                   wasm_i32x4_dot_i16x8(wasm_i16x8_shr(v_, 8), po));                         \
+  }))
 #endif
-  for (; i < n; i++) sum += (int32_t)a[i] * b[i];
+
+int32_t tm_dot_codes(const uint8_t *a, const tm_query_codes *q) {
+  int32_t sum = 0;
+  uint32_t i = 0, n = q->n;
+#ifdef __wasm_simd128__
+  v128_t s = wasm_i32x4_splat(0);
+  for (; i + 16 <= n; i += 16)
+    s = wasm_i32x4_add(s, TM_BLOCK(a + i, wasm_v128_load(q->pairs + i), wasm_v128_load(q->pairs + i + 8)));
+  sum = wasm_i32x4_extract_lane(s, 0) + wasm_i32x4_extract_lane(s, 1) +
+        wasm_i32x4_extract_lane(s, 2) + wasm_i32x4_extract_lane(s, 3) - q->bias;
+#endif
+  for (; i < n; i++) sum += record_code(a, i) * q->codes[i];
   return sum;
 }
 
-void tm_dot_codes4(const int8_t *a, size_t stride, const int16_t *b, uint32_t n, int32_t out[4]) {
-  uint32_t i = 0;
+void tm_dot_codes4(const uint8_t *a, size_t stride, const tm_query_codes *q, int32_t out[4]) {
+  uint32_t i = 0, n = q->n;
 #ifdef __wasm_simd128__
-  /* Each load of the query serves four records: the pass is bound by
-   * instructions, not memory. */
-  const int8_t *a1 = a + stride, *a2 = a1 + stride, *a3 = a2 + stride;
+  /* Each load of the query serves four records. */
+  const uint8_t *a1 = a + stride, *a2 = a1 + stride, *a3 = a2 + stride;
   v128_t s0 = wasm_i32x4_splat(0), s1 = s0, s2 = s0, s3 = s0;
-#define TM_DOT4_STEP(k)                                                                  \
-  do {                                                                                   \
-    v128_t q = wasm_v128_load(b + i + (k));                                              \
-    s0 = wasm_i32x4_add(s0, wasm_i32x4_dot_i16x8(wasm_i16x8_load8x8(a + i + (k)), q));   \
-    s1 = wasm_i32x4_add(s1, wasm_i32x4_dot_i16x8(wasm_i16x8_load8x8(a1 + i + (k)), q));  \
-    s2 = wasm_i32x4_add(s2, wasm_i32x4_dot_i16x8(wasm_i16x8_load8x8(a2 + i + (k)), q));  \
-    s3 = wasm_i32x4_add(s3, wasm_i32x4_dot_i16x8(wasm_i16x8_load8x8(a3 + i + (k)), q));  \
-  } while (0)
-  for (; i + 32 <= n; i += 32) {
-    TM_DOT4_STEP(0);
-    TM_DOT4_STEP(8);
-    TM_DOT4_STEP(16);
-    TM_DOT4_STEP(24);
+  for (; i + 16 <= n; i += 16) {
+    v128_t pe = wasm_v128_load(q->pairs + i), po = wasm_v128_load(q->pairs + i + 8);
+    s0 = wasm_i32x4_add(s0, TM_BLOCK(a + i, pe, po));
+    s1 = wasm_i32x4_add(s1, TM_BLOCK(a1 + i, pe, po));
+    s2 = wasm_i32x4_add(s2, TM_BLOCK(a2 + i, pe, po));
+    s3 = wasm_i32x4_add(s3, TM_BLOCK(a3 + i, pe, po));
   }
-  for (; i + 8 <= n; i += 8) TM_DOT4_STEP(0);
-#undef TM_DOT4_STEP
   /* Lane r of the sum is record r's total. */
   v128_t lo = wasm_i32x4_add(wasm_i32x4_shuffle(s0, s1, 0, 4, 1, 5), wasm_i32x4_shuffle(s0, s1, 2, 6, 3, 7));
   v128_t hi = wasm_i32x4_add(wasm_i32x4_shuffle(s2, s3, 0, 4, 1, 5), wasm_i32x4_shuffle(s2, s3, 2, 6, 3, 7));
   v128_t sum = wasm_i32x4_add(wasm_i32x4_shuffle(lo, hi, 0, 1, 4, 5), wasm_i32x4_shuffle(lo, hi, 2, 3, 6, 7));
-  wasm_v128_store(out, sum);
+  wasm_v128_store(out, wasm_i32x4_sub(sum, wasm_i32x4_splat(q->bias)));
 #else
   out[0] = out[1] = out[2] = out[3] = 0;
 #endif
   for (int r = 0; r < 4; r++) {
-    const int8_t *ar = a + (size_t)r * stride;
-    for (uint32_t k = i; k < n; k++) out[r] += (int32_t)ar[k] * b[k];
+    const uint8_t *ar = a + (size_t)r * stride;
+    for (uint32_t k = i; k < n; k++) out[r] += record_code(ar, k) * q->codes[k];
   }
 }
+#undef TM_BLOCK

@@ -687,6 +687,56 @@ TEST(hybrid_first_pass_agrees_with_exact_scoring) {
   tm_memory_free(m);
 }
 
+/* The first pass reads a copy of each record's scale, error bound, scopes
+ * and liveness: updates and deletes must keep it in step. A record updated
+ * to a spiky vector (a scale far from its old one) is the query's best. */
+TEST(hybrid_first_pass_follows_updates_and_deletes) {
+  hn_reset();
+  enum { N = 2000, DIM = 100 };
+  static char buf[1 << 22];
+  prng_state = 0x2545F4914F6CDD1Dull;
+  tm_memory *m = tm_memory_new();
+  char *out = NULL;
+  /* r17 starts flat (all components alike: the smallest scale), so a stale
+   * scale would bound its new cosine far too low. */
+  double flat[DIM];
+  for (int i = 0; i < DIM; i++) flat[i] = i % 2 ? 1 : -1;
+  size_t o = (size_t)snprintf(buf, sizeof buf, "[");
+  for (int k = 0; k < N; k++) {
+    o += (size_t)snprintf(buf + o, sizeof buf - o, "%s{\"id\":\"r%d\",\"text\":\"note %d\",\"scope\":{\"user_id\":\"u\"}",
+                          k ? "," : "", k, k);
+    put_vector(buf, sizeof buf, &o, k == 17 ? flat : NULL, 0, DIM);
+    o += (size_t)snprintf(buf + o, sizeof buf - o, "}");
+  }
+  snprintf(buf + o, sizeof buf - o, "]");
+  CHECK_EQ_INT(tm_memory_add(m, buf, &out), TM_OK);
+  tm_free(out);
+  double spike[DIM];
+  for (int i = 0; i < DIM; i++) spike[i] = i == 3 ? 1 : 0.01 * (prng() * 2 - 1);
+  o = (size_t)snprintf(buf, sizeof buf, "{");
+  put_vector(buf, sizeof buf, &o, spike, 0.001, DIM);
+  snprintf(buf + o, sizeof buf - o, "}");
+  buf[1] = ' '; /* the comma put_vector starts with */
+  CHECK_EQ_INT(tm_memory_update(m, "r17", buf, &out), TM_OK);
+  tm_free(out);
+  CHECK_EQ_INT(tm_memory_update(m, "r18", "{\"text\":\"note again\"}", &out), TM_OK); /* drops its vector */
+  tm_free(out);
+  CHECK_EQ_INT(tm_memory_delete(m, "r19"), TM_OK);
+  size_t rescored = 0;
+  o = (size_t)snprintf(buf, sizeof buf, "{\"query\":\"note\",\"top_k\":5");
+  put_vector(buf, sizeof buf, &o, spike, 0, DIM);
+  snprintf(buf + o, sizeof buf - o, "}");
+  SAME_AS_EXACT(m, buf, &rescored);
+  CHECK_EQ_INT(tm_memory_search(m, buf, &out), TM_OK);
+  cJSON *arr = cJSON_Parse(out);
+  cJSON *top = cJSON_GetArrayItem(arr, 0);
+  CHECK(top && strcmp(cJSON_GetObjectItem(top, "id")->valuestring, "r17") == 0);
+  CHECK(strstr(out, "\"id\":\"r19\"") == NULL);
+  cJSON_Delete(arr);
+  tm_free(out);
+  tm_memory_free(m);
+}
+
 /* A record's vector may change dimension when it is the only one with a
  * vector: its codes move to an arena of the new dimension. */
 TEST(hybrid_codes_follow_a_new_dimension) {
@@ -715,6 +765,7 @@ int main(void) {
   RUN(empty_query_is_its_own_code);
   RUN(hybrid_search);
   RUN(hybrid_first_pass_agrees_with_exact_scoring);
+  RUN(hybrid_first_pass_follows_updates_and_deletes);
   RUN(hybrid_codes_follow_a_new_dimension);
   RUN(serialization_round_trip);
   RUN(limits);
