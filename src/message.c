@@ -126,6 +126,26 @@ static cJSON *role_object(tm_role role) {
   return o;
 }
 
+/* A message with its tag and role and an empty contents array (returned in
+ * *contents), in the canonical key order. */
+static cJSON *new_message(tm_role role, cJSON **contents) {
+  cJSON *msg = cJSON_CreateObject();
+  cJSON *tag = cJSON_CreateStringReference("chat_message");
+  cJSON *ro = role_object(role);
+  *contents = cJSON_CreateArray();
+  if (!msg || !tag || !ro || !*contents) {
+    cJSON_Delete(msg);
+    cJSON_Delete(tag);
+    cJSON_Delete(ro);
+    cJSON_Delete(*contents);
+    return NULL;
+  }
+  put(msg, "type", tag);
+  put(msg, "role", ro);
+  put(msg, "contents", *contents);
+  return msg;
+}
+
 static bool is_key(const cJSON *item, const char *key) {
   return item->string && strcmp(item->string, key) == 0;
 }
@@ -561,15 +581,7 @@ int tm_message_read(tm_base *b, const cJSON *in, const char *path, tm_message *o
     return tm_fail(b, TM_EFORMAT, "%s: both \"contents\" and \"content\" given", r.path);
   if ((rc = grow(&r, MESSAGE_OVERHEAD))) return rc;
 
-  if (!(msg = cJSON_CreateObject())) goto oom;
-  cJSON *tag = cJSON_CreateStringReference("chat_message");
-  if (!tag) goto oom;
-  put(msg, "type", tag);
-  cJSON *ro = role_object(role);
-  if (!ro) goto oom;
-  put(msg, "role", ro);
-  if (!(contents = cJSON_CreateArray())) goto oom;
-  put(msg, "contents", contents);
+  if (!(msg = new_message(role, &contents))) goto oom;
 
   const cJSON *cv = k[K_CONTENTS] ? k[K_CONTENTS] : k[K_CONTENT];
   if (cv) {
@@ -667,16 +679,8 @@ int tm_message_new_text(tm_base *b, tm_role role, const char *text, tm_message *
   cJSON *msg = NULL;
   out->json = NULL;
   if ((rc = grow(&r, MESSAGE_OVERHEAD))) return rc;
-  if (!(msg = cJSON_CreateObject())) goto oom;
-  cJSON *tag = cJSON_CreateStringReference("chat_message");
-  if (!tag) goto oom;
-  put(msg, "type", tag);
-  cJSON *ro = role_object(role);
-  if (!ro) goto oom;
-  put(msg, "role", ro);
-  cJSON *contents = cJSON_CreateArray();
-  if (!contents) goto oom;
-  put(msg, "contents", contents);
+  cJSON *contents;
+  if (!(msg = new_message(role, &contents))) goto oom;
   if (text) {
     cJSON *t = cJSON_CreateStringReference(text);
     if (!t) goto oom;
