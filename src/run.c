@@ -805,14 +805,16 @@ static int result_json(run *r, char **out) {
   if (r->conversation && !cJSON_AddStringToObject(o, "service_thread_id", r->conversation))
     goto nomem;
   if (r->agent->windowed) {
-    /* What the last request sent of the history, for a window view. */
+    /* What the last request sent of the history, for a window view. The
+     * store may have changed since (other calls between steps): never
+     * less than nothing dropped. */
     const tm_window *w = &r->window;
     size_t len = r->store ? tm_store_len(r->store) : r->history.len;
     size_t sent = w->lead + (w->end - w->start);
     cJSON *wo = cJSON_AddObjectToObject(o, "window");
     if (!wo || !cJSON_AddNumberToObject(wo, "tokens", (double)w->tokens) ||
         !cJSON_AddNumberToObject(wo, "history_sent", (double)sent) ||
-        !cJSON_AddNumberToObject(wo, "history_dropped", (double)(len - sent)))
+        !cJSON_AddNumberToObject(wo, "history_dropped", (double)(len > sent ? len - sent : 0)))
       goto nomem;
   }
   rc = tm_json_print(r->b, o, out);

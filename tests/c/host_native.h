@@ -113,7 +113,7 @@ const char *hn_recorded(uint32_t ctx, hn_import imp, size_t i);
 
 /* Runs one turn to its end (tm_run_start, then tm_run_step until done or a
  * failure), performing each action with the script of `ctx`, and writes the
- * result (the done action's) to *out. Returns what tm_agent_run used to: the
+ * result (the done action's payload) to *out. Returns TM_OK, or the
  * failure's code, kept with its message for hn_errcode/hn_errmsg. */
 int hn_agent_run(tm_agent *agent, tm_store *store, uint32_t ctx, const char *run_json,
                  char **out);
