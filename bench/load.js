@@ -6,9 +6,12 @@
 // 1,000 threads run 3 turns each, all started at once, with the in-memory
 // store and with the Redis store (a real redis-server on loopback, one
 // shared client). The raw baseline posts the same kind of request body with
-// fetch, 1,000 at a time.
+// fetch, 1,000 at a time. Then the same with a model server that waits
+// DELAY_MS before each reply, as a real model does: runs that overlap while
+// they wait finish in about one delay per turn.
 
 import { writeFileSync, mkdirSync } from 'node:fs';
+import os from 'node:os';
 import { createClient } from 'redis';
 import { ChatAgent, OpenAIChatClient } from '../js/index.js';
 import { RedisChatMessageStore } from '../js/node.js';
@@ -18,6 +21,7 @@ import { machine, table } from './util.js';
 
 const THREADS = 1000;
 const TURNS = 3;
+const DELAY_MS = 100;
 
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -25,25 +29,28 @@ const pct = (xs, p) => {
 };
 const ms = (v) => `${v.toFixed(2)} ms`;
 
+const loadBefore = os.loadavg()[0];
 const llm = await startLLMServer();
 const body = (t, turn) =>
   JSON.stringify({ model: 'm', messages: [{ role: 'system', content: 'sys' }, { role: 'user', content: `thread ${t} turn ${turn}` }] });
 
 // Raw: fetch alone, the same concurrency.
-const raw = [];
-let t0 = performance.now();
-await Promise.all(
-  Array.from({ length: THREADS }, async (_, t) => {
-    for (let turn = 0; turn < TURNS; turn++) {
-      const s = performance.now();
-      const res = await fetch(`${llm.url}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(t, turn) });
-      await res.text();
-      raw.push(performance.now() - s);
-    }
-  }),
-);
-const rawSeconds = (performance.now() - t0) / 1000;
-llm.reset();
+async function rawLoad() {
+  const latencies = [];
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: THREADS }, async (_, t) => {
+      for (let turn = 0; turn < TURNS; turn++) {
+        const s = performance.now();
+        const res = await fetch(`${llm.url}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(t, turn) });
+        await res.text();
+        latencies.push(performance.now() - s);
+      }
+    }),
+  );
+  llm.reset();
+  return { latencies, seconds: (performance.now() - start) / 1000 };
+}
 
 // threadmem: the agent, one thread each.
 async function agentLoad(chatMessageStoreFactory) {
@@ -66,39 +73,56 @@ async function agentLoad(chatMessageStoreFactory) {
   );
   const seconds = (performance.now() - start) / 1000;
   agent.close();
+  llm.reset();
   return { latencies, seconds };
 }
 
+const raw = await rawLoad();
 const memory = await agentLoad(undefined);
 const redis = await startRedis();
 const client = createClient({ url: redis.url });
 await client.connect();
 const onRedis = await agentLoad(() => new RedisChatMessageStore({ client, keyPrefix: 'bench' }));
+
+// The same with a model that takes DELAY_MS to answer each request.
+llm.script({ times: Infinity, delayMs: DELAY_MS });
+const rawSlow = await rawLoad();
+llm.script({ times: Infinity, delayMs: DELAY_MS });
+const memorySlow = await agentLoad(undefined);
+llm.script({ times: Infinity, delayMs: DELAY_MS });
+const onRedisSlow = await agentLoad(() => new RedisChatMessageStore({ client, keyPrefix: 'bench-slow' }));
 await client.quit();
 await redis.stop();
 await llm.close();
 
 const turns = THREADS * TURNS;
-const rows = [
-  ['raw fetch', (turns / rawSeconds).toFixed(0), ms(pct(raw, 50)), ms(pct(raw, 99))],
-  ...[['threadmem agent.run, in-memory store', memory], ['threadmem agent.run, Redis store', onRedis]].map(
-    ([name, r]) => [name, (turns / r.seconds).toFixed(0), ms(pct(r.latencies, 50)), ms(pct(r.latencies, 99))],
-  ),
-];
+const rowsOf = (results) =>
+  results.map(([name, r]) => [name, (turns / r.seconds).toFixed(0), ms(pct(r.latencies, 50)), ms(pct(r.latencies, 99))]);
+const head = ['client', 'turns/s', 'p50 latency', 'p99 latency'];
 const out = `# Load: ${THREADS.toLocaleString('en-US')} threads in one process
 
-${machine()}
+${machine()} Load average (1 min) when it started: ${loadBefore.toFixed(2)}: the machine is
+shared, so compare rows of one run, not runs.
 
 ${THREADS} threads, ${TURNS} turns each, all started at once, against the local model server (tests/js/helpers/llm-server.js)
 on loopback. Latency is per turn, from the call to its result, so it includes waiting for the turns
-queued before it. Produced by \`node bench/load.js\`.
+that hold the process before it. Produced by \`node bench/load.js\`.
 
-${table(['client', 'turns/s', 'p50 latency', 'p99 latency'], rows)}
+## An instant model
 
-Runs in one module instance do not overlap: the run loop waits on the model inside the module
-(Asyncify), so concurrent runs queue behind each other for the whole turn, model wait included.
-Throughput is therefore bounded by one turn at a time; with a real model (hundreds of ms per
-answer) it would be that latency's inverse.
+${table(head, rowsOf([['raw fetch', raw], ['threadmem agent.run, in-memory store', memory], ['threadmem agent.run, Redis store', onRedis]]))}
+
+## A model that takes ${DELAY_MS} ms per reply
+
+${table(head, rowsOf([['raw fetch', rawSlow], ['threadmem agent.run, in-memory store', memorySlow], ['threadmem agent.run, Redis store', onRedisSlow]]))}
+
+The run loop is a step machine in the core (\`tm_run_step\`): a run holds the WASM module only for
+each step, microseconds, and waits on the model, the tools and the store outside it. Runs on
+different threads therefore overlap while they wait: with a ${DELAY_MS} ms model, ${THREADS.toLocaleString('en-US')}
+concurrent threads take about one delay per turn plus the CPU time of all the turns, as raw fetch
+does, rather than one delay per turn of every thread queued before: runs queued for their whole duration,
+as they were while the loop waited inside the module (Asyncify), could not exceed 1000 / ${DELAY_MS} =
+${1000 / DELAY_MS} turns/s here. Runs on one thread still take turns (each sees the one before).
 `;
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(new URL('./results/load.md', import.meta.url), out);

@@ -1,9 +1,12 @@
 // ChatAgent: an agent with instructions, tools and context providers. The
-// run loop itself is in the core (tm_agent_run); this class answers its host
-// calls: the model, the tools, custom stores and providers.
+// run loop itself is in the core, as a step machine (tm_run_start,
+// tm_run_step); this class performs the actions it asks for: the model, the
+// tools, custom stores and providers. It holds the module only for each
+// step, so runs on different threads overlap while they wait; runs on one
+// thread take turns, in call order.
 
-import { call, create, ctx, errorOf, mod, runAgent, toJSONText } from './core.js';
-import { ThreadmemError, wrapError } from './errors.js';
+import { call, create, ctx, errorOf, mod, runFree, runStart, runStep, takeCounterError, toJSONText } from './core.js';
+import { ThreadmemError, TM_EHOST, TM_OK, wrapError } from './errors.js';
 import { fromCanonical, messageValue, messageValues } from './message.js';
 import { AggregateContextProvider, Context, contextValue, toolDefinition } from './providers.js';
 import { ChatMessageStore } from './store.js';
@@ -11,6 +14,29 @@ import { AgentThread } from './thread.js';
 import { DEFAULT_ENCODING, resolveEncoding, windowSpec } from './window.js';
 
 const finalizer = new FinalizationRegistry((ptr) => mod()._tm_agent_free(ptr));
+
+// The last run started on each thread: the next one on that thread waits
+// for it. A run reads the history when it starts and appends its turn when
+// it ends, so two overlapping runs on one thread would not see each other.
+const threadTails = new WeakMap();
+
+// An action of the core: {"type":"<type>"} or {"type":"<type>","<key>":
+// <payload>}, exactly (see tm_run_step): the payload is taken by position,
+// so a request body reaches the chat client as the core wrote it.
+const ACTION = /^\{"type":"([a-z_]+)"(?:,"[a-z_]+":)?/;
+
+// The hook that performs each action, and whether its answer is a string
+// (nullable: null too).
+const PERFORMERS = {
+  llm: { hook: 'llm', answers: true },
+  llm_open: { hook: 'llmOpen' },
+  llm_next: { hook: 'llmNext', answers: true, nullable: true },
+  tools: { hook: 'tools', answers: true },
+  store_list: { hook: 'storeList', answers: true },
+  store_add: { hook: 'storeAdd' },
+  invoking: { hook: 'invoking', answers: true },
+  invoked: { hook: 'invoked' },
+};
 
 export class ChatAgent {
   /**
@@ -66,6 +92,8 @@ export class ChatAgent {
     }
     this._ptr = create(mod()._tm_agent_new, [toJSONText(config)]);
     this._created = new WeakMap(); // thread -> pending threadCreated outcome
+    this._running = 0; // runs going, which close() waits for
+    this._closing = false;
     finalizer.register(this, this._ptr, this);
   }
 
@@ -163,10 +191,24 @@ export class ChatAgent {
     }
   }
 
-  async _run(input, { thread, tools = [], signal, options = {} } = {}, onUpdate) {
+  // Runs one turn once the runs started before on the same thread are over.
+  async _run(input, options = {}, onUpdate) {
     this._live();
-    const t = thread ?? this.getNewThread();
+    const t = options.thread ?? this.getNewThread();
     if (!(t instanceof AgentThread)) throw new ThreadmemError('INVALID_ARGUMENT', 'thread must be an AgentThread');
+    const before = threadTails.get(t);
+    const mine = (before ?? Promise.resolve()).then(() => this._runNow(input, t, options, onUpdate));
+    const tail = mine.catch(() => {});
+    threadTails.set(t, tail);
+    try {
+      return await mine;
+    } finally {
+      if (threadTails.get(t) === tail) threadTails.delete(t);
+    }
+  }
+
+  async _runNow(input, t, { tools = [], signal, options = {} }, onUpdate) {
+    this._live();
     const created = this._created.get(t);
     if (created) {
       this._created.delete(t);
@@ -191,11 +233,11 @@ export class ChatAgent {
     if (onUpdate) request.stream = true;
 
     const hooks = this._hooks(t, store, runTools, signal, onUpdate);
-    if (this.contextWindow) hooks.count = (await resolveEncoding(this.contextWindow.encoding)).counter;
+    const counter = this.contextWindow ? (await resolveEncoding(this.contextWindow.encoding)).counter : null;
     const storePtr = native ? store._pin() : 0;
     let result;
     try {
-      result = await runAgent(this._live(), storePtr, toJSONText(request), hooks);
+      result = await this._drive(storePtr, toJSONText(request), hooks, counter);
     } catch (err) {
       throw redacted(err, this.chatClient);
     } finally {
@@ -224,11 +266,60 @@ export class ChatAgent {
     };
   }
 
-  // The answers to the core's host calls for one run.
+  // Steps a run of the core to its end, performing each action it asks
+  // for with `hooks`, and returns the parsed result. Only the steps hold the
+  // module; every await is between them. A failed action is passed to the
+  // core as TM_EHOST and its error kept: the run's failure rethrows it,
+  // cause intact.
+  async _drive(storePtr, runJson, hooks, counter) {
+    const agentPtr = this._live();
+    const runPtr = runStart(agentPtr, storePtr, runJson);
+    let hostRc = TM_OK;
+    let input = null;
+    let hostError = null;
+    this._running++;
+    try {
+      for (;;) {
+        const { rc, action } = runStep(runPtr, hostRc, input, counter);
+        // A failed token counter fails the step that called it.
+        hostError ??= takeCounterError();
+        if (rc !== TM_OK) throw rc === TM_EHOST && hostError ? hostError : errorOf(runPtr, rc);
+        const head = ACTION.exec(action);
+        const type = head[1];
+        const payload = head[0].length < action.length - 1 ? action.slice(head[0].length, -1) : null;
+        hostRc = TM_OK;
+        input = null;
+        if (type === 'done') return JSON.parse(payload);
+        if (type === 'emit') {
+          hooks.emit(payload);
+          continue;
+        }
+        const performer = PERFORMERS[type];
+        try {
+          const answer = await hooks[performer.hook](payload, {
+            error: () => hostError ?? errorOf(runPtr, mod()._tm_errcode(runPtr)),
+          });
+          if (performer.answers && typeof answer !== 'string' && !(performer.nullable && answer === null)) {
+            throw new TypeError(`threadmem: host ${performer.hook}() must resolve to a JSON string, got ${answer === null ? 'null' : typeof answer}`);
+          }
+          if (performer.answers) input = answer;
+        } catch (err) {
+          // The first failure is the cause; later ones (invoked after a
+          // failure) must not hide it.
+          hostError ??= err;
+          hostRc = TM_EHOST;
+        }
+      }
+    } finally {
+      runFree(runPtr);
+      if (--this._running === 0 && this._closing) this._free();
+    }
+  }
+
+  // The answers to the core's actions for one run.
   _hooks(thread, store, runTools, signal, onUpdate) {
     const provider = this.contextProvider;
     const client = this.chatClient;
-    const agentPtr = this._ptr;
     let reply = null; // the streamed reply being read
     const closeReply = () => {
       const r = reply;
@@ -265,7 +356,14 @@ export class ChatAgent {
         }
         return next.value;
       },
-      emit: (json) => onUpdate?.(JSON.parse(json)),
+      emit: (json) => {
+        try {
+          onUpdate?.(JSON.parse(json));
+        } catch {
+          // Queuing an update does not fail; should it, the run goes on and
+          // its own result still reaches the caller.
+        }
+      },
       close: closeReply,
       tools: async (callsJson) => {
         const calls = JSON.parse(callsJson);
@@ -320,13 +418,9 @@ export class ChatAgent {
         }
         return toJSONText([contextValue(context)]);
       },
-      invoked: async (json, runError) => {
+      invoked: async (json, run) => {
         const { request_messages: req, response_messages: res, failed } = JSON.parse(json);
-        let error;
-        if (failed) {
-          const rc = mod()._tm_errcode(agentPtr);
-          error = runError ?? (rc ? errorOf(agentPtr, rc) : new ThreadmemError('RUN_FAILED', 'the run failed'));
-        }
+        const error = failed ? run.error() : undefined;
         try {
           await provider.invoked((req ?? []).map(fromCanonical), (res ?? []).map(fromCanonical), {
             thread,
@@ -351,14 +445,20 @@ export class ChatAgent {
   }
 
   _live() {
-    if (!this._ptr) throw new ThreadmemError('CLOSED', 'the agent is closed');
+    if (!this._ptr || this._closing) throw new ThreadmemError('CLOSED', 'the agent is closed');
     return this._ptr;
   }
 
-  /** Frees the agent's memory in the core; later runs throw CLOSED. */
+  /** Frees the agent's memory in the core; later runs throw CLOSED. Runs
+   *  already going finish first (their steps need the agent). */
   close() {
-    if (!this._ptr) return;
+    if (!this._ptr || this._closing) return;
     finalizer.unregister(this);
+    this._closing = true;
+    if (this._running === 0) this._free();
+  }
+
+  _free() {
     mod()._tm_agent_free(this._ptr);
     this._ptr = 0;
   }

@@ -1,12 +1,12 @@
 // The thin binding over the WASM module: loading, strings across the
-// boundary, result codes to errors, the host import table, and the queue
-// that keeps one asynchronous call inside the module at a time.
+// boundary, result codes to errors, the host import table, and the steps of
+// a run.
 //
 // Memory rules (see STYLE.md): every pointer malloc'd here is freed in a
 // `finally`; no HEAP view is held across an `await` (memory may grow).
 
 import { loadCore } from './module.js';
-import { ThreadmemError, TM_OK, TM_EHOST, codeName, wrapError } from './errors.js';
+import { ThreadmemError, TM_OK, TM_ENOMEM, codeName, wrapError } from './errors.js';
 
 let M = null;
 let loadError = null;
@@ -139,82 +139,70 @@ function takeString(slot) {
   }
 }
 
-// ---- the queue: one asynchronous call inside the module at a time ----
+// ---- runs: the core's run loop, one step at a time ----
+//
+// Every call into the module is synchronous, a run's steps included (see
+// tm_run_step in src/threadmem.h): a run holds the module only while it
+// steps, never while its host waits on the model, the tools or a store, so
+// runs interleave freely and no queue is needed.
 
-let tail = Promise.resolve();
-
-/** Runs `fn` after every asynchronous call queued before it has settled.
- *  Synchronous calls need no queue: they never suspend the module. */
-export function serialize(fn) {
-  const result = tail.then(fn);
-  tail = result.catch(() => {});
-  return result;
+/** Starts a run of the agent (tm_run_start) and returns its handle; a bad
+ *  run throws the agent's error. The caller frees it with runFree. */
+export function runStart(agentHandle, storeHandle, runJson) {
+  const m = mod();
+  let p = 0;
+  let slot = 0;
+  try {
+    p = allocString(runJson);
+    slot = m._tm_malloc(4);
+    if (!slot) throw new ThreadmemError('OUT_OF_MEMORY', 'out of memory in the WASM module');
+    m.HEAPU32[slot >> 2] = 0;
+    const rc = m._tm_run_start(agentHandle, storeHandle, p, slot);
+    if (rc !== TM_OK) throw errorOf(agentHandle, rc);
+    return m.HEAPU32[slot >> 2];
+  } finally {
+    if (p) m._tm_free(p);
+    if (slot) m._tm_free(slot);
+  }
 }
-
-// ---- runs and the host import table ----
-
-const runs = new Map();
-let nextRunId = 1;
 
 /**
- * Runs tm_agent_run with `hooks` answering the host imports, and returns the
- * parsed result. The call is queued behind other asynchronous calls.
- * A TM_EHOST failure rethrows the error the host kept (its cause intact).
+ * One step of a run (tm_run_step): hands it the outcome of the last action
+ * (`hostRc`, and `input`, the answer's text or null) with `counter` as the
+ * "host" encoding's counter, and returns { rc, action }: the next action's
+ * text, or the run's failure code (its message is on the run, errorOf).
+ * An answer that cannot be copied into the module is passed as TM_ENOMEM.
  */
-export function runAgent(agentHandle, storeHandle, runJson, hooks) {
-  return serialize(async () => {
-    const m = mod();
-    const id = nextRunId++;
-    const run = { hooks, error: null };
-    runs.set(id, run);
-    let runPtr = 0;
-    let slot = 0;
-    try {
-      runPtr = allocString(runJson);
-      slot = m._tm_malloc(4);
-      if (!slot) throw new ThreadmemError('OUT_OF_MEMORY', 'out of memory in the WASM module');
-      m.setValue(slot, 0, 'i32');
-      // Not ccall: a synchronous ccall made by a host hook while this run is
-      // suspended would take over its completion (see library_threadmem.js).
-      // The run's counter (its "host" encoding) is set here, inside the
-      // queue, so that a run waiting behind another never changes its.
-      const rc = await withCounter(hooks.count ?? null, () =>
-        m.tmCallAsync('tm_agent_run', [agentHandle, storeHandle, id, runPtr, slot]),
-      );
-      const hostError = run.error ?? takeCounterError();
-      if (rc === TM_EHOST && hostError) throw hostError;
-      if (rc !== TM_OK) throw errorOf(agentHandle, rc);
-      return JSON.parse(takeString(slot));
-    } finally {
-      runs.delete(id);
-      if (runPtr) m._tm_free(runPtr);
-      if (slot) m._tm_free(slot);
+export function runStep(runHandle, hostRc, input, counter) {
+  const m = mod();
+  let p = 0;
+  let slot = 0;
+  try {
+    if (input != null) {
+      p = hostString(input);
+      if (!p) hostRc = TM_ENOMEM;
     }
-  });
+    slot = m._tm_malloc(4);
+    if (!slot) throw new ThreadmemError('OUT_OF_MEMORY', 'out of memory in the WASM module');
+    m.HEAPU32[slot >> 2] = 0;
+    const rc = withCounterSync(counter, () => m._tm_run_step(runHandle, hostRc, p, slot));
+    return { rc, action: rc === TM_OK ? takeString(slot) : null };
+  } finally {
+    if (p) m._tm_free(p);
+    if (slot) m._tm_free(slot);
+  }
 }
 
-// The host imports of src/host.h, called by wasm/library_threadmem.js. Each
-// asynchronous one forwards to the hooks of the run that called it; the
-// library catches what they throw and hands it to fail().
+/** Frees a run; one not over is cancelled, its turn never stored. */
+export function runFree(runHandle) {
+  mod()._tm_run_free(runHandle);
+}
+
+// The host imports of src/host.h, called by wasm/library_threadmem.js.
 const host = {
   now: () => Date.now(),
   random: (n) => globalThis.crypto.getRandomValues(new Uint8Array(n)),
-  llm: (id, request) => hooksOf(id).llm(request),
-  llmOpen: (id, request) => hooksOf(id).llmOpen(request),
-  llmNext: (id) => hooksOf(id).llmNext(),
-  emit: (id, event) => hooksOf(id).emit(event),
-  tools: (id, calls) => hooksOf(id).tools(calls),
-  storeList: (id) => hooksOf(id).storeList(),
-  storeAdd: (id, messages) => hooksOf(id).storeAdd(messages),
-  invoking: (id, request) => hooksOf(id).invoking(request),
-  invoked: (id, json) => hooksOf(id).invoked(json, runs.get(id).error),
   count: (text) => countWithActiveCounter(text),
-  fail: (id, error) => {
-    const run = runs.get(id);
-    // The first failure is the cause; later ones (invoked after a failure)
-    // must not hide it.
-    if (run && !run.error) run.error = error;
-  },
 };
 
 // ---- the token counter of the "host" encoding ----
@@ -222,22 +210,9 @@ const host = {
 let activeCounter = null;
 let counterError = null;
 
-// Runs `fn` with `counter` (a function (text) -> non-negative integer, or
-// null) as the counter behind the core's "host" encoding, and restores the
-// previous one after. For a run the counter stays until it settles;
-// synchronous calls made meanwhile restore it when they return.
-async function withCounter(counter, fn) {
-  const previous = activeCounter;
-  activeCounter = counter;
-  counterError = null;
-  try {
-    return await fn();
-  } finally {
-    activeCounter = previous;
-  }
-}
-
-/** The synchronous form of withCounter, for calls that never suspend. */
+/** Runs `fn` with `counter` (a function (text) -> non-negative integer, or
+ *  null) as the counter behind the core's "host" encoding, and restores the
+ *  previous one after. */
 export function withCounterSync(counter, fn) {
   const previous = activeCounter;
   activeCounter = counter;
@@ -276,12 +251,6 @@ export function countWithActiveCounter(text) {
     throw counterError;
   }
   return n;
-}
-
-function hooksOf(id) {
-  const run = runs.get(id);
-  if (!run) throw new ThreadmemError('INTERNAL_ERROR', `no run with id ${id}`);
-  return run.hooks;
 }
 
 /**

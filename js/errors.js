@@ -22,6 +22,7 @@ export class ThreadmemError extends Error {
 // TM_EHOST (7) is absent on purpose: a host failure rethrows the error the
 // host kept, which carries its own code (TOOL_ERROR, LLM_HTTP_ERROR, ...).
 export const TM_OK = 0;
+export const TM_ENOMEM = 1;
 export const TM_EHOST = 7;
 const CODE_NAMES = {
   1: 'OUT_OF_MEMORY',

@@ -29,8 +29,7 @@
 #define NO_RANK 0xFFFFFFFFu
 #define HEADER_BYTES 32
 
-/* The loop stays out of line: its callers allocate, and are the ones
- * Asyncify would otherwise see. */
+/* The loop stays out of line, apart from its callers, which allocate. */
 #if defined(__GNUC__) || defined(__clang__)
 #define TM_NOINLINE __attribute__((noinline))
 #else

@@ -3,9 +3,9 @@
  * (built once at load), and the resumable encoding loop that tokenizer.c
  * drives.
  *
- * The loop never allocates and makes no indirect call, so that Asyncify
- * leaves it uninstrumented: when it needs more output room or more scratch
- * space it stops and says so, and its caller grows the buffers and resumes.
+ * The loop never allocates and makes no indirect call, which keeps the hot
+ * path tight: when it needs more output room or more scratch space it stops
+ * and says so, and its caller grows the buffers and resumes.
  */
 #ifndef THREADMEM_BPE_H
 #define THREADMEM_BPE_H

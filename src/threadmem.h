@@ -422,33 +422,105 @@ typedef struct tm_agent tm_agent;
 tm_agent *tm_agent_new(tm_ctx *ctx, const char *config_json);
 void tm_agent_free(tm_agent *agent);
 
-/* Runs one turn and writes its result to *out.
+/* One turn of an agent, run as a step machine: the core never waits on the
+ * world. Each tm_run_step is a short synchronous call that returns the next
+ * action for the host; the host performs it (for as long as that takes:
+ * the model, the tools, a store, the providers) and passes the outcome to
+ * the next step. A host can so keep many runs going at once, on one agent
+ * or several, stepping whichever has its answer.
+ *
+ * The loop: history → providers' invoking → request → model → tool rounds
+ * → providers' invoked → the turn (input, assistant and tool messages)
+ * appended to the store in one call. On any failure nothing is appended.
+ *
+ * Two runs on one thread (one store, or one host store) must not overlap:
+ * each reads the history when it starts and appends its turn when it ends,
+ * so the second would not see the first. The host runs them one after the
+ * other (the package queues them per thread). */
+typedef struct tm_run tm_run;
+
+/* Starts a run and writes its handle to *out (free it with tm_run_free).
  *
  * `run_json`:
  *   {"messages":[...new input messages...],
  *    "service_thread_id":"..." (optional),
  *    "host_store":true (optional: the history lives in a host store),
- *    "providers":true (optional: call the host's context providers),
+ *    "providers":true (optional: ask the host's context providers),
  *    "tools":[...] (optional: extra tools for this run),
  *    "options":{...} (optional: extra request fields for this run),
  *    "stream":true (optional: ask for streamed replies, read them chunk by
- *                   chunk through tm_host_llm_open/tm_host_llm_next, and
- *                   hand every text delta, tool call and tool result to
- *                   tm_host_emit as it completes)}
+ *                   chunk (llm_open, llm_next), and hand every text delta,
+ *                   tool call and tool result to the host as it completes)}
  * `store` is the thread's in-memory store, or NULL (host store, service
- * thread, or no history at all). `host_ctx` is passed back to every host
- * import so the host knows which run calls it.
+ * thread, or no history at all). The agent and the store must outlive the
+ * run; the run is the only writer of neither, so other calls on them may
+ * come between its steps. A bad run_json fails here, the error kept on the
+ * agent. */
+int tm_run_start(tm_agent *agent, tm_store *store, const char *run_json, tm_run **out);
+
+/* Takes the outcome of the action handed out last and writes the next
+ * action to *action (tm_malloc'd; the caller frees it). The first step has
+ * no outcome (host_rc TM_OK, input NULL).
  *
- * The loop: history → providers' invoking → request → host LLM → tool rounds
- * → providers' invoked → the turn (input, assistant and tool messages)
- * appended to the store in one call. On any failure nothing is appended.
+ * The outcome: `host_rc` is TM_OK when the host performed the action, then
+ * `input` is its answer (below; NULL for actions that have none); TM_EHOST
+ * when it failed (the host keeps the cause); TM_ENOMEM when it could not
+ * hand over its answer. Inputs are copied.
  *
- * Result: {"text":"...", "messages":[...assistant and tool messages...],
- *          "usage":{"prompt_tokens","completion_tokens","total_tokens"},
- *          "response_id":"...", "finish_reason":"...",
- *          "service_thread_id":"..." (when the service returned one)} */
-int tm_agent_run(tm_agent *agent, tm_store *store, uint32_t host_ctx, const char *run_json,
-                 char **out);
+ * Every action is exactly the text {"type":"<type>"} or
+ * {"type":"<type>","<key>":<payload>}, in that order, without whitespace,
+ * the payload being JSON, so a host may take the payload by position.
+ *   {"type":"store_list"}            answer: the host store's messages, a
+ *                                    JSON array, oldest first
+ *   {"type":"invoking","request":{"messages":[...input]}}
+ *                                    answer: the providers' contexts, a JSON
+ *                                    array in provider order of null or
+ *                                    {"instructions","messages","tools"}
+ *   {"type":"llm","request":BODY}    send the chat-completions body; answer:
+ *                                    the response body
+ *   {"type":"llm_open","request":BODY}  send it asking for a streamed reply
+ *                                    ("stream":true); no answer once the
+ *                                    endpoint accepted it
+ *   {"type":"llm_next"}              answer: the JSON text of the reply's
+ *                                    next "data:" event, or NULL at its end
+ *                                    ("data: [DONE]" or the end of the body)
+ *   {"type":"tools","calls":[{"call_id","name","arguments"}]}
+ *                                    run the calls (concurrently where the
+ *                                    host can); answer: [{"call_id",
+ *                                    "result"}] in the same order
+ *   {"type":"emit","event":UPDATE}   an update of a streamed run for the
+ *                                    host's consumer: {"type":"text_delta",
+ *                                    "text"}, {"type":"tool_call","call_id",
+ *                                    "name","arguments"} or {"type":
+ *                                    "tool_result","call_id","name","result"};
+ *                                    no answer, and it cannot fail
+ *   {"type":"invoked","outcome":{"request_messages":[...],
+ *    "response_messages":[...],"failed":false}}
+ *                                    tell the providers how the run ended;
+ *                                    no answer. When "failed" is true (with
+ *                                    "error":{"code","message"}) the run has
+ *                                    failed and what the host says changes
+ *                                    nothing: the next step reports the
+ *                                    failure
+ *   {"type":"store_add","messages":[...the turn]}
+ *                                    append to the host store in one call;
+ *                                    no answer
+ *   {"type":"done","result":RESULT}  the run is over: RESULT is
+ *          {"text":"...", "messages":[...assistant and tool messages...],
+ *           "usage":{"prompt_tokens","completion_tokens","total_tokens"},
+ *           "response_id":"...", "finish_reason":"...",
+ *           "service_thread_id":"..." (when the service returned one),
+ *           "window":{"tokens","history_sent","history_dropped"} (windowed)}
+ *
+ * When the run fails, the step returns the failure's code (and *action is
+ * NULL), the message kept on the run; the providers, if their invoking had
+ * answered, were told with a failed invoked first. After done or a failure
+ * every step is TM_ESTATE. */
+int tm_run_step(tm_run *run, int host_rc, const char *input, char **action);
+
+/* Frees a run. Freeing one that is not over cancels it: nothing of its turn
+ * is appended (and the providers are not told). */
+void tm_run_free(tm_run *run);
 
 #ifdef __cplusplus
 }

@@ -1,9 +1,11 @@
 /*
- * The native host imports for the C tests: a scriptable fake (see
- * host_native.h for how tests drive it).
+ * The native host for the C tests: a scriptable fake (see host_native.h for
+ * how tests drive it).
  *
  * This file implements the table of src/host.h; it and
- * wasm/library_threadmem.js must both match that table exactly.
+ * wasm/library_threadmem.js must both match that table exactly. It also
+ * performs the actions of a run (tm_run_step), as js/agent.js does for the
+ * package, through a driver that steps one run to its end.
  */
 #include "host_native.h"
 
@@ -250,7 +252,7 @@ static int give(const char *text, char **out) {
   return TM_OK;
 }
 
-/* ---- the imports of host.h ---- */
+/* ---- the imports of host.h (all synchronous) ---- */
 
 double tm_host_now_ms(void) {
   double t = clock_now;
@@ -285,7 +287,9 @@ void tm_host_random(uint8_t *buf, size_t n) {
   }
 }
 
-int tm_host_llm(uint32_t ctx, const char *request_json, char **out) {
+/* ---- the actions of a run (tm_run_step), performed for the driver ---- */
+
+static int hn_do_llm(uint32_t ctx, const char *request_json, char **out) {
   script *s = get(ctx);
   size_t index = s->recorded[HN_LLM].len;
   *out = NULL;
@@ -304,7 +308,7 @@ int tm_host_llm(uint32_t ctx, const char *request_json, char **out) {
   return TM_EHOST;
 }
 
-int tm_host_llm_open(uint32_t ctx, const char *request_json) {
+static int hn_do_llm_open(uint32_t ctx, const char *request_json) {
   script *s = get(ctx);
   if (enter(s, HN_LLM_OPEN, request_json)) return TM_EHOST;
   if (s->stream_next >= s->streams.len) return TM_EHOST;
@@ -323,7 +327,7 @@ int tm_host_llm_open(uint32_t ctx, const char *request_json) {
   return TM_OK;
 }
 
-int tm_host_llm_next(uint32_t ctx, char **out) {
+static int hn_do_llm_next(uint32_t ctx, char **out) {
   script *s = get(ctx);
   *out = NULL;
   if (enter(s, HN_LLM_NEXT, NULL)) return TM_EHOST;
@@ -335,7 +339,7 @@ int tm_host_llm_next(uint32_t ctx, char **out) {
   return rc;
 }
 
-void tm_host_emit(uint32_t ctx, const char *event_json) {
+static void hn_do_emit(uint32_t ctx, const char *event_json) {
   (void)enter(get(ctx), HN_EMIT, event_json);
 }
 
@@ -386,7 +390,7 @@ done:
   return rc;
 }
 
-int tm_host_tools(uint32_t ctx, const char *calls_json, char **out) {
+static int hn_do_tools(uint32_t ctx, const char *calls_json, char **out) {
   script *s = get(ctx);
   size_t index = s->recorded[HN_TOOLS].len;
   *out = NULL;
@@ -398,7 +402,7 @@ int tm_host_tools(uint32_t ctx, const char *calls_json, char **out) {
   return default_tools(calls_json, out);
 }
 
-int tm_host_store_list(uint32_t ctx, char **out) {
+static int hn_do_store_list(uint32_t ctx, char **out) {
   script *s = get(ctx);
   size_t n = 3;
   *out = NULL;
@@ -419,20 +423,122 @@ int tm_host_store_list(uint32_t ctx, char **out) {
   return TM_OK;
 }
 
-int tm_host_store_add(uint32_t ctx, const char *messages_json) {
+static int hn_do_store_add(uint32_t ctx, const char *messages_json) {
   script *s = get(ctx);
   if (enter(s, HN_STORE_ADD, messages_json)) return TM_EHOST;
   return split_array(messages_json, &s->store) ? TM_OK : TM_EHOST;
 }
 
-int tm_host_invoking(uint32_t ctx, const char *request_json, char **out) {
+static int hn_do_invoking(uint32_t ctx, const char *request_json, char **out) {
   script *s = get(ctx);
   *out = NULL;
   if (enter(s, HN_INVOKING, request_json)) return TM_EHOST;
   return give(s->invoking ? s->invoking : "[]", out);
 }
 
-int tm_host_invoked(uint32_t ctx, const char *json) {
+static int hn_do_invoked(uint32_t ctx, const char *json) {
   script *s = get(ctx);
   return enter(s, HN_INVOKED, json) ? TM_EHOST : TM_OK;
+}
+
+/* ---- the driver ---- */
+
+static int last_code;
+static char *last_msg;
+
+static void keep_error(int code, const char *msg) {
+  free(last_msg);
+  last_code = code;
+  last_msg = xstrdup(msg ? msg : "");
+}
+
+int hn_errcode(void) { return last_code; }
+const char *hn_errmsg(void) { return last_msg ? last_msg : ""; }
+
+/* Splits an action (tm_run_step's text, {"type":"T"} or
+ * {"type":"T","K":PAYLOAD}) in place: *type and *payload point into it,
+ * NUL-terminated; *payload is NULL when it has none. No cJSON: the driver
+ * must not allocate through the core, which a test may be failing. */
+static bool split_action(char *action, const char **type, const char **payload) {
+  static const char prefix[] = "{\"type\":\"";
+  size_t n = strlen(action);
+  if (strncmp(action, prefix, sizeof prefix - 1) != 0 || n < sizeof prefix + 1 ||
+      action[n - 1] != '}')
+    return false;
+  char *t = action + sizeof prefix - 1, *end = strchr(t, '"');
+  if (!end) return false;
+  *end = '\0';
+  *type = t;
+  *payload = NULL;
+  if (end[1] == '}') return true;
+  if (end[1] != ',' || end[2] != '"') return false;
+  char *colon = strchr(end + 3, '"');
+  if (!colon || colon[1] != ':') return false;
+  action[n - 1] = '\0';
+  *payload = colon + 2;
+  return true;
+}
+
+/* Performs one action; *answer is what the next step takes (tm_malloc'd by
+ * give(), or NULL). Returns the host's result code. */
+static int perform(uint32_t ctx, const char *type, const char *payload, char **answer) {
+  *answer = NULL;
+  if (strcmp(type, "llm") == 0) return hn_do_llm(ctx, payload, answer);
+  if (strcmp(type, "llm_open") == 0) return hn_do_llm_open(ctx, payload);
+  if (strcmp(type, "llm_next") == 0) return hn_do_llm_next(ctx, answer);
+  if (strcmp(type, "tools") == 0) return hn_do_tools(ctx, payload, answer);
+  if (strcmp(type, "store_list") == 0) return hn_do_store_list(ctx, answer);
+  if (strcmp(type, "store_add") == 0) return hn_do_store_add(ctx, payload);
+  if (strcmp(type, "invoking") == 0) return hn_do_invoking(ctx, payload, answer);
+  if (strcmp(type, "invoked") == 0) return hn_do_invoked(ctx, payload);
+  if (strcmp(type, "emit") == 0) {
+    hn_do_emit(ctx, payload);
+    return TM_OK;
+  }
+  fprintf(stderr, "host_native: unknown action %s\n", type);
+  abort();
+}
+
+int hn_run_step(tm_run *run, uint32_t ctx, int *host_rc, char **answer, char **out) {
+  char *action = NULL;
+  const char *type, *payload;
+  int rc = tm_run_step(run, *host_rc, *answer, &action);
+  tm_free(*answer);
+  *answer = NULL;
+  *host_rc = TM_OK;
+  if (rc != TM_OK) {
+    keep_error(rc, tm_errmsg(run));
+    return rc;
+  }
+  if (!split_action(action, &type, &payload)) {
+    fprintf(stderr, "host_native: malformed action %s\n", action);
+    abort();
+  }
+  if (strcmp(type, "done") == 0) {
+    /* The result, moved to the start of the action's own buffer: handing
+     * it out must not allocate once the turn is stored. */
+    memmove(action, payload, strlen(payload) + 1);
+    *out = action;
+    return TM_OK;
+  }
+  *host_rc = perform(ctx, type, payload, answer);
+  tm_free(action);
+  return -1;
+}
+
+int hn_agent_run(tm_agent *agent, tm_store *store, uint32_t ctx, const char *run_json,
+                 char **out) {
+  tm_run *run = NULL;
+  char *answer = NULL;
+  int host_rc = TM_OK, rc;
+  if (out) *out = NULL;
+  rc = tm_run_start(agent, store, run_json, out ? &run : NULL);
+  if (rc != TM_OK) {
+    keep_error(rc, agent ? tm_errmsg(agent) : "no agent");
+    return rc;
+  }
+  while ((rc = hn_run_step(run, ctx, &host_rc, &answer, out)) < 0) {
+  }
+  tm_run_free(run);
+  return rc;
 }

@@ -1,19 +1,19 @@
 /*
- * The native implementation of the host imports (src/host.h) for the C
- * tests: a scriptable fake. It implements every import of host.h and must
- * match that table and wasm/library_threadmem.js, the package's
- * implementation.
+ * The native host for the C tests: a scriptable fake. It implements every
+ * import of src/host.h (and must match that table and
+ * wasm/library_threadmem.js, the package's implementation), and performs the
+ * actions of a run (tm_run_step) as js/agent.js does for the package.
  *
  * With no set-up: the clock is fixed at 2026-01-01T00:00:00.000Z, random
- * bytes come from a fixed-seed PRNG, and every async import fails with
- * TM_EHOST except the host store (empty), the providers (invoking returns
- * [], invoked succeeds) and the tools (each call's result is the string
+ * bytes come from a fixed-seed PRNG, and every action fails with TM_EHOST
+ * except the host store (empty), the providers (invoking returns [], invoked
+ * succeeds) and the tools (each call's result is the string
  * "name(arguments)").
  *
- * Everything asynchronous is scripted per host_ctx (the value a test passes
- * to tm_agent_run). Every call an import receives is counted and its JSON
- * input recorded, so a test can prove what the model, the tools or the
- * providers saw. The fake's own bookkeeping uses the C library's malloc, so
+ * The actions are scripted per host_ctx (the value a test passes to
+ * hn_agent_run). Every action performed is counted and its JSON payload
+ * recorded, so a test can prove what the model, the tools or the providers
+ * saw. The fake's own bookkeeping uses the C library's malloc, so
  * it never shows in the counting allocator; only the results it hands to
  * the core come from tm_malloc (and a failure there is reported as
  * TM_ENOMEM, which keeps allocation-failure injection meaningful).
@@ -25,11 +25,12 @@
 #include <stdint.h>
 
 #include "host.h"
+#include "threadmem.h"
 
 /* Scripts are kept for host_ctx values 0..HN_MAX_CTX-1 (others wrap). */
 #define HN_MAX_CTX 16
 
-/* The async imports, for failure switches and recordings. */
+/* The actions of a run, for failure switches and recordings. */
 typedef enum hn_import {
   HN_LLM,
   HN_TOOLS,
@@ -109,5 +110,23 @@ void hn_fail_at(uint32_t ctx, hn_import imp, long call_index);
  * NULL for HN_STORE_LIST, which takes none). */
 size_t hn_calls(uint32_t ctx, hn_import imp);
 const char *hn_recorded(uint32_t ctx, hn_import imp, size_t i);
+
+/* Runs one turn to its end (tm_run_start, then tm_run_step until done or a
+ * failure), performing each action with the script of `ctx`, and writes the
+ * result (the done action's payload) to *out. Returns TM_OK, or the
+ * failure's code, kept with its message for hn_errcode/hn_errmsg. */
+int hn_agent_run(tm_agent *agent, tm_store *store, uint32_t ctx, const char *run_json,
+                 char **out);
+
+/* One step of `run` for tests that interleave runs: passes the outcome in
+ * *host_rc and *answer (freed here) to tm_run_step and performs the action
+ * it returns, leaving its outcome there for the next call. Returns -1 while
+ * the run goes on, TM_OK with the result in *out when it is done, else the
+ * failure's code. Start with *host_rc TM_OK and *answer NULL. */
+int hn_run_step(tm_run *run, uint32_t ctx, int *host_rc, char **answer, char **out);
+
+/* The failure of the last hn_agent_run or hn_run_step that failed. */
+int hn_errcode(void);
+const char *hn_errmsg(void);
 
 #endif /* THREADMEM_HOST_NATIVE_H */

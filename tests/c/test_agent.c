@@ -93,7 +93,7 @@ TEST(plain_answer) {
                            "{\"role\":\"assistant\",\"text\":\"Noted\"}]");
   hn_llm_push(CTX, TEXT_RESP("Hello!"));
   char *out = NULL;
-  CHECK_EQ_INT(tm_agent_run(a, s, CTX, HI, &out), TM_OK);
+  CHECK_EQ_INT(hn_agent_run(a, s, CTX, HI, &out), TM_OK);
   cJSON *r = parsed(out);
   CHECK_STR(at_s(r, "text"), "Hello!");
   CHECK_EQ_INT(at_n(r, "messages"), 1);
@@ -136,7 +136,7 @@ TEST(plain_answer) {
 
   /* Without a store nothing is kept and nothing is asked of a host store. */
   hn_llm_push(CTX, TEXT_RESP("Hi again"));
-  CHECK_EQ_INT(tm_agent_run(a, NULL, CTX, HI, &out), TM_OK);
+  CHECK_EQ_INT(hn_agent_run(a, NULL, CTX, HI, &out), TM_OK);
   CHECK_EQ_INT(hn_calls(CTX, HN_STORE_LIST) + hn_calls(CTX, HN_STORE_ADD), 0);
   q = parsed(hn_recorded(CTX, HN_LLM, 1));
   CHECK_EQ_INT(at_n(q, "messages"), 2);
@@ -169,7 +169,7 @@ TEST(tool_rounds) {
   tm_store *s = tm_store_new(0);
   hn_llm_set_fn(CTX, tool_model, NULL);
   char *out = NULL;
-  CHECK_EQ_INT(tm_agent_run(a, s, CTX, HI, &out), TM_OK);
+  CHECK_EQ_INT(hn_agent_run(a, s, CTX, HI, &out), TM_OK);
   CHECK_EQ_INT(hn_calls(CTX, HN_LLM), 3);
   CHECK_EQ_INT(hn_calls(CTX, HN_TOOLS), 2);
 
@@ -252,7 +252,7 @@ TEST(unknown_tool_only_and_object_results) {
   hn_llm_push(CTX, TEXT_RESP("done"));
   hn_tools_set_fn(CTX, tools_results_object, NULL);
   char *out = NULL;
-  CHECK_EQ_INT(tm_agent_run(a, NULL, CTX, HI, &out), TM_OK);
+  CHECK_EQ_INT(hn_agent_run(a, NULL, CTX, HI, &out), TM_OK);
   /* Only the known tool reached the host. */
   CHECK_EQ_INT(hn_calls(CTX, HN_TOOLS), 1);
   cJSON *q = parsed(hn_recorded(CTX, HN_LLM, 2));
@@ -272,7 +272,7 @@ TEST(options_and_run_tools) {
                       "\"options\":{\"model\":\"gpt-test\",\"temperature\":1}}");
   hn_llm_push(CTX, TEXT_RESP("ok"));
   char *out = NULL;
-  CHECK_EQ_INT(tm_agent_run(a, NULL, CTX,
+  CHECK_EQ_INT(hn_agent_run(a, NULL, CTX,
                             "{\"messages\":[{\"role\":\"user\",\"text\":\"x\"}],"
                             "\"tools\":[{\"name\":\"a\",\"description\":\"dup\"},{\"name\":\"b\"}],"
                             "\"options\":{\"temperature\":0,\"messages\":[],\"tools\":[]}}",
@@ -298,7 +298,7 @@ TEST(service_thread) {
                    "{\"tool_calls\":[" CALL("c1", "time", "{}") "]}}]}");
   hn_llm_push(CTX, "{\"id\":\"r2\",\"choices\":[{\"message\":{\"content\":\"noon\"}}]}");
   char *out = NULL;
-  CHECK_EQ_INT(tm_agent_run(a, NULL, CTX,
+  CHECK_EQ_INT(hn_agent_run(a, NULL, CTX,
                             "{\"service_thread_id\":\"conv_1\",\"messages\":[{\"role\":\"user\","
                             "\"text\":\"time?\"}]}",
                             &out),
@@ -322,11 +322,11 @@ TEST(service_thread) {
 
   /* A service thread has no store of its own. */
   tm_store *s = tm_store_new(0);
-  CHECK_EQ_INT(tm_agent_run(a, s, CTX, "{\"service_thread_id\":\"conv_1\",\"messages\":[]}", &out),
+  CHECK_EQ_INT(hn_agent_run(a, s, CTX, "{\"service_thread_id\":\"conv_1\",\"messages\":[]}", &out),
                TM_ESTATE);
   CHECK(out == NULL);
   CHECK_EQ_INT(tm_errcode(a), TM_ESTATE);
-  CHECK_EQ_INT(tm_agent_run(a, NULL, CTX,
+  CHECK_EQ_INT(hn_agent_run(a, NULL, CTX,
                             "{\"service_thread_id\":\"conv_1\",\"host_store\":true,"
                             "\"messages\":[]}",
                             &out),
@@ -345,7 +345,7 @@ TEST(host_store) {
                     "{\"role\":\"assistant\",\"text\":\"Hi Alice\"}]");
   hn_llm_push(CTX, TEXT_RESP("Alice"));
   char *out = NULL;
-  CHECK_EQ_INT(tm_agent_run(a, NULL, CTX,
+  CHECK_EQ_INT(hn_agent_run(a, NULL, CTX,
                             "{\"host_store\":true,\"messages\":[{\"role\":\"user\",\"text\":"
                             "\"Name?\"}]}",
                             &out),
@@ -369,9 +369,9 @@ TEST(host_store) {
 
   /* Bad history from the host names its path. */
   hn_store_set(CTX, "[{\"role\":\"robot\",\"text\":\"?\"}]");
-  CHECK_EQ_INT(tm_agent_run(a, NULL, CTX, "{\"host_store\":true,\"messages\":[]}", &out),
+  CHECK_EQ_INT(hn_agent_run(a, NULL, CTX, "{\"host_store\":true,\"messages\":[]}", &out),
                TM_EFORMAT);
-  CHECK_CONTAINS(tm_errmsg(a), "host store messages[0].role");
+  CHECK_CONTAINS(hn_errmsg(), "host store messages[0].role");
   tm_agent_free(a);
 }
 
@@ -389,7 +389,7 @@ TEST(providers) {
   hn_llm_push(CTX, CALLS_RESP("[" CALL("c1", "recall", "{}") "]"));
   hn_llm_push(CTX, TEXT_RESP("Du thé"));
   char *out = NULL;
-  CHECK_EQ_INT(tm_agent_run(a, s, CTX,
+  CHECK_EQ_INT(hn_agent_run(a, s, CTX,
                             "{\"providers\":true,\"messages\":[{\"role\":\"user\",\"text\":"
                             "\"Drink?\"}]}",
                             &out),
@@ -451,9 +451,9 @@ TEST(provider_context_checked) {
     hn_reset();
     hn_invoking_set(CTX, bad[i].contexts);
     hn_llm_push(CTX, TEXT_RESP("never"));
-    CHECK_EQ_INT(tm_agent_run(a, s, CTX, "{\"providers\":true,\"messages\":[]}", &out),
+    CHECK_EQ_INT(hn_agent_run(a, s, CTX, "{\"providers\":true,\"messages\":[]}", &out),
                  TM_EFORMAT);
-    CHECK_CONTAINS(tm_errmsg(a), bad[i].msg);
+    CHECK_CONTAINS(hn_errmsg(), bad[i].msg);
     CHECK(out == NULL);
     CHECK_EQ_INT(hn_calls(CTX, HN_LLM), 0);
     /* invoking answered, so the providers hear that the run failed. */
@@ -467,8 +467,8 @@ TEST(provider_context_checked) {
   /* A provider returning invalid JSON. */
   hn_invoking_set(CTX, "[{");
   char *out = NULL;
-  CHECK_EQ_INT(tm_agent_run(a, s, CTX, "{\"providers\":true}", &out), TM_EPARSE);
-  CHECK_CONTAINS(tm_errmsg(a), "provider contexts");
+  CHECK_EQ_INT(hn_agent_run(a, s, CTX, "{\"providers\":true}", &out), TM_EPARSE);
+  CHECK_CONTAINS(hn_errmsg(), "provider contexts");
   tm_free(before);
   tm_store_free(s);
   tm_agent_free(a);
@@ -496,9 +496,9 @@ TEST(round_limit) {
     tm_agent *a = agent(cases[i].cfg);
     tm_store *s = tm_store_new(0);
     hn_llm_set_fn(CTX, always_tools, NULL);
-    CHECK_EQ_INT(tm_agent_run(a, s, CTX, HI, &out), TM_EROUNDS);
+    CHECK_EQ_INT(hn_agent_run(a, s, CTX, HI, &out), TM_EROUNDS);
     snprintf(msg, sizeof msg, "model still calling tools after %zu rounds", cases[i].rounds);
-    CHECK_STR(tm_errmsg(a), msg);
+    CHECK_STR(hn_errmsg(), msg);
     CHECK_EQ_INT(hn_calls(CTX, HN_LLM), cases[i].rounds + 1);
     CHECK_EQ_INT(hn_calls(CTX, HN_TOOLS), cases[i].rounds);
     CHECK_EQ_INT(tm_store_count(s), 0);
@@ -511,7 +511,7 @@ TEST(round_limit) {
   hn_llm_push(CTX, CALLS_RESP("[" CALL("c1", "time", "{}") "]"));
   hn_llm_push(CTX, TEXT_RESP("12:00"));
   char *out = NULL;
-  CHECK_EQ_INT(tm_agent_run(a, NULL, CTX, HI, &out), TM_OK);
+  CHECK_EQ_INT(hn_agent_run(a, NULL, CTX, HI, &out), TM_OK);
   tm_free(out);
   tm_agent_free(a);
 }
@@ -637,7 +637,7 @@ TEST(failed_runs_change_nothing) {
       hn_store_set(CTX, "[{\"role\":\"user\",\"text\":\"one\"},{\"role\":\"assistant\","
                         "\"text\":\"two\"}]");
     f->script();
-    int rc = tm_agent_run(a, f->host_store ? NULL : s, CTX,
+    int rc = hn_agent_run(a, f->host_store ? NULL : s, CTX,
                           f->host_store ? "{\"providers\":true,\"host_store\":true,\"messages\":"
                                           "[{\"role\":\"user\",\"text\":\"three\"}]}"
                                         : "{\"providers\":true,\"messages\":[{\"role\":\"user\","
@@ -645,8 +645,8 @@ TEST(failed_runs_change_nothing) {
                           &out);
     if (rc != f->code) fprintf(stderr, "failure case: %s\n", f->name);
     CHECK_EQ_INT(rc, f->code);
-    CHECK_EQ_INT(tm_errcode(a), f->code);
-    CHECK_CONTAINS(tm_errmsg(a), f->msg);
+    CHECK_EQ_INT(hn_errcode(), f->code);
+    CHECK_CONTAINS(hn_errmsg(), f->msg);
     CHECK(out == NULL);
     char *after = listed(s);
     CHECK_STR(after, before);
@@ -742,15 +742,15 @@ TEST(bad_run) {
   tm_store *s = store_with("[{\"role\":\"user\",\"text\":\"one\"}]");
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     char *out = NULL;
-    CHECK_EQ_INT(tm_agent_run(a, s, CTX, bad[i].run, &out), bad[i].code);
+    CHECK_EQ_INT(hn_agent_run(a, s, CTX, bad[i].run, &out), bad[i].code);
     CHECK_CONTAINS(tm_errmsg(a), bad[i].msg);
     CHECK(out == NULL);
   }
   char *out = NULL;
-  CHECK_EQ_INT(tm_agent_run(a, s, CTX, NULL, &out), TM_EINVAL);
-  CHECK_EQ_INT(tm_agent_run(a, s, CTX, HI, NULL), TM_EINVAL);
-  CHECK_EQ_INT(tm_agent_run(NULL, s, CTX, HI, &out), TM_EINVAL);
-  CHECK_EQ_INT(tm_agent_run(a, s, CTX, "{\"host_store\":true}", &out), TM_EINVAL);
+  CHECK_EQ_INT(hn_agent_run(a, s, CTX, NULL, &out), TM_EINVAL);
+  CHECK_EQ_INT(hn_agent_run(a, s, CTX, HI, NULL), TM_EINVAL);
+  CHECK_EQ_INT(hn_agent_run(NULL, s, CTX, HI, &out), TM_EINVAL);
+  CHECK_EQ_INT(hn_agent_run(a, s, CTX, "{\"host_store\":true}", &out), TM_EINVAL);
   CHECK_EQ_INT(tm_store_count(s), 1);
   CHECK_EQ_INT(hn_calls(CTX, HN_LLM), 0);
   tm_store_free(s);
@@ -772,7 +772,7 @@ static int full_run(bool host_store) {
   hn_llm_set_fn(CTX, tool_model, NULL);
   if (host_store) {
     hn_store_set(CTX, "[{\"role\":\"user\",\"text\":\"old\"}]");
-    rc = tm_agent_run(oom_agent, NULL, CTX,
+    rc = hn_agent_run(oom_agent, NULL, CTX,
                       "{\"providers\":true,\"host_store\":true,\"options\":{\"model\":\"m\"},"
                       "\"messages\":[{\"role\":\"user\",\"text\":\"Weather?\"}]}",
                       &out);
@@ -788,7 +788,7 @@ static int full_run(bool host_store) {
   if (!s) return TM_ENOMEM;
   rc = tm_store_add(s, "[{\"role\":\"user\",\"text\":\"old\"}]");
   if (rc == TM_OK) {
-    rc = tm_agent_run(oom_agent, s, CTX,
+    rc = hn_agent_run(oom_agent, s, CTX,
                       "{\"providers\":true,\"service_thread_id\":null,\"messages\":[{\"role\":"
                       "\"user\",\"text\":\"Weather?\"}]}",
                       &out);
@@ -812,7 +812,7 @@ static int service_run(void) {
                    "{\"content\":\"thinking\",\"tool_calls\":[" CALL("c1", "time", "{}") ","
                    CALL("c2", "nope", "") "]}}]}");
   hn_llm_push(CTX, TEXT_RESP("noon"));
-  int rc = tm_agent_run(oom_agent, NULL, CTX,
+  int rc = hn_agent_run(oom_agent, NULL, CTX,
                         "{\"service_thread_id\":\"conv_1\",\"tools\":[{\"name\":\"x\"}],"
                         "\"messages\":[{\"role\":\"user\",\"contents\":[{\"type\":\"text\","
                         "\"text\":\"look\"},{\"type\":\"uri\",\"uri\":\"https://x.test/a.png\","

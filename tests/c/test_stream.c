@@ -267,7 +267,7 @@ TEST(streamed_run_emits_and_stores_the_turn) {
   char *out = NULL;
   hn_llm_push_stream(CTX, call_stream);
   hn_llm_push_stream(CTX, text_stream);
-  CHECK_EQ_INT(tm_agent_run(a, s, CTX, RUN_JSON, &out), TM_OK);
+  CHECK_EQ_INT(hn_agent_run(a, s, CTX, RUN_JSON, &out), TM_OK);
   CHECK_CONTAINS(out, "\"text\":\"It is sunny.\"");
   CHECK_CONTAINS(out, "\"prompt_tokens\":14");
   CHECK_EQ_INT(tm_store_count(s), 4);
@@ -297,7 +297,7 @@ TEST(plain_runs_never_stream) {
   tm_agent *a = weather_agent();
   char *out = NULL;
   hn_llm_push(CTX, "{\"choices\":[{\"message\":{\"content\":\"ok\"}}]}");
-  CHECK_EQ_INT(tm_agent_run(a, NULL, CTX,
+  CHECK_EQ_INT(hn_agent_run(a, NULL, CTX,
                             "{\"options\":{\"stream\":true,\"stream_options\":{}},\"messages\":[{\"role\":"
                             "\"user\",\"text\":\"x\"}]}",
                             &out),
@@ -317,7 +317,7 @@ static void check_failure(void (*script)(void), int code) {
   if (!s || tm_store_add(s, "[{\"role\":\"user\",\"text\":\"old\"}]") != TM_OK) abort();
   tm_store_list(s, NULL, &before);
   script();
-  CHECK_EQ_INT(tm_agent_run(a, s, CTX, RUN_JSON, &out), code);
+  CHECK_EQ_INT(hn_agent_run(a, s, CTX, RUN_JSON, &out), code);
   CHECK(out == NULL);
   tm_store_list(s, NULL, &after);
   CHECK_STR(after, before);
@@ -366,7 +366,7 @@ static int oom_streamed_run(void) {
   if (s) {
     hn_llm_push_stream(CTX, call_stream);
     hn_llm_push_stream(CTX, text_stream);
-    rc = tm_agent_run(a, s, CTX, RUN_JSON, &out);
+    rc = hn_agent_run(a, s, CTX, RUN_JSON, &out);
     CHECK_EQ_INT(tm_store_count(s), rc == TM_OK ? 4 : 0);
     if (rc != TM_OK && rc != TM_ENOMEM) rc = TM_EHOST; /* reported by the macro */
   }

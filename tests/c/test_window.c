@@ -398,7 +398,7 @@ TEST(test_agent_window) {
       TM_OK);
   hn_llm_push(1, ANSWER("ok"));
   char *out = NULL, got[512];
-  CHECK_EQ_INT(tm_agent_run(a, s, 1, "{\"messages\":[" U("now") "]}", &out), TM_OK);
+  CHECK_EQ_INT(hn_agent_run(a, s, 1, "{\"messages\":[" U("now") "]}", &out), TM_OK);
   sent_contents(hn_recorded(1, HN_LLM, 0), got, sizeof got);
   CHECK_STR(got, "sys,u2,a2,u3,a3,now");
   cJSON *r = cJSON_Parse(out);
@@ -412,7 +412,7 @@ TEST(test_agent_window) {
   CHECK_EQ_INT((long)tm_store_count(s), 8);
 
   /* An input that cannot fit fails before any request, and adds nothing. */
-  CHECK_EQ_INT(tm_agent_run(a, s, 1,
+  CHECK_EQ_INT(hn_agent_run(a, s, 1,
                             "{\"messages\":[" U("a") "," U("b") "," U("c") "," U("d") "," U(
                                 "e") "," U("f") "]}",
                             &out),
@@ -447,7 +447,7 @@ static void summarized(tm_agent *a, tm_store *s, const char *last, const char *w
            last);
   hn_invoking_set(1, contexts);
   hn_llm_push(1, ANSWER("ok"));
-  CHECK_EQ_INT(tm_agent_run(a, s, 1, "{\"providers\":true,\"messages\":[" U("now") "]}", &out),
+  CHECK_EQ_INT(hn_agent_run(a, s, 1, "{\"providers\":true,\"messages\":[" U("now") "]}", &out),
                TM_OK);
   sent_contents(hn_recorded(1, HN_LLM, before), got, sizeof got);
   CHECK_STR(got, want);

@@ -1,10 +1,11 @@
-// Concurrent runs: many runs started at once (on different threads, or on the
-// same thread) are queued so they never interleave inside the core; every
-// thread ends with exactly its own turns, in order.
+// Concurrent runs: runs on different threads overlap while they wait on the
+// model, the tools or a store (the core holds the module only for each step
+// of a run); runs on one thread take turns, in call order. Every thread ends
+// with exactly its own turns, in order.
 
 import { afterAll, beforeAll, beforeEach, expect, test } from '@jest/globals';
 import { ChatAgent, ChatMessageStore, OpenAIChatClient } from '../../js/index.js';
-import { startLLMServer, textOf } from './helpers/llm-server.js';
+import { barrier, caught, startLLMServer, textOf } from './helpers/llm-server.js';
 
 let llm;
 let client;
@@ -135,5 +136,62 @@ test('adding to a store while a run on it waits on the model keeps every message
   expect(texts.indexOf("what's my name")).toBe(texts.indexOf('Your name is Hal.') - 1);
   // The store is still sound afterwards.
   expect(await ChatMessageStore.deserialize(await store.serialize())).toBeInstanceOf(ChatMessageStore);
+  agent.close();
+});
+
+test('runs on different threads wait on the model together, not one after the other', async () => {
+  const N = 8;
+  const DELAY = 200;
+  const agent = new ChatAgent({ chatClient: client });
+  const threads = Array.from({ length: N }, () => agent.getNewThread());
+  llm.script({ times: N, delayMs: DELAY });
+  const start = Date.now();
+  const results = await Promise.all(threads.map((thread, i) => agent.run(`thread ${i}`, { thread })));
+  const elapsed = Date.now() - start;
+  results.forEach((r, i) => expect(r.text).toMatch(new RegExp(`^Echo: thread ${i} `)));
+  // Every request reached the server before the first answer came back...
+  const firstAnswer = Math.min(...llm.requests.map((r) => r.at)) + DELAY;
+  expect(Math.max(...llm.requests.map((r) => r.at))).toBeLessThan(firstAnswer);
+  // ...so the runs took about one delay, far from the N delays of runs queued
+  // for their whole duration.
+  expect(elapsed).toBeLessThan((N * DELAY) / 2);
+  agent.close();
+});
+
+test('runs on different threads are all inside their tools at once', async () => {
+  const N = 5;
+  const meet = barrier(N, 1000);
+  const tool = { name: 'meet', parameters: { type: 'object' }, execute: async () => ((await meet()) ? 'all here' : 'alone') };
+  const agent = new ChatAgent({ chatClient: client, tools: [tool] });
+  const threads = Array.from({ length: N }, () => agent.getNewThread());
+  const results = await Promise.all(threads.map((thread) => agent.run('call meet {}', { thread })));
+  for (const r of results) expect(r.text).toBe('meet returned: all here');
+  agent.close();
+});
+
+test('on one thread a failed run lets the next one go; the next sees only the good turns', async () => {
+  const agent = new ChatAgent({ chatClient: client });
+  const thread = agent.getNewThread();
+  llm.script({ when: (b) => b.messages.some((m) => textOf(m) === 'fail me'), status: 400, error: 'rejected' });
+  const first = agent.run('my name is Ida', { thread });
+  const second = agent.run('fail me', { thread });
+  const third = agent.run("what's my name", { thread });
+  expect((await first).text).toMatch(/^Echo: my name is Ida/);
+  expect((await caught(second)).code).toBe('LLM_HTTP_ERROR');
+  expect((await third).text).toBe('Your name is Ida.');
+  expect(await thread.messageStore.count()).toBe(4);
+  agent.close();
+});
+
+test('closing the agent while runs wait lets them finish; later runs are refused', async () => {
+  const agent = new ChatAgent({ chatClient: client });
+  llm.script({ times: 2, delayMs: 50 });
+  const running = [agent.run('one'), agent.run('two')];
+  await new Promise((r) => setTimeout(r, 10));
+  agent.close();
+  const [a, b] = await Promise.all(running);
+  expect(a.text).toMatch(/^Echo: one/);
+  expect(b.text).toMatch(/^Echo: two/);
+  expect((await caught(agent.run('three'))).code).toBe('CLOSED');
   agent.close();
 });
