@@ -52,33 +52,53 @@ async function rawLoad() {
   return { latencies, seconds: (performance.now() - start) / 1000 };
 }
 
-// threadmem: the agent, one thread each.
-async function agentLoad(chatMessageStoreFactory) {
-  const agent = new ChatAgent({
-    chatClient: new OpenAIChatClient({ baseURL: llm.url, apiKey: 'k', model: 'm' }),
-    instructions: 'sys',
-    chatMessageStoreFactory,
-  });
-  const threads = Array.from({ length: THREADS }, () => agent.getNewThread());
+// The chat client, timing each HTTP call by the turn it belongs to (its
+// message names it: "thread t turn n"), so that a turn's overhead is its
+// run's latency minus its model call's.
+class TimedClient extends OpenAIChatClient {
+  httpMs = new Map();
+
+  async getResponse(body, options) {
+    const s = performance.now();
+    try {
+      return await super.getResponse(body, options);
+    } finally {
+      // The turn's own message is the request's last.
+      this.httpMs.set(body.match(/thread \d+ turn \d+/g).at(-1), performance.now() - s);
+    }
+  }
+}
+
+// threadmem: the agent, one thread each (threadCount of them at once, turns each).
+async function agentLoad(chatMessageStoreFactory, threadCount = THREADS, turns = TURNS) {
+  const chatClient = new TimedClient({ baseURL: llm.url, apiKey: 'k', model: 'm' });
+  const agent = new ChatAgent({ chatClient, instructions: 'sys', chatMessageStoreFactory });
+  const threads = Array.from({ length: threadCount }, () => agent.getNewThread());
   const latencies = [];
+  const overheads = [];
   const start = performance.now();
   await Promise.all(
     threads.map(async (thread, t) => {
-      for (let turn = 0; turn < TURNS; turn++) {
+      for (let turn = 0; turn < turns; turn++) {
+        const text = `thread ${t} turn ${turn}`;
         const s = performance.now();
-        await agent.run(`thread ${t} turn ${turn}`, { thread });
-        latencies.push(performance.now() - s);
+        await agent.run(text, { thread });
+        const latency = performance.now() - s;
+        latencies.push(latency);
+        overheads.push(latency - chatClient.httpMs.get(text));
       }
     }),
   );
   const seconds = (performance.now() - start) / 1000;
   agent.close();
   llm.reset();
-  return { latencies, seconds };
+  return { latencies, overheads, seconds };
 }
 
 const raw = await rawLoad();
 const memory = await agentLoad(undefined);
+// One thread at a time: what a turn costs threadmem with nothing else running.
+const alone = await agentLoad(undefined, 1, 1000);
 const redis = await startRedis();
 const client = createClient({ url: redis.url });
 await client.connect();
@@ -96,9 +116,10 @@ await redis.stop();
 await llm.close();
 
 const turns = THREADS * TURNS;
+const overhead = (r) => (r.overheads ? [ms(pct(r.overheads, 50)), ms(pct(r.overheads, 99))] : ['–', '–']);
 const rowsOf = (results) =>
-  results.map(([name, r]) => [name, (turns / r.seconds).toFixed(0), ms(pct(r.latencies, 50)), ms(pct(r.latencies, 99))]);
-const head = ['client', 'turns/s', 'p50 latency', 'p99 latency'];
+  results.map(([name, r]) => [name, (turns / r.seconds).toFixed(0), ms(pct(r.latencies, 50)), ms(pct(r.latencies, 99)), ...overhead(r)]);
+const head = ['client', 'turns/s', 'p50 latency', 'p99 latency', 'p50 overhead', 'p99 overhead'];
 const out = `# Load: ${THREADS.toLocaleString('en-US')} threads in one process
 
 ${machine()} Load average (1 min) when it started: ${loadBefore.toFixed(2)}: the machine is
@@ -106,7 +127,12 @@ shared, so compare rows of one run, not runs.
 
 ${THREADS} threads, ${TURNS} turns each, all started at once, against the local model server (tests/js/helpers/llm-server.js)
 on loopback. Latency is per turn, from the call to its result, so it includes waiting for the turns
-that hold the process before it. Produced by \`node bench/load.js\`.
+that hold the process before it. Overhead is what threadmem adds to a turn over its HTTP call: the
+run's latency minus the latency of its call to the model (both measured in the run's own turn, so
+under load it includes waiting for the CPU that other turns hold). Produced by \`node bench/load.js\`.
+
+One thread alone, ${alone.overheads.length} turns one after another (nothing else running): overhead
+p50 ${ms(pct(alone.overheads, 50))}, p99 ${ms(pct(alone.overheads, 99))} per turn.
 
 ## An instant model
 
