@@ -33,7 +33,8 @@
 //                        Resolves to { unchanged: true } when nothing changed
 //                        since; else to { records, firstSeq, mark } (records
 //                        kept one per entry: the Uint8Arrays in seq order, the
-//                        seq of the first by its key) or { bytes, offset, mark }
+//                        seq of the first by its key, or 0 when entries have
+//                        no key, as in a list) or { bytes, offset, mark }
 //                        (a byte stream, such as a file, read from byte
 //                        `offset`), either with `full: true` when it is the
 //                        whole thread (since was null, or storage no longer
@@ -187,13 +188,16 @@ export class PersistentChatMessageStore {
    *  on failure neither storage nor this store changes. */
   async addMessages(messages) {
     const list = messageValues(messages);
-    for (let attempt = 0; ; attempt++) {
-      const done = await this._locked('append', true, () => this._turn(list));
-      if (done) return;
-      if (attempt >= MAX_CONFLICT_RETRIES) {
-        throw new ThreadmemError('STORAGE_ERROR', `${this._where()}: other writers kept appending first`);
+    // Retries stay in this call's turn of the queue: a later call of this
+    // store never overtakes it.
+    await this._queued('append', async () => {
+      for (let attempt = 0; ; attempt++) {
+        if (await this._backend.lock(this.threadId, () => this._turn(list), { write: true })) return;
+        if (attempt >= MAX_CONFLICT_RETRIES) {
+          throw new ThreadmemError('STORAGE_ERROR', `${this._where()}: other writers kept appending first`);
+        }
       }
-    }
+    });
   }
 
   // One attempt at a turn: false when another writer appended first.

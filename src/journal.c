@@ -80,7 +80,7 @@ int tm_journal_verdict(tm_ctx *ctx, tm_journal_read *r) {
     if (!stream) return tm_fail(b, TM_EFORMAT, "a record fails its integrity check");
     r->cut_at = r->offset + r->valid_bytes;
   }
-  if (!stream && (r->count != r->entries || (r->count > 0 && r->first_seq != r->key_seq)))
+  if (!stream && (r->count != r->entries || (r->count > 0 && r->key_seq > 0 && r->first_seq != r->key_seq)))
     return tm_fail(b, TM_EFORMAT, "records out of sequence");
 
   if (r->expect_seq == 0) {

@@ -268,9 +268,9 @@ typedef struct tm_journal_read {
   /* in: what the host asked for */
   double expect_seq; /* the seq the mirror expects next; 0: a full load,
                         the read is the whole thread */
-  double key_seq;    /* storage of entries (keyed records): the seq of the
-                        first entry by its key (0: none read); unused for a
-                        stream */
+  double key_seq;    /* storage of entries: the seq of the first entry by
+                        its key (0: entries without keys, such as a list);
+                        unused for a stream */
   double entries;    /* storage of entries: how many were read; -1: the read
                         is a byte stream (a file), where a write cut short
                         leaves a torn tail */

@@ -177,6 +177,9 @@ TEST(entries_must_be_the_records_their_keys_name) {
   tm_journal_read r = scanned(0, 3, 3, 2, 4);
   r.key_seq = 1; /* keyed from 1, records from 2 */
   CHECK_EQ_INT(tm_journal_verdict(c, &r), TM_EFORMAT);
+  r = scanned(0, 3, 3, 2, 4);
+  r.key_seq = 0; /* entries without keys (a list): no key to check */
+  CHECK_EQ_INT(tm_journal_verdict(c, &r), TM_OK);
   r = scanned(0, 3, 2, 1, 2); /* an entry that is no record */
   CHECK_EQ_INT(tm_journal_verdict(c, &r), TM_EFORMAT);
   r = scanned(0, 2, 3, 1, 2); /* count and seqs disagree */
