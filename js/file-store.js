@@ -1,16 +1,17 @@
 // FileChatMessageStore (Node): one append-only file of records per thread.
-// The core encodes, stamps and reads the records (js/log.js); this adapter
-// only moves bytes: append + fsync before acknowledging, a lock file between
-// processes, truncation of a torn tail, compaction by write + rename.
+// The shared persistent store (js/persistent-store.js) and the core decide
+// everything; this backend only moves bytes: append + fsync before
+// acknowledging (cut back when it fails), a lock file between processes,
+// truncation of a torn tail, compaction by write + rename.
 
 import * as nodeFs from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 
-import { ThreadmemError, wrapError } from './errors.js';
-import { ChatMessageStore } from './store.js';
-import { RecordCodec } from './record-codec.js';
-import { checkThreadId, isThreadId } from './thread-id.js';
+import { ThreadmemError } from './errors.js';
+import { PersistentChatMessageStore } from './persistent-store.js';
+import { isThreadId } from './thread-id.js';
+import { concatBytes } from './log.js';
 
 const SUFFIX = '.tmlog';
 const LOCK_WAIT_MS = 10_000; // give up on a lock after this long
@@ -21,7 +22,7 @@ const FS_FUNCTIONS = ['open', 'readdir', 'rename', 'stat', 'unlink', 'mkdir', 'r
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-export class FileChatMessageStore {
+export class FileChatMessageStore extends PersistentChatMessageStore {
   /**
    * @param {{directory: string, threadId?: string, maxMessages?: number, maxTokens?: number,
    *          encoding?: string, fs?: object,
@@ -30,34 +31,48 @@ export class FileChatMessageStore {
    *   the same functions (an instrumented or in-memory file system).
    */
   constructor({ directory, threadId, maxMessages, maxTokens, encoding, fs = nodeFs, encryption } = {}) {
+    super(new FileBackend(directory, fs), { threadId: threadId ?? randomUUID(), maxMessages, maxTokens, encoding, encryption });
+  }
+
+  get directory() {
+    return this._backend.directory;
+  }
+
+  get path() {
+    return this._backend.path(this.threadId);
+  }
+}
+
+// The mark of a file is its size: a file that grew holds new records after
+// what was read; one that shrank was compacted or cleared by another writer.
+class FileBackend {
+  constructor(directory, fs) {
     if (typeof directory !== 'string' || directory === '') {
       throw new ThreadmemError('INVALID_ARGUMENT', 'directory must be a non-empty string');
     }
     const missing = FS_FUNCTIONS.find((name) => typeof fs?.[name] !== 'function');
     if (missing) throw new ThreadmemError('INVALID_ARGUMENT', `fs must have the node:fs/promises function ${missing}`);
-    this._fs = fs;
+    this.fs = fs;
     this.directory = directory;
-    this.threadId = checkThreadId(threadId ?? randomUUID());
-    // The core decides what the limits evict; storage follows its choice.
-    this._mirror = new ChatMessageStore({ maxMessages, maxTokens, encoding });
-    this.maxMessages = this._mirror.maxMessages;
-    this.maxTokens = this._mirror.maxTokens;
-    this._codec = new RecordCodec(encryption);
+    this.kind = 'file';
+    this.inPlace = false;
     this._queue = Promise.resolve();
-    this._reset();
-    /** What the last load repaired: { tail: 'torn', bytes } or null. */
-    this.lastRecovery = null;
   }
 
-  _reset() {
-    this._loaded = false;
-    this._size = 0; // bytes of the file already mirrored
-    this._firstSeq = 1; // seq of the file's first record
-    this._nextSeq = 1; // seq the next record gets
+  path(threadId) {
+    return join(this.directory, threadId + SUFFIX);
   }
 
-  get path() {
-    return join(this.directory, this.threadId + SUFFIX);
+  where(threadId) {
+    return this.path(threadId);
+  }
+
+  reference() {
+    return { directory: this.directory };
+  }
+
+  adopt(ref) {
+    if (typeof ref.directory === 'string' && ref.directory) this.directory = ref.directory;
   }
 
   // ---- the lock between processes: a file created exclusively ----
@@ -66,31 +81,19 @@ export class FileChatMessageStore {
   // while holding it (SIGKILL mid-append) leaves it behind: a waiter that finds its pid dead (or the
   // file older than LOCK_STALE_MS) breaks it, under a second exclusive
   // ".break" file so that two waiters never both break, and never break a
-  // lock that was taken again meanwhile.
-
-  // Calls on one instance take the lock in the order they were made (a
-  // waiter's backoff alone would let a later turn overtake an earlier one).
-  _locked(fn) {
-    const result = this._queue.then(() => this._lockedNow(fn));
-    this._queue = result.catch(() => {});
-    return result;
-  }
-
-  async _lockedNow(fn) {
-    const lock = this.path + '.lock';
-    try {
-      await this._fs.mkdir(this.directory, { recursive: true });
-    } catch (err) {
-      throw wrapError('STORAGE_ERROR', 'cannot create the directory', err);
-    }
+  // lock that was taken again meanwhile. Reads take it too: a read may cut a
+  // torn tail.
+  async lock(threadId, fn) {
+    const lock = this.path(threadId) + '.lock';
+    await this.fs.mkdir(this.directory, { recursive: true });
     const start = Date.now();
     for (let wait = 2; ; wait = Math.min(wait * 2, 50)) {
       try {
-        await takeLock(this._fs, lock);
+        await takeLock(this.fs, lock);
         break;
       } catch (err) {
-        if (err.code !== 'EEXIST') throw wrapError('STORAGE_ERROR', 'cannot lock the thread file', err);
-        await breakIfStale(this._fs, lock);
+        if (err.code !== 'EEXIST') throw err;
+        await breakIfStale(this.fs, lock);
         if (Date.now() - start > LOCK_WAIT_MS) {
           throw new ThreadmemError('LOCK_TIMEOUT', `the thread file ${lock} stayed locked`);
         }
@@ -102,86 +105,42 @@ export class FileChatMessageStore {
     } finally {
       // Once more if it fails: a lock left behind stalls every writer until
       // it turns stale.
-      await this._fs.unlink(lock).catch(() => this._fs.unlink(lock)).catch(() => {});
+      await this.fs.unlink(lock).catch(() => this.fs.unlink(lock)).catch(() => {});
     }
   }
 
-  // ---- catching up with the file (another process may have appended) ----
-
-  async _sync() {
+  async read(threadId, since) {
+    const path = this.path(threadId);
     let size;
     try {
-      size = (await this._fs.stat(this.path)).size;
+      size = (await this.fs.stat(path)).size;
     } catch (err) {
-      if (err.code !== 'ENOENT') throw wrapError('STORAGE_ERROR', 'cannot read the thread file', err);
+      if (err.code !== 'ENOENT') throw err;
       size = 0;
     }
-    if (this._loaded && size === this._size) return;
-    const full = !this._loaded || size < this._size; // new, compacted or cleared elsewhere
-    const from = full ? 0 : this._size;
-    let bytes;
+    if (since && size === since.mark) return { unchanged: true };
+    if (!since || size < since.mark) {
+      const bytes = await this.fs.readFile(path).catch((e) => (e.code === 'ENOENT' ? new Uint8Array(0) : Promise.reject(e)));
+      return { bytes, offset: 0, full: true, mark: bytes.length };
+    }
+    return { bytes: await readRange(this.fs, path, since.mark, size), offset: since.mark, mark: size };
+  }
+
+  // The only write of a turn: append, then fsync before acknowledging; a
+  // failure cuts the file back, so no half turn stays behind.
+  async append(threadId, records, { since }) {
+    const bytes = records.length === 1 ? records[0] : concatBytes(records);
     try {
-      bytes = full ? await this._fs.readFile(this.path).catch((e) => (e.code === 'ENOENT' ? new Uint8Array(0) : Promise.reject(e)))
-        : await readRange(this._fs, this.path, from, size);
+      await this.appendBytes(threadId, bytes);
     } catch (err) {
-      throw wrapError('STORAGE_ERROR', 'cannot read the thread file', err);
+      await truncateTo(this.fs, this.path(threadId), since.mark).catch(() => {});
+      throw err;
     }
-    const log = await this._codec.read(bytes, this.threadId);
-    if (log.tail === 'corrupt') {
-      throw new ThreadmemError(
-        'CORRUPT_RECORD',
-        `${this.path}: the record at byte ${from + log.valid_bytes} fails its integrity check`,
-      );
-    }
-    if (!full && log.count && log.first_seq !== this._nextSeq) {
-      throw new ThreadmemError('CORRUPT_RECORD', `${this.path}: records out of sequence`);
-    }
-    if (full) {
-      await this._mirror.updateFromState({ type: 'chat_message_store_state', messages: log.messages });
-      this._firstSeq = log.count ? log.first_seq : 1;
-      this._nextSeq = log.count ? log.last_seq + 1 : 1;
-    } else if (log.count) {
-      this._mirror._add(log.messages);
-      this._nextSeq = log.last_seq + 1;
-    }
-    this._size = from + log.valid_bytes;
-    this._loaded = true;
-    if (log.tail === 'torn') {
-      // An append that never finished was never acknowledged: cut it off.
-      await truncateTo(this._fs, this.path, this._size);
-      this.lastRecovery = { tail: 'torn', bytes: log.tail_bytes };
-    }
+    return since.mark + bytes.length;
   }
 
-  // ---- ChatMessageStore ----
-
-  /** Appends messages, all or nothing: written and synced to disk before it
-   *  resolves; on failure neither the file nor this store changes. */
-  async addMessages(messages) {
-    const list = Array.isArray(messages) ? messages : [messages];
-    await this._locked(async () => {
-      await this._sync();
-      const { bytes, messages: canonical } = await this._codec.encode(list.map(toPlain), this._nextSeq, this.threadId);
-      const before = this._size;
-      try {
-        await this._appendBytes(bytes);
-      } catch (err) {
-        await truncateTo(this._fs, this.path, before).catch(() => {});
-        throw wrapError('STORAGE_ERROR', 'cannot append to the thread file', err);
-      }
-      this._mirror._add(canonical);
-      this._size = before + bytes.length;
-      this._nextSeq += canonical.length;
-      this.lastAppendBytes = bytes.length;
-      // The turn is on disk and acknowledged; a compaction that fails leaves
-      // the longer file, and the next append tries again.
-      await this._maybeCompact().catch(() => {});
-    });
-  }
-
-  // The only write of a turn: append, then fsync before acknowledging.
-  async _appendBytes(bytes) {
-    const handle = await this._fs.open(this.path, 'a');
+  async appendBytes(threadId, bytes) {
+    const handle = await this.fs.open(this.path(threadId), 'a');
     try {
       await handle.write(bytes, 0, bytes.length, null);
       await handle.sync();
@@ -190,111 +149,52 @@ export class FileChatMessageStore {
     }
   }
 
-  // With a limit, the file is rewritten (atomically) once it holds twice
-  // what the core keeps: appends stay O(turn), the file stays bounded.
-  async _maybeCompact() {
-    if (!this.maxMessages && !this.maxTokens) return;
-    if (this._nextSeq - this._firstSeq <= 2 * (await this._mirror.count())) return;
-    const kept = await this._mirror.listMessages();
-    const first = this._nextSeq - kept.length;
-    const { bytes } = await this._codec.encode(kept.map(toPlain), first, this.threadId);
-    const tmp = `${this.path}.${process.pid}.tmp`;
+  // Compaction: a new file written and synced beside the old one, then
+  // renamed over it (atomic), then the directory synced.
+  async rewrite(threadId, records) {
+    const bytes = concatBytes(records);
+    const path = this.path(threadId);
+    const tmp = `${path}.${process.pid}.tmp`;
     try {
-      const handle = await this._fs.open(tmp, 'w');
+      const handle = await this.fs.open(tmp, 'w');
       try {
         await handle.write(bytes, 0, bytes.length, 0);
         await handle.sync();
       } finally {
         await handle.close();
       }
-      await this._fs.rename(tmp, this.path);
+      await this.fs.rename(tmp, path);
     } catch (err) {
-      await this._fs.unlink(tmp).catch(() => {});
+      await this.fs.unlink(tmp).catch(() => {});
       throw err;
     }
-    await syncDir(this._fs, this.directory);
-    this._firstSeq = first;
-    this._size = bytes.length;
+    await syncDir(this.fs, this.directory);
+    return bytes.length;
   }
 
-  async listMessages() {
-    await this._locked(() => this._sync());
-    return this._mirror.listMessages();
+  async truncate(threadId, length) {
+    await truncateTo(this.fs, this.path(threadId), length);
+    return length;
   }
 
-  async getHistory(query) {
-    await this._locked(() => this._sync());
-    return this._mirror.getHistory(query);
+  async remove(threadId) {
+    await this.fs.unlink(this.path(threadId)).catch((err) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
   }
 
-  async count() {
-    await this._locked(() => this._sync());
-    return this._mirror.count();
-  }
-
-  /** Deletes this thread's file and messages. */
-  async clear() {
-    await this.deleteThread(this.threadId);
-  }
-
-  /** A reference to this thread (no messages): thread.serialize() stores it
-   *  and updateFromState() reconnects to the same file. */
-  async serialize() {
-    return { type: 'store_reference', kind: 'file', directory: this.directory, thread_id: this.threadId };
-  }
-
-  /** Reconnects to the thread a reference names. */
-  async updateFromState(state) {
-    const ref = typeof state === 'string' ? JSON.parse(state) : state;
-    if (!ref || ref.type !== 'store_reference' || ref.kind !== 'file') {
-      throw new ThreadmemError('INVALID_FORMAT', 'not a file store reference');
-    }
-    this.threadId = checkThreadId(ref.thread_id);
-    if (typeof ref.directory === 'string' && ref.directory) this.directory = ref.directory;
-    await this._mirror.clear();
-    this._reset();
-  }
-
-  /** The ids of the threads stored in the directory. */
-  async listThreads() {
+  async list() {
     let names;
     try {
-      names = await this._fs.readdir(this.directory);
+      names = await this.fs.readdir(this.directory);
     } catch (err) {
       if (err.code === 'ENOENT') return [];
-      throw wrapError('STORAGE_ERROR', 'cannot list the directory', err);
+      throw err;
     }
     return names
       .filter((n) => n.endsWith(SUFFIX))
       .map((n) => n.slice(0, -SUFFIX.length))
-      .filter(isThreadId)
-      .sort();
-  }
-
-  /** Deletes a thread's file (this store's own thread is then empty). */
-  async deleteThread(threadId) {
-    checkThreadId(threadId);
-    const target = join(this.directory, threadId + SUFFIX);
-    const run = async () => {
-      await this._fs.unlink(target).catch((err) => {
-        if (err.code !== 'ENOENT') throw wrapError('STORAGE_ERROR', 'cannot delete the thread file', err);
-      });
-      if (threadId === this.threadId) {
-        await this._mirror.clear();
-        this._reset();
-        this._loaded = true;
-      }
-    };
-    if (threadId === this.threadId) await this._locked(run);
-    else await run();
-  }
-
-  close() {
-    this._mirror.close();
-  }
-
-  get closed() {
-    return this._mirror.closed;
+      .filter(isThreadId);
   }
 }
 
@@ -355,10 +255,6 @@ async function breakIfStale(fs, lock) {
   } finally {
     await fs.unlink(breaker).catch(() => {});
   }
-}
-
-function toPlain(m) {
-  return typeof m?.toJSON === 'function' ? m.toJSON() : m;
 }
 
 async function readRange(fs, path, from, to) {

@@ -186,6 +186,76 @@ export interface PersistentStore<Ref> extends MessageStore {
   readonly maxTokens: number | undefined;
 }
 
+/** A reference to a thread of a custom persistent backend. */
+export interface PersistentStoreReference {
+  type: 'store_reference';
+  kind: string;
+  thread_id: string;
+  [field: string]: unknown;
+}
+
+/** What storage returned to read(): nothing new, records kept one per entry,
+ *  or a byte stream (records back to back) from byte `offset`. */
+export type PersistentRead =
+  | { unchanged: true }
+  | { records: Uint8Array[]; firstSeq: number; full?: boolean; mark: unknown }
+  | { bytes: Uint8Array; offset: number; full?: boolean; mark: unknown };
+
+/** What append() is asked to write, in one atomic step. */
+export interface PersistentAppend {
+  /** The seq of records[0]; the others follow. */
+  firstSeq: number;
+  /** Drop the records heldFirst..dropBefore-1 with the append (0: none). */
+  dropBefore: number;
+  heldFirst: number;
+  /** The oldest seq held after the append. */
+  firstAfter: number;
+  /** The thread's time to live to set (0: none). */
+  ttlSeconds: number;
+  /** What the store last saw: append() writes nothing and resolves to false
+   *  when storage changed since `mark`. */
+  since: { mark: unknown; nextSeq: number };
+}
+
+/** The record interface a persistent backend implements (see
+ *  js/persistent-store.js): it only moves records; the core decides. */
+export interface PersistentBackend {
+  readonly kind: string;
+  /** true: append() drops records; false: the store calls rewrite() to compact. */
+  readonly inPlace: boolean;
+  reference(): Record<string, unknown>;
+  adopt(ref: PersistentStoreReference): void | Promise<void>;
+  where?(threadId: string): string;
+  lock<T>(threadId: string, fn: () => Promise<T>, options: { write: boolean }): Promise<T>;
+  read(threadId: string, since: { mark: unknown; nextSeq: number } | null): PersistentRead | Promise<PersistentRead>;
+  append(threadId: string, records: Uint8Array[], options: PersistentAppend): Promise<unknown>;
+  rewrite?(threadId: string, records: Uint8Array[], firstSeq: number): Promise<unknown>;
+  truncate?(threadId: string, length: number): Promise<unknown>;
+  remove(threadId: string): Promise<void>;
+  list(): string[] | Promise<string[]>;
+  close?(): void | Promise<void>;
+}
+
+export interface PersistentChatMessageStoreOptions extends StoreLimits {
+  threadId?: string;
+  /** Time to live of a thread, refreshed by each turn (backends that keep one). */
+  ttlSeconds?: number;
+  encryption?: EncryptionOptions;
+}
+
+/** The ChatMessageStore API over any backend implementing PersistentBackend;
+ *  the built-in persistent stores are this class over their own backends. */
+export class PersistentChatMessageStore {
+  constructor(backend: PersistentBackend, options?: PersistentChatMessageStoreOptions);
+  readonly threadId: string;
+  readonly ttlSeconds?: number;
+  /** Bytes written by the last addMessages. */
+  readonly lastAppendBytes?: number;
+  /** What the last load repaired: a torn tail of a stream cut off. */
+  readonly lastRecovery: { tail: 'torn'; bytes: number } | null;
+}
+export interface PersistentChatMessageStore extends PersistentStore<PersistentStoreReference> {}
+
 export class IndexedDBChatMessageStore {
   constructor(options?: IndexedDBChatMessageStoreOptions);
   readonly dbName: string;

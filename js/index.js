@@ -8,6 +8,7 @@ export { init } from './core.js';
 export { ThreadmemError } from './errors.js';
 export { ChatMessage } from './message.js';
 export { ChatMessageStore } from './store.js';
+export { PersistentChatMessageStore } from './persistent-store.js';
 export { IndexedDBChatMessageStore } from './indexeddb-store.js';
 export { LocalStorageChatMessageStore } from './local-storage-store.js';
 export { AgentThread } from './thread.js';

@@ -1,28 +1,21 @@
 // IndexedDBChatMessageStore (browsers): one object store of records keyed by
-// [threadId, seq], one record per message in the core's layout (js/log.js
-// encodes and reads them; this adapter only moves bytes). A turn is one
-// readwrite transaction: catch up with what other tabs appended, add the
-// turn's records, delete what maxMessages evicts.
+// [threadId, seq], one record per message in the core's layout. The shared
+// persistent store (js/persistent-store.js) and the core decide everything;
+// this backend only talks to IndexedDB: a turn is one readwrite transaction
+// (committed with strict durability before it resolves) that checks no other
+// tab wrote the thread since it was read, adds the turn's records and
+// deletes what the core evicted; appends take a Web Lock per thread.
 
-import { ThreadmemError, storageError } from './errors.js';
-import { ChatMessageStore } from './store.js';
-import { RecordCodec } from './record-codec.js';
-import { messageValues } from './message.js';
-import { checkThreadId, isThreadId } from './thread-id.js';
-import { newId } from './thread.js';
+import { ThreadmemError } from './errors.js';
+import { PersistentChatMessageStore } from './persistent-store.js';
+import { isThreadId } from './thread-id.js';
 
 const RECORDS = 'records';
 const DB_VERSION = 1;
-const MAX_CONFLICT_RETRIES = 20;
 // Acknowledged means on disk (IndexedDB's default lets the browser delay the flush).
 const WRITE = { durability: 'strict' };
 
-// With encryption, a turn is sealed before its transaction opens (WebCrypto's
-// promises would let the transaction commit under us); the transaction only
-// checks that no other tab appended meanwhile, else the turn is sealed again.
-class ChangedMeanwhile extends Error {}
-
-export class IndexedDBChatMessageStore {
+export class IndexedDBChatMessageStore extends PersistentChatMessageStore {
   /**
    * @param {{dbName?: string, threadId?: string, maxMessages?: number, maxTokens?: number,
    *          encoding?: string, indexedDB?: IDBFactory,
@@ -31,39 +24,51 @@ export class IndexedDBChatMessageStore {
    *   instrumented one or an implementation for Node, also works).
    */
   constructor({ dbName = 'threadmem', threadId, maxMessages, maxTokens, encoding, indexedDB, encryption } = {}) {
+    super(new IndexedDBBackend(dbName, indexedDB), { threadId, maxMessages, maxTokens, encoding, encryption });
+  }
+
+  get dbName() {
+    return this._backend.dbName;
+  }
+}
+
+// The mark of a thread is its first and last seq and its last record's
+// bytes: a thread deleted and refilled elsewhere differs there.
+class IndexedDBBackend {
+  constructor(dbName, factory) {
     if (typeof dbName !== 'string' || dbName === '' || dbName.length > 256) {
       throw new ThreadmemError('INVALID_ARGUMENT', 'dbName must be a string of 1-256 characters');
     }
-    if (indexedDB !== undefined && typeof indexedDB?.open !== 'function') {
+    if (factory !== undefined && typeof factory?.open !== 'function') {
       throw new ThreadmemError('INVALID_ARGUMENT', 'indexedDB must be an IDBFactory');
     }
-    this._factory = indexedDB; // globalThis.indexedDB when absent
+    this.kind = 'indexeddb';
+    this.inPlace = true;
     this.dbName = dbName;
-    this.threadId = checkThreadId(threadId ?? newId());
-    // The core decides what the limits evict; storage follows its choice.
-    this._mirror = new ChatMessageStore({ maxMessages, maxTokens, encoding });
-    this.maxMessages = this._mirror.maxMessages;
-    this.maxTokens = this._mirror.maxTokens;
-    this._codec = new RecordCodec(encryption);
+    this._factory = factory; // globalThis.indexedDB when absent
     this._conn = null;
     this._opening = null;
-    this._queue = Promise.resolve();
-    this._reset();
   }
 
-  _reset() {
-    this._loaded = false;
-    this._firstSeq = 0; // seq of the thread's oldest record (0: none)
-    this._lastSeq = 0; // seq of the newest record mirrored (0: none)
-    this._lastRecord = null; // its bytes: a thread deleted and refilled elsewhere differs here
+  where(threadId) {
+    return `IndexedDB ${this.dbName}, thread ${threadId}`;
+  }
+
+  reference() {
+    return { db_name: this.dbName };
+  }
+
+  adopt(ref) {
+    if (typeof ref.db_name === 'string' && ref.db_name && ref.db_name !== this.dbName) {
+      this.close();
+      this.dbName = ref.db_name;
+    }
   }
 
   async _db() {
     if (this._conn) return this._conn;
     const factory = this._factory ?? globalThis.indexedDB;
-    if (!factory) {
-      throw new ThreadmemError('STORAGE_ERROR', 'IndexedDB is not available here');
-    }
+    if (!factory) throw new ThreadmemError('STORAGE_ERROR', 'IndexedDB is not available here');
     this._opening ??= new Promise((resolve, reject) => {
       const req = factory.open(this.dbName, DB_VERSION);
       req.onupgradeneeded = () => {
@@ -84,142 +89,58 @@ export class IndexedDBChatMessageStore {
       },
       (err) => {
         this._opening = null;
-        throw storageError(err, 'cannot open IndexedDB');
+        throw err;
       },
     );
     return this._opening;
   }
 
-  // One operation of this store at a time (the mirror follows one order);
-  // with `lock`, also across tabs through the Web Locks API where it exists.
-  _queued(fn, lock) {
-    const locks = lock && globalThis.navigator?.locks;
-    const run = locks ? () => locks.request(`threadmem-idb:${this.dbName}:${lock}`, fn) : fn;
-    const result = this._queue.then(() => {
-      this._mirror._live();
-      return run();
-    });
-    this._queue = result.catch(() => {});
-    return result;
+  // Writers of a thread take a Web Lock (where the browser has the API), so
+  // that two tabs rarely collide; the transaction's check catches the rest.
+  lock(threadId, fn, { write }) {
+    const locks = write && globalThis.navigator?.locks;
+    return locks ? locks.request(`threadmem-idb:${this.dbName}:${threadId}`, fn) : fn();
   }
 
-  _where() {
-    return `IndexedDB ${this.dbName}, thread ${this.threadId}`;
-  }
-
-  // ---- catching up with the database (another tab may have appended) ----
-
-  async _sync(tx, mustBeCurrent = false) {
-    const os = tx.objectStore(RECORDS);
-    const id = this.threadId;
+  async _ends(os, threadId) {
     const [head, tail] = await Promise.all([
-      request(os.openKeyCursor(threadRange(id))),
-      request(os.openCursor(threadRange(id), 'prev')),
+      request(os.openKeyCursor(threadRange(threadId))),
+      request(os.openCursor(threadRange(threadId), 'prev')),
     ]);
-    const first = head ? head.key[1] : 0;
-    const last = tail ? tail.key[1] : 0;
-    const lastRecord = tail ? tail.value : null;
-    if (this._loaded && last === this._lastSeq && first === this._firstSeq && sameBytes(lastRecord, this._lastRecord)) {
-      return;
-    }
-    if (mustBeCurrent) throw new ChangedMeanwhile();
-    // Only the newer records are read when ours are still there unchanged.
-    let from = first;
-    let full = true;
-    if (this._loaded && this._lastSeq && last > this._lastSeq && (first === this._firstSeq || this.maxMessages || this.maxTokens)) {
-      const mine = await request(os.get([id, this._lastSeq]));
-      if (mine && sameBytes(mine, this._lastRecord)) {
-        from = this._lastSeq + 1;
-        full = false;
-      }
-    }
-    const records = last ? await request(os.getAll(IDBKeyRange.bound([id, from], [id, Infinity]))) : [];
-    const log = await this._codec.readRecords(records.map(asBytes), from, this._where(), id);
-    if (full) {
-      await this._mirror.updateFromState({ type: 'chat_message_store_state', messages: log.messages });
-      this._firstSeq = first;
-    } else {
-      this._mirror._add(log.messages);
-    }
-    this._lastSeq = last;
-    this._lastRecord = lastRecord;
-    this._loaded = true;
+    return { first: head ? head.key[1] : 0, last: tail ? tail.key[1] : 0, lastRecord: tail ? asBytes(tail.value) : null };
   }
 
-  async _read(fn) {
-    return this._queued(async () => {
-      await this._syncReadOnly();
-      return fn();
-    });
-  }
-
-  async _syncReadOnly() {
-    const db = await this._db();
-    try {
-      const tx = db.transaction(RECORDS, 'readonly');
-      done(tx).catch(() => {});
-      await this._sync(tx);
-    } catch (err) {
-      this._loaded = false;
-      throw storageError(err, 'cannot read IndexedDB');
+  async read(threadId, since) {
+    const tx = (await this._db()).transaction(RECORDS, 'readonly');
+    done(tx).catch(() => {});
+    const os = tx.objectStore(RECORDS);
+    const mark = await this._ends(os, threadId);
+    const seen = since?.mark;
+    if (seen && sameMark(mark, seen)) return { unchanged: true };
+    // Only the newer records are read when ours are all still there.
+    let from = mark.first;
+    if (seen?.last && mark.first === seen.first && mark.last > seen.last) {
+      const mine = await request(os.get([threadId, seen.last]));
+      if (mine && sameBytes(asBytes(mine), seen.lastRecord)) from = seen.last + 1;
     }
+    const values = mark.last ? await request(os.getAll(IDBKeyRange.bound([threadId, from], [threadId, Infinity]))) : [];
+    return { records: values.map(asBytes), firstSeq: from, full: from === mark.first, mark };
   }
 
-  // ---- ChatMessageStore ----
-
-  /** Appends messages, all or nothing, in one transaction, resolved once it
-   *  has committed; on failure neither the database nor this store changes. */
-  async addMessages(messages) {
-    const list = messageValues(messages);
-    await this._queued(async () => {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          return await this._append(list);
-        } catch (err) {
-          const changed = err instanceof ChangedMeanwhile; // nothing was mirrored
-          if (!changed) this._loaded = false; // the mirror may hold what was not written: reload it
-          // A key already taken: another writer appended first; catch up, new seqs.
-          if ((err?.name === 'ConstraintError' || changed) && attempt < MAX_CONFLICT_RETRIES) continue;
-          throw storageError(err, 'cannot append to IndexedDB');
-        }
-      }
-    }, this.threadId);
-  }
-
-  async _append(list) {
-    let sealed = null;
-    if (this._codec.encrypted) {
-      await this._syncReadOnly();
-      sealed = await this._codec.encode(list, this._lastSeq + 1, this.threadId);
-    }
-    const db = await this._db();
-    const tx = db.transaction(RECORDS, 'readwrite', WRITE);
+  async append(threadId, records, { firstSeq, dropBefore, heldFirst, firstAfter, since }) {
+    const tx = (await this._db()).transaction(RECORDS, 'readwrite', WRITE);
     const finished = done(tx);
     finished.catch(() => {});
     try {
-      await this._sync(tx, sealed !== null);
       const os = tx.objectStore(RECORDS);
-      const id = this.threadId;
-      const seq0 = this._lastSeq + 1;
-      const { records, messages: canonical } = sealed ?? (await this._codec.encode(list, seq0, id));
-      let lastRecord = this._lastRecord;
-      let bytes = 0;
-      records.forEach((record, i) => {
-        os.add(record, [id, seq0 + i]); // add, not put: a taken key fails the transaction
-        lastRecord = record;
-        bytes += record.length;
-      });
-      // The core decides what maxMessages evicts; its records go in this transaction.
-      this._mirror._add(canonical);
-      const last = seq0 + list.length - 1;
-      const first = this._firstSeq || seq0;
-      const keepFrom = last + 1 - (await this._mirror.count());
-      if (keepFrom > first) os.delete(IDBKeyRange.bound([id, first], [id, keepFrom], false, true));
+      if (!sameMark(await this._ends(os, threadId), since.mark)) {
+        tx.abort();
+        return false; // another tab wrote first
+      }
+      // add, not put: a taken key fails the transaction
+      records.forEach((record, i) => os.add(record, [threadId, firstSeq + i]));
+      if (dropBefore) os.delete(IDBKeyRange.bound([threadId, heldFirst], [threadId, dropBefore], false, true));
       await finished;
-      this._firstSeq = list.length ? Math.max(first, keepFrom) : this._firstSeq;
-      this._lastSeq = last;
-      this._lastRecord = lastRecord;
-      this.lastAppendBytes = bytes;
     } catch (err) {
       try {
         tx.abort();
@@ -227,106 +148,39 @@ export class IndexedDBChatMessageStore {
         // already aborted (the failure came from the transaction itself)
       }
       await finished.catch(() => {});
+      if (err?.name === 'ConstraintError') return false; // a seq another writer took
       throw err;
     }
+    return { first: firstAfter, last: firstSeq + records.length - 1, lastRecord: records[records.length - 1] };
   }
 
-  async listMessages() {
-    return this._read(() => this._mirror.listMessages());
+  async remove(threadId) {
+    const tx = (await this._db()).transaction(RECORDS, 'readwrite', WRITE);
+    const finished = done(tx);
+    tx.objectStore(RECORDS).delete(threadRange(threadId));
+    await finished;
   }
 
-  async getHistory(query) {
-    return this._read(() => this._mirror.getHistory(query));
-  }
-
-  async count() {
-    return this._read(() => this._mirror.count());
-  }
-
-  /** Deletes this thread's records and messages. */
-  async clear() {
-    await this.deleteThread(this.threadId);
-  }
-
-  /** A reference to this thread (no messages): thread.serialize() stores it
-   *  and updateFromState() reconnects to the same database and thread. */
-  async serialize() {
-    return { type: 'store_reference', kind: 'indexeddb', db_name: this.dbName, thread_id: this.threadId };
-  }
-
-  /** Reconnects to the thread a reference names. */
-  async updateFromState(state) {
-    const ref = typeof state === 'string' ? JSON.parse(state) : state;
-    if (!ref || ref.type !== 'store_reference' || ref.kind !== 'indexeddb') {
-      throw new ThreadmemError('INVALID_FORMAT', 'not an IndexedDB store reference');
-    }
-    const threadId = checkThreadId(ref.thread_id);
-    await this._queued(async () => {
-      if (typeof ref.db_name === 'string' && ref.db_name && ref.db_name !== this.dbName) {
-        this._conn?.close();
-        this._conn = null;
-        this.dbName = ref.db_name;
-      }
-      this.threadId = threadId;
-      await this._mirror.clear();
-      this._reset();
+  async list() {
+    const tx = (await this._db()).transaction(RECORDS, 'readonly');
+    const ids = [];
+    await new Promise((resolve, reject) => {
+      const req = tx.objectStore(RECORDS).openKeyCursor();
+      req.onerror = () => reject(req.error);
+      req.onsuccess = () => {
+        const cursor = req.result;
+        if (!cursor) return resolve();
+        const [id] = cursor.key;
+        if (isThreadId(id)) ids.push(id);
+        cursor.continue([id, Infinity]); // the next thread's first key
+      };
     });
+    return ids;
   }
 
-  /** The ids of the threads in this database. */
-  async listThreads() {
-    return this._queued(async () => {
-      const db = await this._db();
-      const tx = db.transaction(RECORDS, 'readonly');
-      const ids = [];
-      try {
-        await new Promise((resolve, reject) => {
-          const req = tx.objectStore(RECORDS).openKeyCursor();
-          req.onerror = () => reject(req.error);
-          req.onsuccess = () => {
-            const cursor = req.result;
-            if (!cursor) return resolve();
-            const [id] = cursor.key;
-            if (isThreadId(id)) ids.push(id);
-            cursor.continue([id, Infinity]); // the next thread's first key
-          };
-        });
-      } catch (err) {
-        throw storageError(err, 'cannot list IndexedDB');
-      }
-      return ids.sort();
-    });
-  }
-
-  /** Deletes a thread's records (this store's own thread is then empty). */
-  async deleteThread(threadId) {
-    checkThreadId(threadId);
-    await this._queued(async () => {
-      const db = await this._db();
-      const tx = db.transaction(RECORDS, 'readwrite', WRITE);
-      const finished = done(tx);
-      tx.objectStore(RECORDS).delete(threadRange(threadId));
-      try {
-        await finished;
-      } catch (err) {
-        throw storageError(err, 'cannot delete from IndexedDB');
-      }
-      if (threadId === this.threadId) {
-        await this._mirror.clear();
-        this._reset();
-      }
-    }, threadId);
-  }
-
-  /** Frees the mirror and closes the connection; later calls throw CLOSED. */
   close() {
-    this._mirror.close();
     this._conn?.close();
     this._conn = null;
-  }
-
-  get closed() {
-    return this._mirror.closed;
   }
 }
 
@@ -352,6 +206,10 @@ function asBytes(value) {
   if (value instanceof Uint8Array) return value;
   if (value instanceof ArrayBuffer) return new Uint8Array(value);
   throw new ThreadmemError('CORRUPT_RECORD', 'an IndexedDB record is not bytes');
+}
+
+function sameMark(a, b) {
+  return a.first === b.first && a.last === b.last && sameBytes(a.lastRecord, b.lastRecord);
 }
 
 function sameBytes(a, b) {

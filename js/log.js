@@ -167,19 +167,3 @@ export function concatBytes(parts) {
   }
   return bytes;
 }
-
-/** Reads records kept one per entry (an IndexedDB value, a localStorage
- *  item), in key order, whose keys say they are seqs firstSeq, firstSeq+1, ...
- *  In such stores every record was written whole, so any damage (a torn or
- *  failing record, a lost or repeated one) is CORRUPT_RECORD, never dropped.
- *  `options` as scanLog's. */
-export function scanRecords(records, firstSeq, where, options) {
-  const log = scanLog(concatBytes(records), options);
-  if (log.tail !== 'clean') {
-    throw new ThreadmemError('CORRUPT_RECORD', `${where}: a record fails its integrity check`);
-  }
-  if (log.count !== records.length || (log.count && log.first_seq !== firstSeq)) {
-    throw new ThreadmemError('CORRUPT_RECORD', `${where}: records out of sequence`);
-  }
-  return log;
-}

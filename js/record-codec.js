@@ -3,7 +3,7 @@
 // has an `encryption` option (js/encryption.js). A store makes one codec and
 // never looks inside a record.
 
-import { concatBytes, encodeLog, frameSealed, readUnsealed, scanLog, scanRecords, stampLog } from './log.js';
+import { concatBytes, encodeLog, frameSealed, readUnsealed, scanLog, stampLog } from './log.js';
 import { Sealer } from './encryption.js';
 
 const utf8 = new TextEncoder();
@@ -42,19 +42,10 @@ export class RecordCodec {
     return { records, bytes: records.length === 1 ? records[0] : concatBytes(records), messages: canonical };
   }
 
-  /** Reads a log (the bytes of a file, or of records back to back), as scanLog. */
+  /** Reads a log (the bytes of a file, or of records back to back), as scanLog;
+   *  the core's journal (js/journal.js) then judges it. */
   async read(bytes, threadId) {
     return this.#open(scanLog(bytes, { sealed: this.encrypted }), threadId);
-  }
-
-  /** Reads records kept one per entry, as scanRecords. */
-  async readRecords(records, firstSeq, where, threadId) {
-    return this.#open(scanRecords(records, firstSeq, where, { sealed: this.encrypted }), threadId);
-  }
-
-  /** The seq of the last record of a log, checked but not decrypted. */
-  lastSeq(bytes) {
-    return scanLog(bytes, { sealed: this.encrypted }).last_seq;
   }
 
   async #open(log, threadId) {

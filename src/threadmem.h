@@ -225,6 +225,74 @@ int tm_log_frame_sealed(tm_ctx *ctx, double seq, const unsigned char *payload, s
 int tm_log_read_unsealed(tm_ctx *ctx, const unsigned char *buf, size_t n,
                          const uint32_t *lens, size_t count, double first_seq, char **out);
 
+/* ---- Journal: the decisions of a persistent thread. A persistent store
+ *      (js/persistent-store.js) keeps a thread as records numbered by seq in
+ *      some storage (a file, a Redis list, IndexedDB, localStorage) and
+ *      mirrors the messages it keeps in a tm_store, whose limits decide
+ *      eviction. These two calls decide, from what storage holds, what a turn
+ *      writes and drops and what a read may believe; the storage only
+ *      carries the plan out. Seqs are integers in [0, TM_MAX_LOG_SEQ], 0
+ *      meaning none. Every field is a double so that the host lays the
+ *      structs out without padding rules. ---- */
+
+/* A storage that can only append and rewrite (a file) is compacted once it
+ * holds more than this many times the records the core keeps. */
+#define TM_JOURNAL_COMPACT_FACTOR 2
+
+typedef struct tm_journal_turn {
+  /* in */
+  double first_seq;   /* the oldest record storage holds (0: none) */
+  double next_seq;    /* the seq the turn's first record gets */
+  double turn;        /* records in the turn */
+  double kept;        /* messages the store keeps once the turn is added */
+  double limited;     /* 1: the store has a limit (maxMessages, maxTokens) */
+  double in_place;    /* 1: storage drops records with the append (a list,
+                         keyed records); 0: it can only rewrite (a file) */
+  double ttl_seconds; /* the thread's time to live (0: none) */
+  /* out */
+  double drop_before;  /* records below this seq go with the append (0: none) */
+  double rewrite_from; /* after the append, rewrite storage as the kept
+                          records from this seq (0: no compaction) */
+  double expire;       /* the TTL to set with the append (0: none) */
+  double first_after;  /* the oldest record storage holds after the append
+                          (rewrite_from once a rewrite has succeeded) */
+  double next_after;   /* the seq after the turn */
+} tm_journal_turn;
+
+/* Plans a turn: fills the outputs of *t. TM_EINVAL for a seq or count out
+ * of range or more kept messages than storage would hold, TM_ERANGE for a
+ * turn that would pass TM_MAX_LOG_SEQ; the outputs are then unchanged. */
+int tm_journal_plan(tm_ctx *ctx, tm_journal_turn *t);
+
+typedef struct tm_journal_read {
+  /* in: what the host asked for */
+  double expect_seq; /* the seq the mirror expects next; 0: a full load,
+                        the read is the whole thread */
+  double key_seq;    /* storage of entries: the seq of the first entry by
+                        its key (0: entries without keys, such as a list);
+                        unused for a stream */
+  double entries;    /* storage of entries: how many were read; -1: the read
+                        is a byte stream (a file), where a write cut short
+                        leaves a torn tail */
+  double offset;     /* a stream: the byte the read started at */
+  /* in: the scan of the bytes read (tm_log_scan's fields) */
+  double count, first_seq, last_seq, valid_bytes;
+  double tail;       /* 0 clean, 1 torn, 2 corrupt */
+  /* out */
+  double skip;       /* leading records the mirror already holds */
+  double cut_at;     /* a stream with a torn tail: truncate to this byte
+                        (-1: nothing to cut) */
+  double first_after; /* a full load: the oldest seq held (0: none) */
+  double next_after; /* the seq the next record gets */
+} tm_journal_read;
+
+/* Judges a read: TM_OK when its records follow what the mirror holds (or,
+ * for a full load, follow each other), with what to skip and cut; TM_EFORMAT
+ * (the message says where) for a corrupt record, one out of sequence, or a
+ * torn record where every record was stored whole. A torn tail of a stream
+ * is never acknowledged data: the verdict cuts it. */
+int tm_journal_verdict(tm_ctx *ctx, tm_journal_read *r);
+
 /* ---- Tokenizer: exact BPE (OpenAI's tiktoken encodings) and an estimate. ---- */
 
 /* Encodings by number. The BPE ones need their vocabulary loaded first. */

@@ -168,9 +168,11 @@ test('a failing write fails the run with a ThreadmemError and leaves the thread 
   const sizeBefore = (await stat(store.path)).size;
   const agent = new ChatAgent({ chatClient: client });
   const thread = agent.getNewThread({ messageStore: store });
-  const real = store._appendBytes.bind(store);
+  // The backend's one write of a turn, made to fail half way.
+  const backend = store._backend;
+  const real = backend.appendBytes.bind(backend);
   const boom = new Error('disk on fire');
-  store._appendBytes = async (bytes) => {
+  backend.appendBytes = async (threadId, bytes) => {
     await appendFile(store.path, bytes.subarray(0, 10)); // half written, then the failure
     throw boom;
   };
@@ -180,7 +182,7 @@ test('a failing write fails the run with a ThreadmemError and leaves the thread 
   expect((await stat(store.path)).size).toBe(sizeBefore);
   expect(texts(await store.listMessages())).toEqual(['before']);
 
-  store._appendBytes = real;
+  backend.appendBytes = real;
   await agent.run('hello', { thread });
   const fresh = new FileChatMessageStore({ directory: dir, threadId: 'faulty' });
   expect(texts(await fresh.listMessages())).toEqual(['before', 'hello', expect.stringMatching(/^Echo: hello/)]);
