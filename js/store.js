@@ -154,7 +154,7 @@ export class ChatMessageStore {
     return this._ptr;
   }
 
-  // A run holds the store while it is suspended in the core.
+  // A run holds the store between its steps: close() then frees it when the run ends.
   _pin() {
     this._live();
     this._pins++;
