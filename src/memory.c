@@ -60,6 +60,7 @@ typedef struct entry {
   double created, updated;
   float *vec; /* unit vector of the index's dimension, or NULL */
   float qscale, qerr; /* of the vector's codes: vec ~ qscale * codes, |error| <= qerr */
+  float nscale, nerr; /* the same of its 4-bit codes (nibbles) */
   uint32_t *terms, *tfs, n_terms, length;
   event *events;
   uint32_t n_events, cap_events;
@@ -71,18 +72,21 @@ typedef struct entry {
  * the entry's text, scopes or vector. */
 typedef struct hot {
   const char *scope[N_SCOPE];
-  float qscale, qerr;
+  float nscale, nerr; /* of the nibbles */
   bool live, vec;
 } hot;
 
-/* The int8 codes of the embeddings (in the layout of tm_record_codes): slot
- * d (document d) is at codes + d * dim; a slot of a document without a
- * vector is unused. */
+/* The codes of the embeddings: int8 (in the layout of tm_record_codes),
+ * slot d (document d) at codes + d * dim, and 4-bit (tm_record_nibbles) at
+ * nibbles + d * nib_size(dim); a slot of a document without a vector is
+ * unused. */
 typedef struct arena {
-  uint8_t *codes;
+  uint8_t *codes, *nibbles;
   size_t cap; /* slots */
   uint32_t dim;
 } arena;
+
+static size_t nib_size(uint32_t dim) { return ((size_t)dim + 1) / 2; }
 
 typedef struct posting {
   uint32_t doc, tf;
@@ -125,7 +129,9 @@ struct tm_memory {
   float *bounds;  /* per-document score bounds of a hybrid search */
   size_t cap_scratch, cap_bounds;
   arena codes;
-  size_t last_candidates, last_rescored; /* of the last hybrid search */
+  /* Of the last hybrid search: records re-scored from the first pass's
+   * candidates, int8 bounds checked after, and records re-scored after. */
+  size_t last_candidates, last_checked, last_rescored;
 };
 
 /* ---------------------------------------------------------------- maps -- */
@@ -314,13 +320,21 @@ static int reserve_codes(tm_memory *mem, size_t docs, uint32_t dim, arena *fresh
   while (cap < docs) cap *= 2;
   if (cap > SIZE_MAX / dim) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
   if (dim == a->dim) {
+    /* Either may grow alone: a larger buffer than `cap` says is harmless. */
     uint8_t *c = tm_realloc(a->codes, cap * dim);
     if (!c) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
     a->codes = c;
+    uint8_t *nb = tm_realloc(a->nibbles, cap * nib_size(dim));
+    if (!nb) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+    a->nibbles = nb;
     a->cap = cap;
     return TM_OK;
   }
-  if (!(fresh->codes = tm_malloc(cap * dim))) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+  if (!(fresh->codes = tm_malloc(cap * dim)) || !(fresh->nibbles = tm_malloc(cap * nib_size(dim)))) {
+    tm_free(fresh->codes);
+    fresh->codes = NULL;
+    return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+  }
   fresh->cap = cap;
   fresh->dim = dim;
   return TM_OK;
@@ -331,20 +345,22 @@ static int reserve_codes(tm_memory *mem, size_t docs, uint32_t dim, arena *fresh
 static void write_codes(tm_memory *mem, arena *fresh, uint32_t doc) {
   if (fresh->codes) {
     tm_free(mem->codes.codes);
+    tm_free(mem->codes.nibbles);
     mem->codes = *fresh;
-    fresh->codes = NULL;
+    fresh->codes = fresh->nibbles = NULL;
   }
   entry *en = &mem->e[doc];
   uint32_t dim = mem->codes.dim;
   en->qscale = tm_record_codes(en->vec, dim, mem->codes.codes + (size_t)doc * dim, &en->qerr);
+  en->nscale = tm_record_nibbles(en->vec, dim, mem->codes.nibbles + (size_t)doc * nib_size(dim), &en->nerr);
 }
 
 static void keep_hot(tm_memory *mem, uint32_t doc) {
   const entry *en = &mem->e[doc];
   hot *h = &mem->hot[doc];
   memcpy(h->scope, en->scope, sizeof h->scope);
-  h->qscale = en->qscale;
-  h->qerr = en->qerr;
+  h->nscale = en->nscale;
+  h->nerr = en->nerr;
   h->live = en->text != NULL;
   h->vec = en->vec != NULL;
 }
@@ -727,6 +743,7 @@ static void release(tm_memory *mem) {
   tm_free(mem->scratch);
   tm_free(mem->bounds);
   tm_free(mem->codes.codes);
+  tm_free(mem->codes.nibbles);
   tm_base keep = mem->base;
   memset(mem, 0, sizeof *mem);
   mem->base = keep;
@@ -968,6 +985,7 @@ oom:
   rc = tm_fail(&mem->base, TM_ENOMEM, "out of memory");
 fail:
   tm_free(fresh.codes);
+  tm_free(fresh.nibbles);
   tm_free(en.terms);
   tm_free(en.tfs);
   if (add_event) {
@@ -1163,6 +1181,7 @@ done:
   tm_free(tfs);
   tm_free(vec);
   tm_free(fresh.codes);
+  tm_free(fresh.nibbles);
   return rc;
 }
 
@@ -1368,6 +1387,14 @@ typedef struct hybrid_query {
   bool exact;            /* no first pass: every record is scored exactly */
 } hybrid_query;
 
+/* The bound of a record's cosine from the dot product of its codes (scale
+ * `scale`, error `err`) with the query's: with v ~ v' and u ~ u' (the
+ * codes), |u.v - u'.v'| <= |u.(v - v')| + |(u - u').v'| <= err + q->err *
+ * |v'|, and |v'| <= 1 + err. `slack` is above float rounding. */
+static float cos_bound(const hybrid_query *q, int32_t dot, float scale, float err, float slack) {
+  return (float)dot * q->scale * scale + err + q->err * (1 + err) + slack;
+}
+
 static void score_into(tm_memory *mem, const hybrid_query *q, uint32_t d, heap *hp) {
   const float *v = mem->e[d].vec;
   float s = fuse(mem->scratch[d], q->best, v ? tm_dot(q->vec, v, mem->dim) : 0);
@@ -1381,6 +1408,7 @@ static void hybrid_rank(tm_memory *mem, const filter *f, const hybrid_query *q, 
                         heap *hp) {
   float *bound = mem->bounds;
   uint32_t cdim = mem->codes.dim;
+  size_t nstride = nib_size(cdim);
   /* Above the rounding of float arithmetic (the dot product's included),
    * far below the codes' error. */
   float slack = 1e-4f + 1e-7f * (float)mem->dim;
@@ -1409,11 +1437,11 @@ static void hybrid_rank(tm_memory *mem, const filter *f, const hybrid_query *q, 
       with_vec += in[j] && h->vec;
     }
     if (!q->exact && with_vec == 4) {
-      tm_dot_codes4(mem->codes.codes + d0 * cdim, cdim, &q->codes, dots);
+      tm_dot_nibbles4(mem->codes.nibbles + d0 * nstride, nstride, &q->codes, dots);
     } else if (!q->exact) {
       for (size_t j = 0; j < n; j++)
         if (in[j] && mem->e[d0 + j].vec)
-          dots[j] = tm_dot_codes(mem->codes.codes + (d0 + j) * cdim, &q->codes);
+          dots[j] = tm_dot_nibbles(mem->codes.nibbles + (d0 + j) * nstride, &q->codes);
     }
     for (size_t j = 0; j < n; j++) {
       size_t d = d0 + j;
@@ -1422,13 +1450,7 @@ static void hybrid_rank(tm_memory *mem, const filter *f, const hybrid_query *q, 
       if (in[j] && q->exact) {
         ub = INFINITY;
       } else if (in[j] && (bm > 0 || h->vec)) {
-        float cos = 0;
-        if (h->vec) {
-          /* With v ~ v' and u ~ u' (the codes): |u.v - u'.v'| <= |u.(v - v')|
-           * + |(u - u').v'| <= qerr + err * |v'|, and |v'| <= 1 + qerr. */
-          float approx = (float)dots[j] * q->scale * h->qscale;
-          cos = approx + h->qerr + q->err * (1 + h->qerr) + slack;
-        }
+        float cos = h->vec ? cos_bound(q, dots[j], h->nscale, h->nerr, slack) : 0;
         /* fuse() in float arithmetic; `slack` is far above its rounding. */
         ub = bm * bm_weight + cos_weight * (cos > 0 ? cos : 0) + slack;
         if (ub >= q->min_score && (cand->n < cand->k || !worse((hit){ub, (uint32_t)d}, cand->h[0])))
@@ -1443,13 +1465,24 @@ static void hybrid_rank(tm_memory *mem, const filter *f, const hybrid_query *q, 
   }
   mem->last_candidates = cand->n;
   mem->last_rescored = 0;
+  mem->last_checked = 0;
   /* The k-th score only rises, so this scores every record that can still
    * enter the results (usually none). `kth` is a local copy of the k-th
-   * score, so that the scan is a tight loop over the bounds. */
+   * score, so that the scan is a tight loop over the bounds. A record whose
+   * nibbles' bound reaches it gets the tighter bound of its int8 codes
+   * first. */
   float kth = hp->n == hp->k ? hp->h[0].score : -INFINITY;
   for (size_t d = 0; d < mem->n_e; d++) {
     float ub = bound[d];
     if (ub < kth || !(ub > 0 && ub >= q->min_score)) continue;
+    const entry *en = &mem->e[d];
+    if (!q->exact && en->vec) {
+      mem->last_checked++;
+      int32_t dot = tm_dot_codes(mem->codes.codes + d * cdim, &q->codes);
+      float cos = cos_bound(q, dot, en->qscale, en->qerr, slack);
+      ub = mem->scratch[d] * bm_weight + cos_weight * (cos > 0 ? cos : 0) + slack;
+      if (ub < kth || !(ub > 0 && ub >= q->min_score)) continue;
+    }
     score_into(mem, q, (uint32_t)d, hp);
     if (!q->exact) mem->last_rescored++;
     if (hp->n == hp->k) kth = hp->h[0].score;
@@ -1457,8 +1490,10 @@ static void hybrid_rank(tm_memory *mem, const filter *f, const hybrid_query *q, 
   memset(mem->scratch, 0, mem->n_e * sizeof *mem->scratch);
 }
 
-void tm_memory_search_stats(const tm_memory *mem, size_t *candidates, size_t *rescored) {
+void tm_memory_search_stats(const tm_memory *mem, size_t *candidates, size_t *checked,
+                            size_t *rescored) {
   *candidates = mem->last_candidates;
+  *checked = mem->last_checked;
   *rescored = mem->last_rescored;
 }
 
@@ -1556,11 +1591,13 @@ static int search(tm_memory *mem, const char *query_json, bool exact, char **out
     }
     cand.k = top_k * 8 > HYBRID_CANDIDATES ? top_k * 8 : HYBRID_CANDIDATES;
     if (!(cand.h = tm_malloc(cand.k * sizeof *cand.h))) goto oom;
-    /* The codes, then their pairs (tm_query_pairs). */
-    if (!(qcodes = tm_malloc(2 * (size_t)mem->dim * sizeof *qcodes))) goto oom;
+    /* The codes, then their pairs (tm_query_pairs) and quads (tm_query_quads). */
+    if (!(qcodes = tm_malloc(3 * (size_t)mem->dim * sizeof *qcodes))) goto oom;
     hq.scale = tm_quantize(qvec, mem->dim, TM_CODE_MAX, NULL, qcodes, &hq.err);
-    hq.codes = (tm_query_codes){.codes = qcodes, .pairs = qcodes + mem->dim, .n = mem->dim,
-                                .bias = tm_query_pairs(qcodes, mem->dim, qcodes + mem->dim)};
+    hq.codes = (tm_query_codes){.codes = qcodes, .pairs = qcodes + mem->dim,
+                                .quads = qcodes + 2 * (size_t)mem->dim, .n = mem->dim,
+                                .bias = tm_query_pairs(qcodes, mem->dim, qcodes + mem->dim),
+                                .bias4 = tm_query_quads(qcodes, mem->dim, qcodes + 2 * (size_t)mem->dim)};
   }
 
   /* BM25 into the scratch accumulators; each query term counts once. */

@@ -47,8 +47,8 @@ float tm_record_codes(const float *v, uint32_t n, uint8_t *codes, float *err);
 /* A query's codes (in [-TM_CODE_MAX, TM_CODE_MAX]) as the first pass reads
  * them: `codes`, and `pairs` and `bias` from tm_query_pairs. */
 typedef struct tm_query_codes {
-  const int16_t *codes, *pairs;
-  int32_t bias;
+  const int16_t *codes, *pairs, *quads;
+  int32_t bias, bias4;
   uint32_t n;
 } tm_query_codes;
 
@@ -63,6 +63,22 @@ int32_t tm_dot_codes(const uint8_t *a, const tm_query_codes *q);
  * a + 3 * stride, into out[0..4). */
 void tm_dot_codes4(const uint8_t *a, size_t stride, const tm_query_codes *q, int32_t out[4]);
 
+/* The 4-bit codes (in [-7, 7]) of a record's vector v[0..n) into
+ * nib[0..(n + 1) / 2), in the layout tm_dot_nibbles reads; returns the scale
+ * (chosen for the least error) and sets *err as tm_quantize does. */
+float tm_record_nibbles(const float *v, uint32_t n, uint8_t *nib, float *err);
+
+/* Fills quads[0..n rounded down to 32) from the query's codes q[0..n) and
+ * returns the bias (tm_query_codes.quads and .bias4). */
+int32_t tm_query_quads(const int16_t *q, uint32_t n, int16_t *quads);
+
+/* The exact sum of record nibble i times query code i over the n codes of
+ * the record at a (SIMD or portable: the same integer). */
+int32_t tm_dot_nibbles(const uint8_t *a, const tm_query_codes *q);
+
+/* tm_dot_nibbles of the four records a + r * stride (r < 4), into out[0..4). */
+void tm_dot_nibbles4(const uint8_t *a, size_t stride, const tm_query_codes *q, int32_t out[4]);
+
 /* ---- For the tests: the search the first pass must agree with. ---- */
 
 /* tm_memory_search with every record of the filter scored exactly (no
@@ -70,7 +86,10 @@ void tm_dot_codes4(const uint8_t *a, size_t stride, const tm_query_codes *q, int
 int tm_memory_search_exact(tm_memory *mem, const char *query_json, char **out);
 
 /* How the last hybrid search went: `candidates` records kept by its first
- * pass, and `rescored` more whose bound still reached the results. */
-void tm_memory_search_stats(const tm_memory *mem, size_t *candidates, size_t *rescored);
+ * pass, `checked` more whose nibbles' bound reached the results and whose
+ * int8 bound was computed, and `rescored` of those whose int8 bound still
+ * reached them. */
+void tm_memory_search_stats(const tm_memory *mem, size_t *candidates, size_t *checked,
+                            size_t *rescored);
 
 #endif /* THREADMEM_MEMORY_H */

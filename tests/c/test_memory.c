@@ -566,8 +566,8 @@ static void put_vector(char *buf, size_t n, size_t *o, const double *base, doubl
 static int same_as_exact(tm_memory *m, const char *query, size_t *rescored, int line) {
   char *fast = NULL, *exact = NULL;
   int rc1 = tm_memory_search(m, query, &fast);
-  size_t candidates = 0;
-  tm_memory_search_stats(m, &candidates, rescored);
+  size_t candidates = 0, checked = 0;
+  tm_memory_search_stats(m, &candidates, &checked, rescored);
   int rc2 = tm_memory_search_exact(m, query, &exact);
   int ok = rc1 == TM_OK && rc2 == TM_OK && strcmp(fast, exact) == 0 && candidates > 0;
   if (!ok)
