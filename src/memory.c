@@ -39,6 +39,9 @@
 #define HYBRID_WEIGHT 0.5 /* of the normalized BM25 score; the rest is cosine */
 /* Records re-scored exactly after the first pass, at least (of top_k * 8). */
 #define HYBRID_CANDIDATES 64
+/* Records of best BM25 score scored exactly before the first pass (of
+ * top_k), for the floor of the results' scores that prunes it. */
+#define HYBRID_LEAD 4
 
 enum { S_USER, S_AGENT, S_APP, S_THREAD, N_SCOPE };
 static const char *const scope_keys[N_SCOPE] = {"user_id", "agent_id", "application_id",
@@ -61,6 +64,7 @@ typedef struct entry {
   float *vec; /* unit vector of the index's dimension, or NULL */
   float qscale, qerr; /* of the vector's codes: vec ~ qscale * codes, |error| <= qerr */
   float nscale, nerr; /* the same of its 4-bit codes (nibbles) */
+  float ntail; /* the norm of vec past nib_split(dim), rounded up */
   uint32_t *terms, *tfs, n_terms, length;
   event *events;
   uint32_t n_events, cap_events;
@@ -72,21 +76,44 @@ typedef struct entry {
  * the entry's text, scopes or vector. */
 typedef struct hot {
   const char *scope[N_SCOPE];
-  float nscale, nerr; /* of the nibbles */
+  float nscale, nerr, ntail; /* of the nibbles */
   bool live, vec;
 } hot;
 
-/* The codes of the embeddings: int8 (in the layout of tm_record_codes),
- * slot d (document d) at codes + d * dim, and 4-bit (tm_record_nibbles) at
- * nibbles + d * nib_size(dim); a slot of a document without a vector is
+/* Where the first pass may stop half way through a record's nibbles (see
+ * hybrid_rank): half its whole blocks of 32 codes; 0 (never) below 64. */
+static uint32_t nib_split(uint32_t dim) { return dim / 64 * 32; }
+
+/* The bytes of a record's head and tail nibbles (tm_record_nibbles). */
+static size_t head_size(uint32_t dim) { return nib_split(dim) / 2; }
+static size_t tail_size(uint32_t dim) { return ((size_t)dim - nib_split(dim) + 1) / 2; }
+
+/* The codes of the embeddings, slot d (document d) of each at d times its
+ * size: int8 (in the layout of tm_record_codes, `dim` bytes) in `codes`,
+ * and 4-bit (tm_record_nibbles) in `head` and `tail`, apart so that the
+ * first pass streams the heads alone and reads the tails of the few records
+ * it does not leave half way. A slot of a document without a vector is
  * unused. */
 typedef struct arena {
-  uint8_t *codes, *nibbles;
+  uint8_t *codes, *head, *tail;
   size_t cap; /* slots */
   uint32_t dim;
 } arena;
 
-static size_t nib_size(uint32_t dim) { return ((size_t)dim + 1) / 2; }
+/* Reallocates *p to n bytes (at least one); false when out of memory. */
+static bool resize_bytes(uint8_t **p, size_t n) {
+  uint8_t *q = tm_realloc(*p, n ? n : 1);
+  if (!q) return false;
+  *p = q;
+  return true;
+}
+
+/* The norm of v[from..n), rounded up to a float. */
+static float tail_norm(const float *v, uint32_t from, uint32_t n) {
+  double s = 0;
+  for (uint32_t i = from; i < n; i++) s += (double)v[i] * v[i];
+  return nextafterf((float)sqrt(s), INFINITY);
+}
 
 typedef struct posting {
   uint32_t doc, tf;
@@ -129,9 +156,7 @@ struct tm_memory {
   float *bounds;  /* per-document score bounds of a hybrid search */
   size_t cap_scratch, cap_bounds;
   arena codes;
-  /* Of the last hybrid search: records re-scored from the first pass's
-   * candidates, int8 bounds checked after, and records re-scored after. */
-  size_t last_candidates, last_checked, last_rescored;
+  tm_search_stats last; /* of the last hybrid search */
 };
 
 /* ---------------------------------------------------------------- maps -- */
@@ -307,6 +332,13 @@ static int reserve_event(tm_memory *mem, entry *en) {
 
 /* --------------------------------------------------------------- codes -- */
 
+static void free_arena(arena *a) {
+  tm_free(a->codes);
+  tm_free(a->head);
+  tm_free(a->tail);
+  memset(a, 0, sizeof *a);
+}
+
 /* Makes room for the codes of documents [0, docs) of dimension `dim`. The
  * arena grows in place when `dim` is its own. Another dimension is possible
  * only when no other record has a vector: then a new arena is made in
@@ -319,21 +351,17 @@ static int reserve_codes(tm_memory *mem, size_t docs, uint32_t dim, arena *fresh
   size_t cap = dim == a->dim && a->cap ? a->cap : 64;
   while (cap < docs) cap *= 2;
   if (cap > SIZE_MAX / dim) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
-  if (dim == a->dim) {
-    /* Either may grow alone: a larger buffer than `cap` says is harmless. */
-    uint8_t *c = tm_realloc(a->codes, cap * dim);
-    if (!c) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
-    a->codes = c;
-    uint8_t *nb = tm_realloc(a->nibbles, cap * nib_size(dim));
-    if (!nb) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
-    a->nibbles = nb;
+  /* In place, any may grow alone: a larger buffer than `cap` says is
+   * harmless. */
+  arena *to = dim == a->dim ? a : fresh;
+  if (!resize_bytes(&to->codes, cap * dim) || !resize_bytes(&to->head, cap * head_size(dim)) ||
+      !resize_bytes(&to->tail, cap * tail_size(dim))) {
+    if (to == fresh) free_arena(fresh);
+    return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+  }
+  if (to == a) {
     a->cap = cap;
     return TM_OK;
-  }
-  if (!(fresh->codes = tm_malloc(cap * dim)) || !(fresh->nibbles = tm_malloc(cap * nib_size(dim)))) {
-    tm_free(fresh->codes);
-    fresh->codes = NULL;
-    return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
   }
   fresh->cap = cap;
   fresh->dim = dim;
@@ -344,15 +372,17 @@ static int reserve_codes(tm_memory *mem, size_t docs, uint32_t dim, arena *fresh
  * of `doc`'s vector. */
 static void write_codes(tm_memory *mem, arena *fresh, uint32_t doc) {
   if (fresh->codes) {
-    tm_free(mem->codes.codes);
-    tm_free(mem->codes.nibbles);
+    free_arena(&mem->codes);
     mem->codes = *fresh;
-    fresh->codes = fresh->nibbles = NULL;
+    memset(fresh, 0, sizeof *fresh);
   }
   entry *en = &mem->e[doc];
-  uint32_t dim = mem->codes.dim;
-  en->qscale = tm_record_codes(en->vec, dim, mem->codes.codes + (size_t)doc * dim, &en->qerr);
-  en->nscale = tm_record_nibbles(en->vec, dim, mem->codes.nibbles + (size_t)doc * nib_size(dim), &en->nerr);
+  const arena *a = &mem->codes;
+  uint32_t dim = a->dim;
+  en->qscale = tm_record_codes(en->vec, dim, a->codes + (size_t)doc * dim, &en->qerr);
+  en->nscale = tm_record_nibbles(en->vec, dim, nib_split(dim), a->head + doc * head_size(dim),
+                                 a->tail + doc * tail_size(dim), &en->nerr);
+  en->ntail = tail_norm(en->vec, nib_split(dim), dim);
 }
 
 static void keep_hot(tm_memory *mem, uint32_t doc) {
@@ -361,6 +391,7 @@ static void keep_hot(tm_memory *mem, uint32_t doc) {
   memcpy(h->scope, en->scope, sizeof h->scope);
   h->nscale = en->nscale;
   h->nerr = en->nerr;
+  h->ntail = en->ntail;
   h->live = en->text != NULL;
   h->vec = en->vec != NULL;
 }
@@ -742,8 +773,7 @@ static void release(tm_memory *mem) {
   tm_free(mem->ss); /* every string went with its last record */
   tm_free(mem->scratch);
   tm_free(mem->bounds);
-  tm_free(mem->codes.codes);
-  tm_free(mem->codes.nibbles);
+  free_arena(&mem->codes);
   tm_base keep = mem->base;
   memset(mem, 0, sizeof *mem);
   mem->base = keep;
@@ -984,8 +1014,7 @@ static int insert(tm_memory *mem, draft *d, bool add_event) {
 oom:
   rc = tm_fail(&mem->base, TM_ENOMEM, "out of memory");
 fail:
-  tm_free(fresh.codes);
-  tm_free(fresh.nibbles);
+  free_arena(&fresh);
   tm_free(en.terms);
   tm_free(en.tfs);
   if (add_event) {
@@ -1180,8 +1209,7 @@ done:
   tm_free(terms);
   tm_free(tfs);
   tm_free(vec);
-  tm_free(fresh.codes);
-  tm_free(fresh.nibbles);
+  free_arena(&fresh);
   return rc;
 }
 
@@ -1357,6 +1385,11 @@ static int cmp_hits(const void *a, const void *b) {
   return worse(x, y) ? 1 : worse(y, x) ? -1 : 0;
 }
 
+static int cmp_docs(const void *a, const void *b) {
+  uint32_t x = ((const hit *)a)->doc, y = ((const hit *)b)->doc;
+  return (x > y) - (x < y);
+}
+
 /* Keeps the first occurrence of each of ids[0..n) in place, in order, and
  * returns how many: the query's terms are summed in the query's order, so
  * equal indexes give bit-equal scores whatever their term numbering. */
@@ -1382,6 +1415,11 @@ typedef struct hybrid_query {
   const float *vec;      /* the unit query vector */
   tm_query_codes codes;  /* its codes, vec ~ scale * codes, with |error| <= err */
   float scale, err;
+  uint32_t split;        /* nib_split of the dimension */
+  int32_t bias_head;     /* tm_query_quads of the codes before `split` */
+  float tail;            /* the norm of vec past `split`, rounded up */
+  const hit *lead;       /* the records of best BM25 score, by document */
+  size_t n_lead;
   float best;            /* the best BM25 score in the filter */
   double min_score;
   bool exact;            /* no first pass: every record is scored exactly */
@@ -1408,12 +1446,18 @@ static void hybrid_rank(tm_memory *mem, const filter *f, const hybrid_query *q, 
                         heap *hp) {
   float *bound = mem->bounds;
   uint32_t cdim = mem->codes.dim;
-  size_t nstride = nib_size(cdim);
+  size_t hstride = head_size(cdim), tstride = tail_size(cdim);
   /* Above the rounding of float arithmetic (the dot product's included),
    * far below the codes' error. */
   float slack = 1e-4f + 1e-7f * (float)mem->dim;
   float bm_weight = q->best > 0 ? (float)HYBRID_WEIGHT / q->best : 0;
   float cos_weight = (float)(1 - HYBRID_WEIGHT);
+  /* The records of best BM25 score first: the k-th of their exact scores
+   * is a floor for the results' that lets the first pass stop half way
+   * through a record (below). */
+  for (size_t i = 0; i < q->n_lead; i++) score_into(mem, q, q->lead[i].doc, hp);
+  const float lead_kth = hp->n == hp->k ? hp->h[0].score : -INFINITY;
+  size_t lead = 0, pruned = 0;
   /* The first pass reads the hot copies; the exact search (what the tests
    * compare it with) the entries, so that a stale copy shows. */
   bool deep = f->metadata || f->from > -INFINITY || f->to < INFINITY;
@@ -1430,6 +1474,10 @@ static void hybrid_rank(tm_memory *mem, const filter *f, const hybrid_query *q, 
         in[j] = en->text && matches(en, f);
         continue;
       }
+      if (lead < q->n_lead && q->lead[lead].doc == d0 + j) {
+        lead++; /* scored already */
+        continue;
+      }
       in[j] = h->live && !f->none;
       for (int s = 0; s < N_SCOPE && in[j]; s++)
         in[j] = !f->scope[s] || h->scope[s] == f->shared[s];
@@ -1437,11 +1485,30 @@ static void hybrid_rank(tm_memory *mem, const filter *f, const hybrid_query *q, 
       with_vec += in[j] && h->vec;
     }
     if (!q->exact && with_vec == 4) {
-      tm_dot_nibbles4(mem->codes.nibbles + d0 * nstride, nstride, &q->codes, dots);
+      tm_dot_nibbles4(mem->codes.head + d0 * hstride, hstride, &q->codes, 0, q->split, q->bias_head, dots);
+      if (q->split && lead_kth > -INFINITY) {
+        /* Half the codes, and the other half bounded by the norms: |u.v|
+         * over those codes is at most |u| |v| there. */
+        bool reach = false;
+        for (size_t j = 0; j < 4; j++) {
+          const hot *h = &mem->hot[d0 + j];
+          float cos = cos_bound(q, dots[j], h->nscale, h->nerr, slack) + q->tail * h->ntail;
+          reach |= mem->scratch[d0 + j] * bm_weight + cos_weight * (cos > 0 ? cos : 0) + slack >= lead_kth;
+        }
+        if (!reach) {
+          for (size_t j = 0; j < 4; j++) bound[d0 + j] = -INFINITY;
+          pruned += 4;
+          continue;
+        }
+      }
+      tm_dot_nibbles4(mem->codes.tail + d0 * tstride, tstride, &q->codes, q->split, cdim,
+                      q->codes.bias4 - q->bias_head, dots);
     } else if (!q->exact) {
       for (size_t j = 0; j < n; j++)
         if (in[j] && mem->e[d0 + j].vec)
-          dots[j] = tm_dot_nibbles(mem->codes.nibbles + (d0 + j) * nstride, &q->codes);
+          dots[j] = tm_dot_nibbles(mem->codes.head + (d0 + j) * hstride, &q->codes, 0, q->split, q->bias_head) +
+                    tm_dot_nibbles(mem->codes.tail + (d0 + j) * tstride, &q->codes, q->split, cdim,
+                                   q->codes.bias4 - q->bias_head);
     }
     for (size_t j = 0; j < n; j++) {
       size_t d = d0 + j;
@@ -1453,7 +1520,8 @@ static void hybrid_rank(tm_memory *mem, const filter *f, const hybrid_query *q, 
         float cos = h->vec ? cos_bound(q, dots[j], h->nscale, h->nerr, slack) : 0;
         /* fuse() in float arithmetic; `slack` is far above its rounding. */
         ub = bm * bm_weight + cos_weight * (cos > 0 ? cos : 0) + slack;
-        if (ub >= q->min_score && (cand->n < cand->k || !worse((hit){ub, (uint32_t)d}, cand->h[0])))
+        if (ub >= q->min_score && ub >= lead_kth &&
+            (cand->n < cand->k || !worse((hit){ub, (uint32_t)d}, cand->h[0])))
           heap_push(cand, (hit){ub, (uint32_t)d});
       }
       bound[d] = ub;
@@ -1463,9 +1531,7 @@ static void hybrid_rank(tm_memory *mem, const filter *f, const hybrid_query *q, 
     bound[cand->h[i].doc] = -INFINITY; /* scored now */
     score_into(mem, q, cand->h[i].doc, hp);
   }
-  mem->last_candidates = cand->n;
-  mem->last_rescored = 0;
-  mem->last_checked = 0;
+  mem->last = (tm_search_stats){.lead = q->n_lead, .pruned = pruned, .candidates = cand->n};
   /* The k-th score only rises, so this scores every record that can still
    * enter the results (usually none). `kth` is a local copy of the k-th
    * score, so that the scan is a tight loop over the bounds. A record whose
@@ -1477,24 +1543,21 @@ static void hybrid_rank(tm_memory *mem, const filter *f, const hybrid_query *q, 
     if (ub < kth || !(ub > 0 && ub >= q->min_score)) continue;
     const entry *en = &mem->e[d];
     if (!q->exact && en->vec) {
-      mem->last_checked++;
+      mem->last.checked++;
       int32_t dot = tm_dot_codes(mem->codes.codes + d * cdim, &q->codes);
       float cos = cos_bound(q, dot, en->qscale, en->qerr, slack);
       ub = mem->scratch[d] * bm_weight + cos_weight * (cos > 0 ? cos : 0) + slack;
       if (ub < kth || !(ub > 0 && ub >= q->min_score)) continue;
     }
     score_into(mem, q, (uint32_t)d, hp);
-    if (!q->exact) mem->last_rescored++;
+    if (!q->exact) mem->last.rescored++;
     if (hp->n == hp->k) kth = hp->h[0].score;
   }
   memset(mem->scratch, 0, mem->n_e * sizeof *mem->scratch);
 }
 
-void tm_memory_search_stats(const tm_memory *mem, size_t *candidates, size_t *checked,
-                            size_t *rescored) {
-  *candidates = mem->last_candidates;
-  *checked = mem->last_checked;
-  *rescored = mem->last_rescored;
+void tm_memory_search_stats(const tm_memory *mem, tm_search_stats *stats) {
+  *stats = mem->last;
 }
 
 static int search(tm_memory *mem, const char *query_json, bool exact, char **out) {
@@ -1505,7 +1568,7 @@ static int search(tm_memory *mem, const char *query_json, bool exact, char **out
   word_list wl = {.mem = mem, .create = false};
   float *qvec = NULL;
   int16_t *qcodes = NULL;
-  heap hp = {0}, cand = {0};
+  heap hp = {0}, cand = {0}, lead = {0};
   filter f;
   bool accumulated = false;
   size_t n_known = 0;
@@ -1591,13 +1654,19 @@ static int search(tm_memory *mem, const char *query_json, bool exact, char **out
     }
     cand.k = top_k * 8 > HYBRID_CANDIDATES ? top_k * 8 : HYBRID_CANDIDATES;
     if (!(cand.h = tm_malloc(cand.k * sizeof *cand.h))) goto oom;
+    lead.k = exact ? 0 : HYBRID_LEAD * top_k;
+    if (!(lead.h = tm_malloc(HYBRID_LEAD * top_k * sizeof *lead.h))) goto oom;
     /* The codes, then their pairs (tm_query_pairs) and quads (tm_query_quads). */
     if (!(qcodes = tm_malloc(3 * (size_t)mem->dim * sizeof *qcodes))) goto oom;
     hq.scale = tm_quantize(qvec, mem->dim, TM_CODE_MAX, NULL, qcodes, &hq.err);
-    hq.codes = (tm_query_codes){.codes = qcodes, .pairs = qcodes + mem->dim,
-                                .quads = qcodes + 2 * (size_t)mem->dim, .n = mem->dim,
+    int16_t *quads = qcodes + 2 * (size_t)mem->dim;
+    hq.split = nib_split(mem->dim);
+    hq.bias_head = tm_query_quads(qcodes, hq.split, quads);
+    hq.tail = tail_norm(qvec, hq.split, mem->dim);
+    hq.codes = (tm_query_codes){.codes = qcodes, .pairs = qcodes + mem->dim, .quads = quads,
+                                .n = mem->dim,
                                 .bias = tm_query_pairs(qcodes, mem->dim, qcodes + mem->dim),
-                                .bias4 = tm_query_quads(qcodes, mem->dim, qcodes + 2 * (size_t)mem->dim)};
+                                .bias4 = tm_query_quads(qcodes, mem->dim, quads)};
   }
 
   /* BM25 into the scratch accumulators; each query term counts once. */
@@ -1630,8 +1699,19 @@ static int search(tm_memory *mem, const char *query_json, bool exact, char **out
       }
     }
   } else {
-    for (size_t d = 0; d < mem->n_e; d++)
-      if (acc[d] > hq.best && matches(&mem->e[d], &f)) hq.best = acc[d];
+    /* The best BM25 score of the filter, and the records that lead by it. */
+    for (size_t d = 0; d < mem->n_e; d++) {
+      hit x = {acc[d], (uint32_t)d};
+      if (!(x.score > 0)) continue;
+      bool leads = lead.k && (lead.n < lead.k || worse(lead.h[0], x));
+      if ((x.score > hq.best || leads) && matches(&mem->e[d], &f)) {
+        if (x.score > hq.best) hq.best = x.score;
+        if (leads) heap_push(&lead, x);
+      }
+    }
+    qsort(lead.h, lead.n, sizeof *lead.h, cmp_docs);
+    hq.lead = lead.h;
+    hq.n_lead = lead.n;
     hybrid_rank(mem, &f, &hq, &cand, &hp);
   }
   qsort(hp.h, hp.n, sizeof *hp.h, cmp_hits);
@@ -1658,6 +1738,7 @@ done:
     }
   tm_free(hp.h);
   tm_free(cand.h);
+  tm_free(lead.h);
   tm_free(qcodes);
   tm_free(qvec);
   tm_free(wl.ids);

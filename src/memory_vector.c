@@ -143,8 +143,10 @@ static int32_t record_nibble(const uint8_t *a, uint32_t i) {
 }
 
 /* The squared error of v[0..n) as scale * codes in [-7, 7] (clipped), and
- * the codes into nib (in the layout above) when not NULL. */
-static double nibble_error(const float *v, uint32_t n, float scale, uint8_t *nib) {
+ * the codes (in the layout above) into head, those from `split` on into
+ * tail, when they are not NULL. */
+static double nibble_error(const float *v, uint32_t n, float scale, uint32_t split, uint8_t *head,
+                           uint8_t *tail) {
   double inv = scale > 0 ? 1.0 / scale : 0, e2 = 0;
   for (uint32_t i = 0; i < n; i++) {
     double k = nearbyint(v[i] * inv);
@@ -152,33 +154,35 @@ static double nibble_error(const float *v, uint32_t n, float scale, uint8_t *nib
     if (k < -7) k = -7;
     double d = v[i] - k * scale;
     e2 += d * d;
-    if (!nib) continue;
+    if (!tail) continue;
     int c = (int)k;
     uint8_t stored = (uint8_t)((i & 3) == 3 ? (unsigned)c & 15u : (unsigned)(c + 8));
-    if (i & 1) nib[i >> 1] |= (uint8_t)(stored << 4);
-    else nib[i >> 1] = stored;
+    uint8_t *nib = i < split ? head + (i >> 1) : tail + ((i - split) >> 1);
+    if (i & 1) *nib |= (uint8_t)(stored << 4);
+    else *nib = stored;
   }
   return e2;
 }
 
-float tm_record_nibbles(const float *v, uint32_t n, uint8_t *nib, float *err) {
+float tm_record_nibbles(const float *v, uint32_t n, uint32_t split, uint8_t *head, uint8_t *tail,
+                        float *err) {
   float top = 0;
   for (uint32_t i = 0; i < n; i++) top = fmaxf(top, fabsf(v[i]));
   /* With 15 levels the step matters more than clipping the few largest
    * values: of the scales top / 7 to top / 11, the one of least error. */
   float scale = top / 7;
   if (top > 0) {
-    double best = nibble_error(v, n, scale, NULL);
+    double best = nibble_error(v, n, scale, split, NULL, NULL);
     for (int m = 8; m <= 11; m++) {
       float s = top / (float)m;
-      double e = nibble_error(v, n, s, NULL);
+      double e = nibble_error(v, n, s, split, NULL, NULL);
       if (e < best) {
         best = e;
         scale = s;
       }
     }
   }
-  double e2 = nibble_error(v, n, scale, nib);
+  double e2 = nibble_error(v, n, scale, split, head, tail);
   /* Rounded up, so it stays a bound after the conversion to float. */
   *err = nextafterf((float)sqrt(e2), INFINITY);
   return scale;
@@ -213,47 +217,54 @@ int32_t tm_query_quads(const int16_t *q, uint32_t n, int16_t *quads) {
   }))
 #endif
 
-int32_t tm_dot_nibbles(const uint8_t *a, const tm_query_codes *q) {
+int32_t tm_dot_nibbles(const uint8_t *a, const tm_query_codes *q, uint32_t from, uint32_t to,
+                       int32_t bias) {
   int32_t sum = 0;
-  uint32_t i = 0, n = q->n;
+  uint32_t i = from;
 #ifdef __wasm_simd128__
   v128_t s = wasm_i32x4_splat(0);
-  for (; i + 32 <= n; i += 32) {
+  for (; i + 32 <= to; i += 32) {
     const int16_t *c = q->quads + i;
-    s = wasm_i32x4_add(s, TM_QUAD(a + i / 2, wasm_v128_load(c), wasm_v128_load(c + 8),
+    s = wasm_i32x4_add(s, TM_QUAD(a + (i - from) / 2, wasm_v128_load(c), wasm_v128_load(c + 8),
                                   wasm_v128_load(c + 16), wasm_v128_load(c + 24)));
   }
   sum = wasm_i32x4_extract_lane(s, 0) + wasm_i32x4_extract_lane(s, 1) +
-        wasm_i32x4_extract_lane(s, 2) + wasm_i32x4_extract_lane(s, 3) - q->bias4;
+        wasm_i32x4_extract_lane(s, 2) + wasm_i32x4_extract_lane(s, 3) - bias;
+#else
+  (void)bias;
 #endif
-  for (; i < n; i++) sum += record_nibble(a, i) * q->codes[i];
+  for (; i < to; i++) sum += record_nibble(a, i - from) * q->codes[i];
   return sum;
 }
 
-void tm_dot_nibbles4(const uint8_t *a, size_t stride, const tm_query_codes *q, int32_t out[4]) {
-  uint32_t i = 0, n = q->n;
+void tm_dot_nibbles4(const uint8_t *a, size_t stride, const tm_query_codes *q, uint32_t from,
+                     uint32_t to, int32_t bias, int32_t out[4]) {
+  uint32_t i = from;
 #ifdef __wasm_simd128__
   const uint8_t *a1 = a + stride, *a2 = a1 + stride, *a3 = a2 + stride;
   v128_t s0 = wasm_i32x4_splat(0), s1 = s0, s2 = s0, s3 = s0;
-  for (; i + 32 <= n; i += 32) {
+  for (; i + 32 <= to; i += 32) {
     const int16_t *c = q->quads + i;
+    size_t o = (i - from) / 2;
     v128_t c0 = wasm_v128_load(c), c1 = wasm_v128_load(c + 8), c2 = wasm_v128_load(c + 16),
            c3 = wasm_v128_load(c + 24);
-    s0 = wasm_i32x4_add(s0, TM_QUAD(a + i / 2, c0, c1, c2, c3));
-    s1 = wasm_i32x4_add(s1, TM_QUAD(a1 + i / 2, c0, c1, c2, c3));
-    s2 = wasm_i32x4_add(s2, TM_QUAD(a2 + i / 2, c0, c1, c2, c3));
-    s3 = wasm_i32x4_add(s3, TM_QUAD(a3 + i / 2, c0, c1, c2, c3));
+    s0 = wasm_i32x4_add(s0, TM_QUAD(a + o, c0, c1, c2, c3));
+    s1 = wasm_i32x4_add(s1, TM_QUAD(a1 + o, c0, c1, c2, c3));
+    s2 = wasm_i32x4_add(s2, TM_QUAD(a2 + o, c0, c1, c2, c3));
+    s3 = wasm_i32x4_add(s3, TM_QUAD(a3 + o, c0, c1, c2, c3));
   }
   v128_t lo = wasm_i32x4_add(wasm_i32x4_shuffle(s0, s1, 0, 4, 1, 5), wasm_i32x4_shuffle(s0, s1, 2, 6, 3, 7));
   v128_t hi = wasm_i32x4_add(wasm_i32x4_shuffle(s2, s3, 0, 4, 1, 5), wasm_i32x4_shuffle(s2, s3, 2, 6, 3, 7));
   v128_t sum = wasm_i32x4_add(wasm_i32x4_shuffle(lo, hi, 0, 1, 4, 5), wasm_i32x4_shuffle(lo, hi, 2, 3, 6, 7));
-  wasm_v128_store(out, wasm_i32x4_sub(sum, wasm_i32x4_splat(q->bias4)));
+  int32_t lanes[4];
+  wasm_v128_store(lanes, wasm_i32x4_sub(sum, wasm_i32x4_splat(bias)));
+  for (int r = 0; r < 4; r++) out[r] += lanes[r];
 #else
-  out[0] = out[1] = out[2] = out[3] = 0;
+  (void)bias;
 #endif
   for (int r = 0; r < 4; r++) {
     const uint8_t *ar = a + (size_t)r * stride;
-    for (uint32_t k = i; k < n; k++) out[r] += record_nibble(ar, k) * q->codes[k];
+    for (uint32_t k = i; k < to; k++) out[r] += record_nibble(ar, k - from) * q->codes[k];
   }
 }
 #undef TM_QUAD
