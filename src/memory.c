@@ -70,14 +70,15 @@ typedef struct entry {
   uint32_t n_events, cap_events;
 } entry;
 
-/* What the first pass of hybrid search reads of an entry, kept apart so
- * that it streams 28 bytes per record instead of the whole entry (memory
- * traffic is most of its cost); keep_hot() copies it after every change of
- * the entry's text, scopes or vector. */
+/* What the first pass of hybrid search reads of an entry is kept apart, in
+ * columns, so that it streams a few bytes per record instead of the whole
+ * entry (memory traffic is most of its cost): a state byte, the scopes the
+ * filter names (one column per kind), and the nibbles' numbers below.
+ * keep_hot() copies them after every change of the entry's text, scopes or
+ * vector. */
+enum { HOT_LIVE = 1, HOT_VEC = 2 };
 typedef struct hot {
-  const char *scope[N_SCOPE];
   float nscale, nerr, ntail; /* of the nibbles */
-  bool live, vec;
 } hot;
 
 /* Where the first pass may stop half way through a record's nibbles (see
@@ -142,7 +143,10 @@ typedef struct map {
 struct tm_memory {
   tm_base base;
   entry *e;
-  hot *hot; /* one per entry, cap_e of them */
+  /* The first pass's copies (see hot), cap_e of each. */
+  uint8_t *state;                /* HOT_LIVE | HOT_VEC */
+  const char **scope_of[N_SCOPE]; /* the entries' scopes, by kind */
+  hot *hot;
   size_t n_e, cap_e, n_live, n_vecs;
   double total_length; /* words of the live records */
   map ids, words, scopes;
@@ -387,13 +391,9 @@ static void write_codes(tm_memory *mem, arena *fresh, uint32_t doc) {
 
 static void keep_hot(tm_memory *mem, uint32_t doc) {
   const entry *en = &mem->e[doc];
-  hot *h = &mem->hot[doc];
-  memcpy(h->scope, en->scope, sizeof h->scope);
-  h->nscale = en->nscale;
-  h->nerr = en->nerr;
-  h->ntail = en->ntail;
-  h->live = en->text != NULL;
-  h->vec = en->vec != NULL;
+  mem->hot[doc] = (hot){en->nscale, en->nerr, en->ntail};
+  mem->state[doc] = (uint8_t)((en->text ? HOT_LIVE : 0) | (en->vec ? HOT_VEC : 0));
+  for (int s = 0; s < N_SCOPE; s++) mem->scope_of[s][doc] = en->scope[s];
 }
 
 /* ---------------------------------------------------------- the terms -- */
@@ -759,6 +759,8 @@ static void release(tm_memory *mem) {
   for (size_t i = 0; i < mem->n_e; i++) free_entry(mem, &mem->e[i]);
   tm_free(mem->e);
   tm_free(mem->hot);
+  tm_free(mem->state);
+  for (int s = 0; s < N_SCOPE; s++) tm_free(mem->scope_of[s]);
   for (size_t i = 0; i < mem->n_t; i++) {
     tm_free(mem->t[i].word);
     tm_free(mem->t[i].p);
@@ -1037,6 +1039,14 @@ static int reserve_entries(tm_memory *mem, size_t more) {
     hot *h = tm_realloc(mem->hot, cap * sizeof *h);
     if (!h) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
     mem->hot = h;
+    uint8_t *st = tm_realloc(mem->state, cap);
+    if (!st) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+    mem->state = st;
+    for (int s = 0; s < N_SCOPE; s++) {
+      const char **col = tm_realloc(mem->scope_of[s], cap * sizeof *col);
+      if (!col) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+      mem->scope_of[s] = col;
+    }
     mem->cap_e = cap;
   }
   return map_reserve(mem, &mem->ids, entry_key, more);
@@ -1468,7 +1478,7 @@ static void hybrid_rank(tm_memory *mem, const filter *f, const hybrid_query *q, 
     bool in[4] = {false};
     int32_t dots[4] = {0};
     for (size_t j = 0; j < n; j++) {
-      const hot *h = &mem->hot[d0 + j];
+      size_t d = d0 + j;
       if (q->exact) {
         const entry *en = &mem->e[d0 + j];
         in[j] = en->text && matches(en, f);
@@ -1478,11 +1488,11 @@ static void hybrid_rank(tm_memory *mem, const filter *f, const hybrid_query *q, 
         lead++; /* scored already */
         continue;
       }
-      in[j] = h->live && !f->none;
+      in[j] = (mem->state[d] & HOT_LIVE) && !f->none;
       for (int s = 0; s < N_SCOPE && in[j]; s++)
-        in[j] = !f->scope[s] || h->scope[s] == f->shared[s];
-      if (in[j] && deep) in[j] = matches(&mem->e[d0 + j], f);
-      with_vec += in[j] && h->vec;
+        in[j] = !f->scope[s] || mem->scope_of[s][d] == f->shared[s];
+      if (in[j] && deep) in[j] = matches(&mem->e[d], f);
+      with_vec += in[j] && (mem->state[d] & HOT_VEC);
     }
     if (!q->exact && with_vec == 4) {
       tm_dot_nibbles4(mem->codes.head + d0 * hstride, hstride, &q->codes, 0, q->split, q->bias_head, dots);
@@ -1516,8 +1526,8 @@ static void hybrid_rank(tm_memory *mem, const filter *f, const hybrid_query *q, 
       float ub = -INFINITY, bm = mem->scratch[d];
       if (in[j] && q->exact) {
         ub = INFINITY;
-      } else if (in[j] && (bm > 0 || h->vec)) {
-        float cos = h->vec ? cos_bound(q, dots[j], h->nscale, h->nerr, slack) : 0;
+      } else if (in[j] && (bm > 0 || (mem->state[d] & HOT_VEC))) {
+        float cos = mem->state[d] & HOT_VEC ? cos_bound(q, dots[j], h->nscale, h->nerr, slack) : 0;
         /* fuse() in float arithmetic; `slack` is far above its rounding. */
         ub = bm * bm_weight + cos_weight * (cos > 0 ? cos : 0) + slack;
         if (ub >= q->min_score && ub >= lead_kth &&
