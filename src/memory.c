@@ -34,6 +34,10 @@
 #include "message.h"
 #include "words.h"
 
+#ifdef __wasm_simd128__
+#include <wasm_simd128.h>
+#endif
+
 #define BM25_K1 1.2
 #define BM25_B 0.75
 #define HYBRID_WEIGHT 0.5 /* of the normalized BM25 score; the rest is cosine */
@@ -73,13 +77,11 @@ typedef struct entry {
 /* What the first pass of hybrid search reads of an entry is kept apart, in
  * columns, so that it streams a few bytes per record instead of the whole
  * entry (memory traffic is most of its cost): a state byte, the scopes the
- * filter names (one column per kind), and the nibbles' numbers below.
- * keep_hot() copies them after every change of the entry's text, scopes or
- * vector. */
+ * filter names (one column per kind), and the nibbles' scale, error bound
+ * and tail norm (four records' in one load). keep_hot() copies them after
+ * every change of the entry's text, scopes or vector. */
 enum { HOT_LIVE = 1, HOT_VEC = 2 };
-typedef struct hot {
-  float nscale, nerr, ntail; /* of the nibbles */
-} hot;
+enum { HOT_SCALE, HOT_ERR, HOT_TAIL, N_HOT };
 
 /* Where the first pass may stop half way through a record's nibbles (see
  * hybrid_rank): half its whole blocks of 32 codes; 0 (never) below 64. */
@@ -143,10 +145,10 @@ typedef struct map {
 struct tm_memory {
   tm_base base;
   entry *e;
-  /* The first pass's copies (see hot), cap_e of each. */
-  uint8_t *state;                /* HOT_LIVE | HOT_VEC */
+  /* The first pass's copies (see HOT_LIVE), cap_e of each. */
+  uint8_t *state;                 /* HOT_LIVE | HOT_VEC */
   const char **scope_of[N_SCOPE]; /* the entries' scopes, by kind */
-  hot *hot;
+  float *hot[N_HOT];              /* the nibbles' numbers, by kind */
   size_t n_e, cap_e, n_live, n_vecs;
   double total_length; /* words of the live records */
   map ids, words, scopes;
@@ -391,7 +393,9 @@ static void write_codes(tm_memory *mem, arena *fresh, uint32_t doc) {
 
 static void keep_hot(tm_memory *mem, uint32_t doc) {
   const entry *en = &mem->e[doc];
-  mem->hot[doc] = (hot){en->nscale, en->nerr, en->ntail};
+  mem->hot[HOT_SCALE][doc] = en->nscale;
+  mem->hot[HOT_ERR][doc] = en->nerr;
+  mem->hot[HOT_TAIL][doc] = en->ntail;
   mem->state[doc] = (uint8_t)((en->text ? HOT_LIVE : 0) | (en->vec ? HOT_VEC : 0));
   for (int s = 0; s < N_SCOPE; s++) mem->scope_of[s][doc] = en->scope[s];
 }
@@ -758,7 +762,7 @@ tm_memory *tm_memory_new(void) {
 static void release(tm_memory *mem) {
   for (size_t i = 0; i < mem->n_e; i++) free_entry(mem, &mem->e[i]);
   tm_free(mem->e);
-  tm_free(mem->hot);
+  for (int k = 0; k < N_HOT; k++) tm_free(mem->hot[k]);
   tm_free(mem->state);
   for (int s = 0; s < N_SCOPE; s++) tm_free(mem->scope_of[s]);
   for (size_t i = 0; i < mem->n_t; i++) {
@@ -1036,9 +1040,11 @@ static int reserve_entries(tm_memory *mem, size_t more) {
     entry *e = tm_realloc(mem->e, cap * sizeof *e);
     if (!e) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
     mem->e = e; /* larger is harmless: cap_e counts what both arrays hold */
-    hot *h = tm_realloc(mem->hot, cap * sizeof *h);
-    if (!h) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
-    mem->hot = h;
+    for (int k = 0; k < N_HOT; k++) {
+      float *col = tm_realloc(mem->hot[k], cap * sizeof *col);
+      if (!col) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+      mem->hot[k] = col;
+    }
     uint8_t *st = tm_realloc(mem->state, cap);
     if (!st) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
     mem->state = st;
@@ -1443,6 +1449,39 @@ static float cos_bound(const hybrid_query *q, int32_t dot, float scale, float er
   return (float)dot * q->scale * scale + err + q->err * (1 + err) + slack;
 }
 
+/* Whether any of the four records from d0 (live, with vectors) may reach
+ * `kth`, from the dot products of their first q->split codes: over the
+ * rest, |u.v| is at most |u| |v| there. cos_bound and the fusion of the
+ * first pass, four records at a time. */
+static bool head_may_reach(const tm_memory *mem, const hybrid_query *q, size_t d0,
+                           const int32_t dots[4], float bm_weight, float slack, float kth) {
+  const float *scale = mem->hot[HOT_SCALE] + d0, *err = mem->hot[HOT_ERR] + d0,
+              *tail = mem->hot[HOT_TAIL] + d0, *bm = mem->scratch + d0;
+  float cos_weight = (float)(1 - HYBRID_WEIGHT);
+#ifdef __wasm_simd128__
+  v128_t e = wasm_v128_load(err);
+  v128_t cos = wasm_f32x4_mul(wasm_f32x4_mul(wasm_f32x4_convert_i32x4(wasm_v128_load(dots)),
+                                             wasm_f32x4_splat(q->scale)),
+                              wasm_v128_load(scale));
+  cos = wasm_f32x4_add(wasm_f32x4_add(cos, e),
+                       wasm_f32x4_mul(wasm_f32x4_splat(q->err), wasm_f32x4_add(wasm_f32x4_splat(1), e)));
+  cos = wasm_f32x4_add(wasm_f32x4_add(cos, wasm_f32x4_splat(slack)),
+                       wasm_f32x4_mul(wasm_f32x4_splat(q->tail), wasm_v128_load(tail)));
+  cos = wasm_f32x4_pmax(cos, wasm_f32x4_splat(0));
+  v128_t ub = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(wasm_v128_load(bm), wasm_f32x4_splat(bm_weight)),
+                                            wasm_f32x4_mul(wasm_f32x4_splat(cos_weight), cos)),
+                             wasm_f32x4_splat(slack));
+  return wasm_v128_any_true(wasm_f32x4_ge(ub, wasm_f32x4_splat(kth)));
+#else
+  bool reach = false;
+  for (int j = 0; j < 4; j++) {
+    float cos = cos_bound(q, dots[j], scale[j], err[j], slack) + q->tail * tail[j];
+    reach |= bm[j] * bm_weight + cos_weight * (cos > 0 ? cos : 0) + slack >= kth;
+  }
+  return reach;
+#endif
+}
+
 static void score_into(tm_memory *mem, const hybrid_query *q, uint32_t d, heap *hp) {
   const float *v = mem->e[d].vec;
   float s = fuse(mem->scratch[d], q->best, v ? tm_dot(q->vec, v, mem->dim) : 0);
@@ -1477,6 +1516,20 @@ static void hybrid_rank(tm_memory *mem, const filter *f, const hybrid_query *q, 
     size_t n = mem->n_e - d0 < 4 ? mem->n_e - d0 : 4, with_vec = 0;
     bool in[4] = {false};
     int32_t dots[4] = {0};
+    /* Four live records with vectors (the usual case) whose heads cannot
+     * reach the floor are left there, before their filter is even read. */
+    bool heads = !q->exact && q->split && lead_kth > -INFINITY && n == 4 &&
+                 (mem->state[d0] & mem->state[d0 + 1] & mem->state[d0 + 2] & mem->state[d0 + 3]) ==
+                     (HOT_LIVE | HOT_VEC);
+    if (heads) {
+      tm_dot_nibbles4(mem->codes.head + d0 * hstride, hstride, &q->codes, 0, q->split, q->bias_head, dots);
+      if (!head_may_reach(mem, q, d0, dots, bm_weight, slack, lead_kth)) {
+        for (size_t j = 0; j < 4; j++) bound[d0 + j] = -INFINITY;
+        while (lead < q->n_lead && q->lead[lead].doc < d0 + 4) lead++; /* scored already */
+        pruned += 4;
+        continue;
+      }
+    }
     for (size_t j = 0; j < n; j++) {
       size_t d = d0 + j;
       if (q->exact) {
@@ -1495,25 +1548,12 @@ static void hybrid_rank(tm_memory *mem, const filter *f, const hybrid_query *q, 
       with_vec += in[j] && (mem->state[d] & HOT_VEC);
     }
     if (!q->exact && with_vec == 4) {
-      tm_dot_nibbles4(mem->codes.head + d0 * hstride, hstride, &q->codes, 0, q->split, q->bias_head, dots);
-      if (q->split && lead_kth > -INFINITY) {
-        /* Half the codes, and the other half bounded by the norms: |u.v|
-         * over those codes is at most |u| |v| there. */
-        bool reach = false;
-        for (size_t j = 0; j < 4; j++) {
-          const hot *h = &mem->hot[d0 + j];
-          float cos = cos_bound(q, dots[j], h->nscale, h->nerr, slack) + q->tail * h->ntail;
-          reach |= mem->scratch[d0 + j] * bm_weight + cos_weight * (cos > 0 ? cos : 0) + slack >= lead_kth;
-        }
-        if (!reach) {
-          for (size_t j = 0; j < 4; j++) bound[d0 + j] = -INFINITY;
-          pruned += 4;
-          continue;
-        }
-      }
+      if (!heads)
+        tm_dot_nibbles4(mem->codes.head + d0 * hstride, hstride, &q->codes, 0, q->split, q->bias_head, dots);
       tm_dot_nibbles4(mem->codes.tail + d0 * tstride, tstride, &q->codes, q->split, cdim,
                       q->codes.bias4 - q->bias_head, dots);
     } else if (!q->exact) {
+      if (heads) memset(dots, 0, sizeof dots);
       for (size_t j = 0; j < n; j++)
         if (in[j] && mem->e[d0 + j].vec)
           dots[j] = tm_dot_nibbles(mem->codes.head + (d0 + j) * hstride, &q->codes, 0, q->split, q->bias_head) +
@@ -1522,12 +1562,13 @@ static void hybrid_rank(tm_memory *mem, const filter *f, const hybrid_query *q, 
     }
     for (size_t j = 0; j < n; j++) {
       size_t d = d0 + j;
-      const hot *h = &mem->hot[d];
       float ub = -INFINITY, bm = mem->scratch[d];
       if (in[j] && q->exact) {
         ub = INFINITY;
       } else if (in[j] && (bm > 0 || (mem->state[d] & HOT_VEC))) {
-        float cos = mem->state[d] & HOT_VEC ? cos_bound(q, dots[j], h->nscale, h->nerr, slack) : 0;
+        float cos = mem->state[d] & HOT_VEC
+                        ? cos_bound(q, dots[j], mem->hot[HOT_SCALE][d], mem->hot[HOT_ERR][d], slack)
+                        : 0;
         /* fuse() in float arithmetic; `slack` is far above its rounding. */
         ub = bm * bm_weight + cos_weight * (cos > 0 ? cos : 0) + slack;
         if (ub >= q->min_score && ub >= lead_kth &&
