@@ -11,15 +11,21 @@
  * lists its distinct terms, so an update or delete removes exactly its
  * postings (swap-remove: the order of a posting list does not matter).
  *
- * Hybrid search. Every embedding is also kept as int8 codes with one scale
- * and a bound of its rounding error, in one arena with a slot of `dim` bytes
- * per document (contiguous, so the first pass streams through memory).
- * The first pass scores every record of the filter with an integer dot
- * product and the bound, which gives each record an upper bound of its
- * exact score; the best bounds are re-scored exactly in float, then every
- * other record whose bound still reaches the k-th exact score is too. So
- * the results (and scores) are those of scoring every record exactly. The
- * codes are rebuilt from the floats on load, never serialized.
+ * Hybrid search. Every embedding is also kept as int8 codes and as 4-bit
+ * codes (nibbles), each with one scale and a bound of its rounding error, in
+ * arenas with a slot per document (contiguous, so that a pass streams
+ * through memory); the nibbles of the first and second halves of a vector
+ * are in separate arenas. A search scores the records of best BM25 score
+ * exactly first: the k-th of their scores is a floor for the results'. The
+ * first pass then bounds every other record of the filter from the integer
+ * dot product of its nibbles with the query's codes and the error bounds;
+ * it stops after the first half when that half, with the norms of the rest
+ * (|u.v| <= |u| |v|), keeps the record below the floor. The best bounds are
+ * re-scored exactly in float, then every other record whose bound still
+ * reaches the k-th exact score gets the tighter bound of its int8 codes,
+ * and is re-scored if that reaches it too. So the results (and scores) are
+ * those of scoring every record exactly. The codes are rebuilt from the
+ * floats on load, never serialized.
  *
  * All or nothing: every change first makes room for everything it will
  * write (the only steps that can fail), then writes. A batch of adds that
@@ -1587,9 +1593,12 @@ static void hybrid_rank(tm_memory *mem, const filter *f, const hybrid_query *q, 
    * enter the results (usually none). `kth` is a local copy of the k-th
    * score, so that the scan is a tight loop over the bounds. A record whose
    * nibbles' bound reaches it gets the tighter bound of its int8 codes
-   * first. */
+   * first. The bound of a record the candidates left out is at most their
+   * worst's (or below the floor), so without the exact search the scan is
+   * needed only when that reaches the k-th score. */
   float kth = hp->n == hp->k ? hp->h[0].score : -INFINITY;
-  for (size_t d = 0; d < mem->n_e; d++) {
+  bool scan = q->exact || (cand->n == cand->k && !(cand->h[0].score < kth));
+  for (size_t d = 0; scan && d < mem->n_e; d++) {
     float ub = bound[d];
     if (ub < kth || !(ub > 0 && ub >= q->min_score)) continue;
     const entry *en = &mem->e[d];

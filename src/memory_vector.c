@@ -1,7 +1,8 @@
 /*
  * The vector arithmetic of hybrid search: the exact float dot product that
- * scores a record, and the integer copies (and their error bounds) that let
- * a first pass skip most of those dot products.
+ * scores a record, and the integer copies (int8 codes and 4-bit nibbles,
+ * with their error bounds) that let a first pass skip most of those dot
+ * products.
  *
  * With WebAssembly SIMD (-msimd128) the integer dot product runs on
  * wasm_simd128.h intrinsics; elsewhere (the native test build) the portable
