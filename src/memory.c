@@ -1513,8 +1513,8 @@ static void hybrid_rank(tm_memory *mem, const filter *f, const hybrid_query *q, 
   for (size_t i = 0; i < q->n_lead; i++) score_into(mem, q, q->lead[i].doc, hp);
   const float lead_kth = hp->n == hp->k ? hp->h[0].score : -INFINITY;
   size_t lead = 0, pruned = 0;
-  /* The first pass reads the hot copies; the exact search (what the tests
-   * compare it with) the entries, so that a stale copy shows. */
+  /* The first pass reads the copies in columns; the exact search (what the
+   * tests compare it with) the entries, so that a stale copy shows. */
   bool deep = f->metadata || f->from > -INFINITY || f->to < INFINITY;
   /* Four records at a time, so that four dot products share the query's
    * loads when all four have a vector (the usual case). */
@@ -1539,11 +1539,11 @@ static void hybrid_rank(tm_memory *mem, const filter *f, const hybrid_query *q, 
     for (size_t j = 0; j < n; j++) {
       size_t d = d0 + j;
       if (q->exact) {
-        const entry *en = &mem->e[d0 + j];
+        const entry *en = &mem->e[d];
         in[j] = en->text && matches(en, f);
         continue;
       }
-      if (lead < q->n_lead && q->lead[lead].doc == d0 + j) {
+      if (lead < q->n_lead && q->lead[lead].doc == d) {
         lead++; /* scored already */
         continue;
       }
