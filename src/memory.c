@@ -11,15 +11,21 @@
  * lists its distinct terms, so an update or delete removes exactly its
  * postings (swap-remove: the order of a posting list does not matter).
  *
- * Hybrid search. Every embedding is also kept as int8 codes with one scale
- * and a bound of its rounding error, in one arena with a slot of `dim` bytes
- * per document (contiguous, so the first pass streams through memory).
- * The first pass scores every record of the filter with an integer dot
- * product and the bound, which gives each record an upper bound of its
- * exact score; the best bounds are re-scored exactly in float, then every
- * other record whose bound still reaches the k-th exact score is too. So
- * the results (and scores) are those of scoring every record exactly. The
- * codes are rebuilt from the floats on load, never serialized.
+ * Hybrid search. Every embedding is also kept as int8 codes and as 4-bit
+ * codes (nibbles), each with one scale and a bound of its rounding error, in
+ * arenas with a slot per document (contiguous, so that a pass streams
+ * through memory); the nibbles of the first and second halves of a vector
+ * are in separate arenas. A search scores the records of best BM25 score
+ * exactly first: the k-th of their scores is a floor for the results'. The
+ * first pass then bounds every other record of the filter from the integer
+ * dot product of its nibbles with the query's codes and the error bounds;
+ * it stops after the first half when that half, with the norms of the rest
+ * (|u.v| <= |u| |v|), keeps the record below the floor. The best bounds are
+ * re-scored exactly in float, then every other record whose bound still
+ * reaches the k-th exact score gets the tighter bound of its int8 codes,
+ * and is re-scored if that reaches it too. So the results (and scores) are
+ * those of scoring every record exactly. The codes are rebuilt from the
+ * floats on load, never serialized.
  *
  * All or nothing: every change first makes room for everything it will
  * write (the only steps that can fail), then writes. A batch of adds that
@@ -34,11 +40,18 @@
 #include "message.h"
 #include "words.h"
 
+#ifdef __wasm_simd128__
+#include <wasm_simd128.h>
+#endif
+
 #define BM25_K1 1.2
 #define BM25_B 0.75
 #define HYBRID_WEIGHT 0.5 /* of the normalized BM25 score; the rest is cosine */
 /* Records re-scored exactly after the first pass, at least (of top_k * 8). */
 #define HYBRID_CANDIDATES 64
+/* Records of best BM25 score scored exactly before the first pass (of
+ * top_k), for the floor of the results' scores that prunes it. */
+#define HYBRID_LEAD 4
 
 enum { S_USER, S_AGENT, S_APP, S_THREAD, N_SCOPE };
 static const char *const scope_keys[N_SCOPE] = {"user_id", "agent_id", "application_id",
@@ -60,29 +73,56 @@ typedef struct entry {
   double created, updated;
   float *vec; /* unit vector of the index's dimension, or NULL */
   float qscale, qerr; /* of the vector's codes: vec ~ qscale * codes, |error| <= qerr */
+  float nscale, nerr; /* the same of its 4-bit codes (nibbles) */
+  float ntail; /* the norm of vec past nib_split(dim), rounded up */
   uint32_t *terms, *tfs, n_terms, length;
   event *events;
   uint32_t n_events, cap_events;
 } entry;
 
-/* What the first pass of hybrid search reads of an entry, kept apart so
- * that it streams 28 bytes per record instead of the whole entry (memory
- * traffic is most of its cost); keep_hot() copies it after every change of
- * the entry's text, scopes or vector. */
-typedef struct hot {
-  const char *scope[N_SCOPE];
-  float qscale, qerr;
-  bool live, vec;
-} hot;
+/* What the first pass of hybrid search reads of an entry is kept apart, in
+ * columns, so that it streams a few bytes per record instead of the whole
+ * entry (memory traffic is most of its cost): a state byte, the scopes the
+ * filter names (one column per kind), and the nibbles' scale, error bound
+ * and tail norm (four records' in one load). keep_hot() copies them after
+ * every change of the entry's text, scopes or vector. */
+enum { HOT_LIVE = 1, HOT_VEC = 2 };
+enum { HOT_SCALE, HOT_ERR, HOT_TAIL, N_HOT };
 
-/* The int8 codes of the embeddings (in the layout of tm_record_codes): slot
- * d (document d) is at codes + d * dim; a slot of a document without a
- * vector is unused. */
+/* Where the first pass may stop half way through a record's nibbles (see
+ * hybrid_rank): half its whole blocks of 32 codes; 0 (never) below 64. */
+static uint32_t nib_split(uint32_t dim) { return dim / 64 * 32; }
+
+/* The bytes of a record's head and tail nibbles (tm_record_nibbles). */
+static size_t head_size(uint32_t dim) { return nib_split(dim) / 2; }
+static size_t tail_size(uint32_t dim) { return ((size_t)dim - nib_split(dim) + 1) / 2; }
+
+/* The codes of the embeddings, slot d (document d) of each at d times its
+ * size: int8 (in the layout of tm_record_codes, `dim` bytes) in `codes`,
+ * and 4-bit (tm_record_nibbles) in `head` and `tail`, apart so that the
+ * first pass streams the heads alone and reads the tails of the few records
+ * it does not leave half way. A slot of a document without a vector is
+ * unused. */
 typedef struct arena {
-  uint8_t *codes;
+  uint8_t *codes, *head, *tail;
   size_t cap; /* slots */
   uint32_t dim;
 } arena;
+
+/* Reallocates *p to n bytes (at least one); false when out of memory. */
+static bool resize_bytes(uint8_t **p, size_t n) {
+  uint8_t *q = tm_realloc(*p, n ? n : 1);
+  if (!q) return false;
+  *p = q;
+  return true;
+}
+
+/* The norm of v[from..n), rounded up to a float. */
+static float tail_norm(const float *v, uint32_t from, uint32_t n) {
+  double s = 0;
+  for (uint32_t i = from; i < n; i++) s += (double)v[i] * v[i];
+  return nextafterf((float)sqrt(s), INFINITY);
+}
 
 typedef struct posting {
   uint32_t doc, tf;
@@ -111,7 +151,10 @@ typedef struct map {
 struct tm_memory {
   tm_base base;
   entry *e;
-  hot *hot; /* one per entry, cap_e of them */
+  /* The first pass's copies (see HOT_LIVE), cap_e of each. */
+  uint8_t *state;                 /* HOT_LIVE | HOT_VEC */
+  const char **scope_of[N_SCOPE]; /* the entries' scopes, by kind */
+  float *hot[N_HOT];              /* the nibbles' numbers, by kind */
   size_t n_e, cap_e, n_live, n_vecs;
   double total_length; /* words of the live records */
   map ids, words, scopes;
@@ -125,7 +168,7 @@ struct tm_memory {
   float *bounds;  /* per-document score bounds of a hybrid search */
   size_t cap_scratch, cap_bounds;
   arena codes;
-  size_t last_candidates, last_rescored; /* of the last hybrid search */
+  tm_search_stats last; /* of the last hybrid search */
 };
 
 /* ---------------------------------------------------------------- maps -- */
@@ -301,6 +344,13 @@ static int reserve_event(tm_memory *mem, entry *en) {
 
 /* --------------------------------------------------------------- codes -- */
 
+static void free_arena(arena *a) {
+  tm_free(a->codes);
+  tm_free(a->head);
+  tm_free(a->tail);
+  memset(a, 0, sizeof *a);
+}
+
 /* Makes room for the codes of documents [0, docs) of dimension `dim`. The
  * arena grows in place when `dim` is its own. Another dimension is possible
  * only when no other record has a vector: then a new arena is made in
@@ -313,14 +363,18 @@ static int reserve_codes(tm_memory *mem, size_t docs, uint32_t dim, arena *fresh
   size_t cap = dim == a->dim && a->cap ? a->cap : 64;
   while (cap < docs) cap *= 2;
   if (cap > SIZE_MAX / dim) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
-  if (dim == a->dim) {
-    uint8_t *c = tm_realloc(a->codes, cap * dim);
-    if (!c) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
-    a->codes = c;
+  /* In place, any may grow alone: a larger buffer than `cap` says is
+   * harmless. */
+  arena *to = dim == a->dim ? a : fresh;
+  if (!resize_bytes(&to->codes, cap * dim) || !resize_bytes(&to->head, cap * head_size(dim)) ||
+      !resize_bytes(&to->tail, cap * tail_size(dim))) {
+    if (to == fresh) free_arena(fresh);
+    return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+  }
+  if (to == a) {
     a->cap = cap;
     return TM_OK;
   }
-  if (!(fresh->codes = tm_malloc(cap * dim))) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
   fresh->cap = cap;
   fresh->dim = dim;
   return TM_OK;
@@ -330,23 +384,26 @@ static int reserve_codes(tm_memory *mem, size_t docs, uint32_t dim, arena *fresh
  * of `doc`'s vector. */
 static void write_codes(tm_memory *mem, arena *fresh, uint32_t doc) {
   if (fresh->codes) {
-    tm_free(mem->codes.codes);
+    free_arena(&mem->codes);
     mem->codes = *fresh;
-    fresh->codes = NULL;
+    memset(fresh, 0, sizeof *fresh);
   }
   entry *en = &mem->e[doc];
-  uint32_t dim = mem->codes.dim;
-  en->qscale = tm_record_codes(en->vec, dim, mem->codes.codes + (size_t)doc * dim, &en->qerr);
+  const arena *a = &mem->codes;
+  uint32_t dim = a->dim;
+  en->qscale = tm_record_codes(en->vec, dim, a->codes + (size_t)doc * dim, &en->qerr);
+  en->nscale = tm_record_nibbles(en->vec, dim, nib_split(dim), a->head + doc * head_size(dim),
+                                 a->tail + doc * tail_size(dim), &en->nerr);
+  en->ntail = tail_norm(en->vec, nib_split(dim), dim);
 }
 
 static void keep_hot(tm_memory *mem, uint32_t doc) {
   const entry *en = &mem->e[doc];
-  hot *h = &mem->hot[doc];
-  memcpy(h->scope, en->scope, sizeof h->scope);
-  h->qscale = en->qscale;
-  h->qerr = en->qerr;
-  h->live = en->text != NULL;
-  h->vec = en->vec != NULL;
+  mem->hot[HOT_SCALE][doc] = en->nscale;
+  mem->hot[HOT_ERR][doc] = en->nerr;
+  mem->hot[HOT_TAIL][doc] = en->ntail;
+  mem->state[doc] = (uint8_t)((en->text ? HOT_LIVE : 0) | (en->vec ? HOT_VEC : 0));
+  for (int s = 0; s < N_SCOPE; s++) mem->scope_of[s][doc] = en->scope[s];
 }
 
 /* ---------------------------------------------------------- the terms -- */
@@ -711,7 +768,9 @@ tm_memory *tm_memory_new(void) {
 static void release(tm_memory *mem) {
   for (size_t i = 0; i < mem->n_e; i++) free_entry(mem, &mem->e[i]);
   tm_free(mem->e);
-  tm_free(mem->hot);
+  for (int k = 0; k < N_HOT; k++) tm_free(mem->hot[k]);
+  tm_free(mem->state);
+  for (int s = 0; s < N_SCOPE; s++) tm_free(mem->scope_of[s]);
   for (size_t i = 0; i < mem->n_t; i++) {
     tm_free(mem->t[i].word);
     tm_free(mem->t[i].p);
@@ -726,7 +785,7 @@ static void release(tm_memory *mem) {
   tm_free(mem->ss); /* every string went with its last record */
   tm_free(mem->scratch);
   tm_free(mem->bounds);
-  tm_free(mem->codes.codes);
+  free_arena(&mem->codes);
   tm_base keep = mem->base;
   memset(mem, 0, sizeof *mem);
   mem->base = keep;
@@ -967,7 +1026,7 @@ static int insert(tm_memory *mem, draft *d, bool add_event) {
 oom:
   rc = tm_fail(&mem->base, TM_ENOMEM, "out of memory");
 fail:
-  tm_free(fresh.codes);
+  free_arena(&fresh);
   tm_free(en.terms);
   tm_free(en.tfs);
   if (add_event) {
@@ -987,9 +1046,19 @@ static int reserve_entries(tm_memory *mem, size_t more) {
     entry *e = tm_realloc(mem->e, cap * sizeof *e);
     if (!e) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
     mem->e = e; /* larger is harmless: cap_e counts what both arrays hold */
-    hot *h = tm_realloc(mem->hot, cap * sizeof *h);
-    if (!h) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
-    mem->hot = h;
+    for (int k = 0; k < N_HOT; k++) {
+      float *col = tm_realloc(mem->hot[k], cap * sizeof *col);
+      if (!col) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+      mem->hot[k] = col;
+    }
+    uint8_t *st = tm_realloc(mem->state, cap);
+    if (!st) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+    mem->state = st;
+    for (int s = 0; s < N_SCOPE; s++) {
+      const char **col = tm_realloc(mem->scope_of[s], cap * sizeof *col);
+      if (!col) return tm_fail(&mem->base, TM_ENOMEM, "out of memory");
+      mem->scope_of[s] = col;
+    }
     mem->cap_e = cap;
   }
   return map_reserve(mem, &mem->ids, entry_key, more);
@@ -1162,7 +1231,7 @@ done:
   tm_free(terms);
   tm_free(tfs);
   tm_free(vec);
-  tm_free(fresh.codes);
+  free_arena(&fresh);
   return rc;
 }
 
@@ -1338,6 +1407,11 @@ static int cmp_hits(const void *a, const void *b) {
   return worse(x, y) ? 1 : worse(y, x) ? -1 : 0;
 }
 
+static int cmp_docs(const void *a, const void *b) {
+  uint32_t x = ((const hit *)a)->doc, y = ((const hit *)b)->doc;
+  return (x > y) - (x < y);
+}
+
 /* Keeps the first occurrence of each of ids[0..n) in place, in order, and
  * returns how many: the query's terms are summed in the query's order, so
  * equal indexes give bit-equal scores whatever their term numbering. */
@@ -1363,10 +1437,56 @@ typedef struct hybrid_query {
   const float *vec;      /* the unit query vector */
   tm_query_codes codes;  /* its codes, vec ~ scale * codes, with |error| <= err */
   float scale, err;
+  uint32_t split;        /* nib_split of the dimension */
+  int32_t bias_head;     /* tm_query_quads of the codes before `split` */
+  float tail;            /* the norm of vec past `split`, rounded up */
+  const hit *lead;       /* the records of best BM25 score, by document */
+  size_t n_lead;
   float best;            /* the best BM25 score in the filter */
   double min_score;
   bool exact;            /* no first pass: every record is scored exactly */
 } hybrid_query;
+
+/* The bound of a record's cosine from the dot product of its codes (scale
+ * `scale`, error `err`) with the query's: with v ~ v' and u ~ u' (the
+ * codes), |u.v - u'.v'| <= |u.(v - v')| + |(u - u').v'| <= err + q->err *
+ * |v'|, and |v'| <= 1 + err. `slack` is above float rounding. */
+static float cos_bound(const hybrid_query *q, int32_t dot, float scale, float err, float slack) {
+  return (float)dot * q->scale * scale + err + q->err * (1 + err) + slack;
+}
+
+/* Whether any of the four records from d0 (live, with vectors) may reach
+ * `kth`, from the dot products of their first q->split codes: over the
+ * rest, |u.v| is at most |u| |v| there. cos_bound and the fusion of the
+ * first pass, four records at a time. */
+static bool head_may_reach(const tm_memory *mem, const hybrid_query *q, size_t d0,
+                           const int32_t dots[4], float bm_weight, float slack, float kth) {
+  const float *scale = mem->hot[HOT_SCALE] + d0, *err = mem->hot[HOT_ERR] + d0,
+              *tail = mem->hot[HOT_TAIL] + d0, *bm = mem->scratch + d0;
+  float cos_weight = (float)(1 - HYBRID_WEIGHT);
+#ifdef __wasm_simd128__
+  v128_t e = wasm_v128_load(err);
+  v128_t cos = wasm_f32x4_mul(wasm_f32x4_mul(wasm_f32x4_convert_i32x4(wasm_v128_load(dots)),
+                                             wasm_f32x4_splat(q->scale)),
+                              wasm_v128_load(scale));
+  cos = wasm_f32x4_add(wasm_f32x4_add(cos, e),
+                       wasm_f32x4_mul(wasm_f32x4_splat(q->err), wasm_f32x4_add(wasm_f32x4_splat(1), e)));
+  cos = wasm_f32x4_add(wasm_f32x4_add(cos, wasm_f32x4_splat(slack)),
+                       wasm_f32x4_mul(wasm_f32x4_splat(q->tail), wasm_v128_load(tail)));
+  cos = wasm_f32x4_pmax(cos, wasm_f32x4_splat(0));
+  v128_t ub = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(wasm_v128_load(bm), wasm_f32x4_splat(bm_weight)),
+                                            wasm_f32x4_mul(wasm_f32x4_splat(cos_weight), cos)),
+                             wasm_f32x4_splat(slack));
+  return wasm_v128_any_true(wasm_f32x4_ge(ub, wasm_f32x4_splat(kth)));
+#else
+  bool reach = false;
+  for (int j = 0; j < 4; j++) {
+    float cos = cos_bound(q, dots[j], scale[j], err[j], slack) + q->tail * tail[j];
+    reach |= bm[j] * bm_weight + cos_weight * (cos > 0 ? cos : 0) + slack >= kth;
+  }
+  return reach;
+#endif
+}
 
 static void score_into(tm_memory *mem, const hybrid_query *q, uint32_t d, heap *hp) {
   const float *v = mem->e[d].vec;
@@ -1381,13 +1501,20 @@ static void hybrid_rank(tm_memory *mem, const filter *f, const hybrid_query *q, 
                         heap *hp) {
   float *bound = mem->bounds;
   uint32_t cdim = mem->codes.dim;
+  size_t hstride = head_size(cdim), tstride = tail_size(cdim);
   /* Above the rounding of float arithmetic (the dot product's included),
    * far below the codes' error. */
   float slack = 1e-4f + 1e-7f * (float)mem->dim;
   float bm_weight = q->best > 0 ? (float)HYBRID_WEIGHT / q->best : 0;
   float cos_weight = (float)(1 - HYBRID_WEIGHT);
-  /* The first pass reads the hot copies; the exact search (what the tests
-   * compare it with) the entries, so that a stale copy shows. */
+  /* The records of best BM25 score first: the k-th of their exact scores
+   * is a floor for the results' that lets the first pass stop half way
+   * through a record (below). */
+  for (size_t i = 0; i < q->n_lead; i++) score_into(mem, q, q->lead[i].doc, hp);
+  const float lead_kth = hp->n == hp->k ? hp->h[0].score : -INFINITY;
+  size_t lead = 0, pruned = 0;
+  /* The first pass reads the copies in columns; the exact search (what the
+   * tests compare it with) the entries, so that a stale copy shows. */
   bool deep = f->metadata || f->from > -INFINITY || f->to < INFINITY;
   /* Four records at a time, so that four dot products share the query's
    * loads when all four have a vector (the usual case). */
@@ -1395,43 +1522,63 @@ static void hybrid_rank(tm_memory *mem, const filter *f, const hybrid_query *q, 
     size_t n = mem->n_e - d0 < 4 ? mem->n_e - d0 : 4, with_vec = 0;
     bool in[4] = {false};
     int32_t dots[4] = {0};
-    for (size_t j = 0; j < n; j++) {
-      const hot *h = &mem->hot[d0 + j];
-      if (q->exact) {
-        const entry *en = &mem->e[d0 + j];
-        in[j] = en->text && matches(en, f);
+    /* Four live records with vectors (the usual case) whose heads cannot
+     * reach the floor are left there, before their filter is even read. */
+    bool heads = !q->exact && q->split && lead_kth > -INFINITY && n == 4 &&
+                 (mem->state[d0] & mem->state[d0 + 1] & mem->state[d0 + 2] & mem->state[d0 + 3]) ==
+                     (HOT_LIVE | HOT_VEC);
+    if (heads) {
+      tm_dot_nibbles4(mem->codes.head + d0 * hstride, hstride, &q->codes, 0, q->split, q->bias_head, dots);
+      if (!head_may_reach(mem, q, d0, dots, bm_weight, slack, lead_kth)) {
+        for (size_t j = 0; j < 4; j++) bound[d0 + j] = -INFINITY;
+        while (lead < q->n_lead && q->lead[lead].doc < d0 + 4) lead++; /* scored already */
+        pruned += 4;
         continue;
       }
-      in[j] = h->live && !f->none;
-      for (int s = 0; s < N_SCOPE && in[j]; s++)
-        in[j] = !f->scope[s] || h->scope[s] == f->shared[s];
-      if (in[j] && deep) in[j] = matches(&mem->e[d0 + j], f);
-      with_vec += in[j] && h->vec;
-    }
-    if (!q->exact && with_vec == 4) {
-      tm_dot_codes4(mem->codes.codes + d0 * cdim, cdim, &q->codes, dots);
-    } else if (!q->exact) {
-      for (size_t j = 0; j < n; j++)
-        if (in[j] && mem->e[d0 + j].vec)
-          dots[j] = tm_dot_codes(mem->codes.codes + (d0 + j) * cdim, &q->codes);
     }
     for (size_t j = 0; j < n; j++) {
       size_t d = d0 + j;
-      const hot *h = &mem->hot[d];
+      if (q->exact) {
+        const entry *en = &mem->e[d];
+        in[j] = en->text && matches(en, f);
+        continue;
+      }
+      if (lead < q->n_lead && q->lead[lead].doc == d) {
+        lead++; /* scored already */
+        continue;
+      }
+      in[j] = (mem->state[d] & HOT_LIVE) && !f->none;
+      for (int s = 0; s < N_SCOPE && in[j]; s++)
+        in[j] = !f->scope[s] || mem->scope_of[s][d] == f->shared[s];
+      if (in[j] && deep) in[j] = matches(&mem->e[d], f);
+      with_vec += in[j] && (mem->state[d] & HOT_VEC);
+    }
+    if (!q->exact && with_vec == 4) {
+      if (!heads)
+        tm_dot_nibbles4(mem->codes.head + d0 * hstride, hstride, &q->codes, 0, q->split, q->bias_head, dots);
+      tm_dot_nibbles4(mem->codes.tail + d0 * tstride, tstride, &q->codes, q->split, cdim,
+                      q->codes.bias4 - q->bias_head, dots);
+    } else if (!q->exact) {
+      if (heads) memset(dots, 0, sizeof dots);
+      for (size_t j = 0; j < n; j++)
+        if (in[j] && mem->e[d0 + j].vec)
+          dots[j] = tm_dot_nibbles(mem->codes.head + (d0 + j) * hstride, &q->codes, 0, q->split, q->bias_head) +
+                    tm_dot_nibbles(mem->codes.tail + (d0 + j) * tstride, &q->codes, q->split, cdim,
+                                   q->codes.bias4 - q->bias_head);
+    }
+    for (size_t j = 0; j < n; j++) {
+      size_t d = d0 + j;
       float ub = -INFINITY, bm = mem->scratch[d];
       if (in[j] && q->exact) {
         ub = INFINITY;
-      } else if (in[j] && (bm > 0 || h->vec)) {
-        float cos = 0;
-        if (h->vec) {
-          /* With v ~ v' and u ~ u' (the codes): |u.v - u'.v'| <= |u.(v - v')|
-           * + |(u - u').v'| <= qerr + err * |v'|, and |v'| <= 1 + qerr. */
-          float approx = (float)dots[j] * q->scale * h->qscale;
-          cos = approx + h->qerr + q->err * (1 + h->qerr) + slack;
-        }
+      } else if (in[j] && (bm > 0 || (mem->state[d] & HOT_VEC))) {
+        float cos = mem->state[d] & HOT_VEC
+                        ? cos_bound(q, dots[j], mem->hot[HOT_SCALE][d], mem->hot[HOT_ERR][d], slack)
+                        : 0;
         /* fuse() in float arithmetic; `slack` is far above its rounding. */
         ub = bm * bm_weight + cos_weight * (cos > 0 ? cos : 0) + slack;
-        if (ub >= q->min_score && (cand->n < cand->k || !worse((hit){ub, (uint32_t)d}, cand->h[0])))
+        if (ub >= q->min_score && ub >= lead_kth &&
+            (cand->n < cand->k || !worse((hit){ub, (uint32_t)d}, cand->h[0])))
           heap_push(cand, (hit){ub, (uint32_t)d});
       }
       bound[d] = ub;
@@ -1441,25 +1588,36 @@ static void hybrid_rank(tm_memory *mem, const filter *f, const hybrid_query *q, 
     bound[cand->h[i].doc] = -INFINITY; /* scored now */
     score_into(mem, q, cand->h[i].doc, hp);
   }
-  mem->last_candidates = cand->n;
-  mem->last_rescored = 0;
+  mem->last = (tm_search_stats){.lead = q->n_lead, .pruned = pruned, .candidates = cand->n};
   /* The k-th score only rises, so this scores every record that can still
    * enter the results (usually none). `kth` is a local copy of the k-th
-   * score, so that the scan is a tight loop over the bounds. */
+   * score, so that the scan is a tight loop over the bounds. A record whose
+   * nibbles' bound reaches it gets the tighter bound of its int8 codes
+   * first. The bound of a record the candidates left out is at most their
+   * worst's (or below the floor), so without the exact search the scan is
+   * needed only when that reaches the k-th score. */
   float kth = hp->n == hp->k ? hp->h[0].score : -INFINITY;
-  for (size_t d = 0; d < mem->n_e; d++) {
+  bool scan = q->exact || (cand->n == cand->k && !(cand->h[0].score < kth));
+  for (size_t d = 0; scan && d < mem->n_e; d++) {
     float ub = bound[d];
     if (ub < kth || !(ub > 0 && ub >= q->min_score)) continue;
+    const entry *en = &mem->e[d];
+    if (!q->exact && en->vec) {
+      mem->last.checked++;
+      int32_t dot = tm_dot_codes(mem->codes.codes + d * cdim, &q->codes);
+      float cos = cos_bound(q, dot, en->qscale, en->qerr, slack);
+      ub = mem->scratch[d] * bm_weight + cos_weight * (cos > 0 ? cos : 0) + slack;
+      if (ub < kth || !(ub > 0 && ub >= q->min_score)) continue;
+    }
     score_into(mem, q, (uint32_t)d, hp);
-    if (!q->exact) mem->last_rescored++;
+    if (!q->exact) mem->last.rescored++;
     if (hp->n == hp->k) kth = hp->h[0].score;
   }
   memset(mem->scratch, 0, mem->n_e * sizeof *mem->scratch);
 }
 
-void tm_memory_search_stats(const tm_memory *mem, size_t *candidates, size_t *rescored) {
-  *candidates = mem->last_candidates;
-  *rescored = mem->last_rescored;
+void tm_memory_search_stats(const tm_memory *mem, tm_search_stats *stats) {
+  *stats = mem->last;
 }
 
 static int search(tm_memory *mem, const char *query_json, bool exact, char **out) {
@@ -1470,7 +1628,7 @@ static int search(tm_memory *mem, const char *query_json, bool exact, char **out
   word_list wl = {.mem = mem, .create = false};
   float *qvec = NULL;
   int16_t *qcodes = NULL;
-  heap hp = {0}, cand = {0};
+  heap hp = {0}, cand = {0}, lead = {0};
   filter f;
   bool accumulated = false;
   size_t n_known = 0;
@@ -1556,11 +1714,19 @@ static int search(tm_memory *mem, const char *query_json, bool exact, char **out
     }
     cand.k = top_k * 8 > HYBRID_CANDIDATES ? top_k * 8 : HYBRID_CANDIDATES;
     if (!(cand.h = tm_malloc(cand.k * sizeof *cand.h))) goto oom;
-    /* The codes, then their pairs (tm_query_pairs). */
-    if (!(qcodes = tm_malloc(2 * (size_t)mem->dim * sizeof *qcodes))) goto oom;
+    lead.k = exact ? 0 : HYBRID_LEAD * top_k;
+    if (!(lead.h = tm_malloc(HYBRID_LEAD * top_k * sizeof *lead.h))) goto oom;
+    /* The codes, then their pairs (tm_query_pairs) and quads (tm_query_quads). */
+    if (!(qcodes = tm_malloc(3 * (size_t)mem->dim * sizeof *qcodes))) goto oom;
     hq.scale = tm_quantize(qvec, mem->dim, TM_CODE_MAX, NULL, qcodes, &hq.err);
-    hq.codes = (tm_query_codes){.codes = qcodes, .pairs = qcodes + mem->dim, .n = mem->dim,
-                                .bias = tm_query_pairs(qcodes, mem->dim, qcodes + mem->dim)};
+    int16_t *quads = qcodes + 2 * (size_t)mem->dim;
+    hq.split = nib_split(mem->dim);
+    hq.bias_head = tm_query_quads(qcodes, hq.split, quads);
+    hq.tail = tail_norm(qvec, hq.split, mem->dim);
+    hq.codes = (tm_query_codes){.codes = qcodes, .pairs = qcodes + mem->dim, .quads = quads,
+                                .n = mem->dim,
+                                .bias = tm_query_pairs(qcodes, mem->dim, qcodes + mem->dim),
+                                .bias4 = tm_query_quads(qcodes, mem->dim, quads)};
   }
 
   /* BM25 into the scratch accumulators; each query term counts once. */
@@ -1593,8 +1759,19 @@ static int search(tm_memory *mem, const char *query_json, bool exact, char **out
       }
     }
   } else {
-    for (size_t d = 0; d < mem->n_e; d++)
-      if (acc[d] > hq.best && matches(&mem->e[d], &f)) hq.best = acc[d];
+    /* The best BM25 score of the filter, and the records that lead by it. */
+    for (size_t d = 0; d < mem->n_e; d++) {
+      hit x = {acc[d], (uint32_t)d};
+      if (!(x.score > 0)) continue;
+      bool leads = lead.k && (lead.n < lead.k || worse(lead.h[0], x));
+      if ((x.score > hq.best || leads) && matches(&mem->e[d], &f)) {
+        if (x.score > hq.best) hq.best = x.score;
+        if (leads) heap_push(&lead, x);
+      }
+    }
+    qsort(lead.h, lead.n, sizeof *lead.h, cmp_docs);
+    hq.lead = lead.h;
+    hq.n_lead = lead.n;
     hybrid_rank(mem, &f, &hq, &cand, &hp);
   }
   qsort(hp.h, hp.n, sizeof *hp.h, cmp_hits);
@@ -1621,6 +1798,7 @@ done:
     }
   tm_free(hp.h);
   tm_free(cand.h);
+  tm_free(lead.h);
   tm_free(qcodes);
   tm_free(qvec);
   tm_free(wl.ids);

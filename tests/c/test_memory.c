@@ -538,7 +538,7 @@ TEST(incremental_index_matches_rebuilt) {
   tm_memory_free(m);
 }
 
-/* ---- hybrid search's first pass (int8 codes) against exact scoring ---- */
+/* ---- hybrid search's first pass (4-bit and int8 codes) against exact scoring ---- */
 
 static uint64_t prng_state;
 static double prng(void) { /* xorshift64*, in [0, 1) */
@@ -561,23 +561,24 @@ static void put_vector(char *buf, size_t n, size_t *o, const double *base, doubl
 }
 
 /* Searches with and without the first pass: both must write the same text
- * (same records, order and scores). Returns what the first pass had to
- * re-score beyond its candidates in *rescored. */
-static int same_as_exact(tm_memory *m, const char *query, size_t *rescored, int line) {
+ * (same records, order and scores). Returns how the first pass went in *st
+ * (st.rescored: what it had to re-score beyond its candidates). */
+static int same_as_exact(tm_memory *m, const char *query, tm_search_stats *stats, int line) {
   char *fast = NULL, *exact = NULL;
   int rc1 = tm_memory_search(m, query, &fast);
-  size_t candidates = 0;
-  tm_memory_search_stats(m, &candidates, rescored);
+  tm_search_stats st;
+  tm_memory_search_stats(m, &st);
+  *stats = st;
   int rc2 = tm_memory_search_exact(m, query, &exact);
-  int ok = rc1 == TM_OK && rc2 == TM_OK && strcmp(fast, exact) == 0 && candidates > 0;
+  int ok = rc1 == TM_OK && rc2 == TM_OK && strcmp(fast, exact) == 0 && st.lead + st.candidates > 0;
   if (!ok)
     fprintf(stderr, "line %d: first pass %d (%zu candidates) gave %.300s\n  exact %d gave %.300s\n",
-            line, rc1, candidates, fast ? fast : "-", rc2, exact ? exact : "-");
+            line, rc1, st.lead + st.candidates, fast ? fast : "-", rc2, exact ? exact : "-");
   tm_free(fast);
   tm_free(exact);
   return ok;
 }
-#define SAME_AS_EXACT(m, q, rescored) CHECK(same_as_exact(m, q, rescored, __LINE__))
+#define SAME_AS_EXACT(m, q, stats) CHECK(same_as_exact(m, q, stats, __LINE__))
 
 TEST(hybrid_first_pass_agrees_with_exact_scoring) {
   hn_reset();
@@ -607,16 +608,21 @@ TEST(hybrid_first_pass_agrees_with_exact_scoring) {
    * (nothing re-scored past them), and the results are exact. */
   static const char *const queries[] = {"moss", "tea jazz", "kite salt river", "nothing known"};
   static const int top_ks[] = {1, 5, 10, 50};
-  size_t rescored = 1, total = 0;
+  tm_search_stats st = {0};
+  size_t total = 0, pruned = 0;
   for (int q = 0; q < 16; q++) {
     size_t o = (size_t)snprintf(buf, sizeof buf, "{\"query\":\"%s\",\"top_k\":%d%s", queries[q % 4],
                                 top_ks[q / 4], q % 3 ? ",\"filter\":{\"scope\":{\"user_id\":\"u0\"}}" : "");
     put_vector(buf, sizeof buf, &o, NULL, 0, DIM);
     snprintf(buf + o, sizeof buf - o, "}");
-    SAME_AS_EXACT(m, buf, &rescored);
-    total += rescored;
+    SAME_AS_EXACT(m, buf, &st);
+    total += st.rescored;
+    pruned += st.pruned;
   }
   CHECK_EQ_INT((int)total, 0);
+  /* The queries with words: the records that lead by BM25 give a floor
+   * below which the first pass leaves most records half way. */
+  CHECK(pruned > 0);
 
   /* A score is the exact one: a record no word of the query is in scores
    * 0.5 * cosine, here of a record's own vector (cosine 1). */
@@ -656,14 +662,14 @@ TEST(hybrid_first_pass_agrees_with_exact_scoring) {
   o = (size_t)snprintf(buf, sizeof buf, "{\"query\":\"quasar\",\"top_k\":60");
   put_vector(buf, sizeof buf, &o, own, 0, DIM);
   snprintf(buf + o, sizeof buf - o, "}");
-  SAME_AS_EXACT(m, buf, &rescored);
+  SAME_AS_EXACT(m, buf, &st);
   CHECK_EQ_INT(tm_memory_search(m, buf, &out), TM_OK);
   CHECK_CONTAINS(out, "\"id\":\"word2\"");
   CHECK_CONTAINS(out, "\"id\":\"word0\"");
   tm_free(out);
   tm_memory_free(m);
 
-  /* Near-twins the int8 codes cannot tell apart: the first pass keeps 64
+  /* Near-twins the codes cannot tell apart: the first pass keeps 64
    * of 400 alike bounds, so the records whose bounds still reach the k-th
    * score are re-scored too, and the results stay exact. */
   m = tm_memory_new();
@@ -682,8 +688,8 @@ TEST(hybrid_first_pass_agrees_with_exact_scoring) {
   o = (size_t)snprintf(buf, sizeof buf, "{\"query\":\"other\",\"top_k\":3");
   put_vector(buf, sizeof buf, &o, own, 0, DIM);
   snprintf(buf + o, sizeof buf - o, "}");
-  SAME_AS_EXACT(m, buf, &rescored);
-  CHECK(rescored > 0);
+  SAME_AS_EXACT(m, buf, &st);
+  CHECK(st.rescored > 0);
   tm_memory_free(m);
 }
 
@@ -722,11 +728,11 @@ TEST(hybrid_first_pass_follows_updates_and_deletes) {
   CHECK_EQ_INT(tm_memory_update(m, "r18", "{\"text\":\"note again\"}", &out), TM_OK); /* drops its vector */
   tm_free(out);
   CHECK_EQ_INT(tm_memory_delete(m, "r19"), TM_OK);
-  size_t rescored = 0;
+  tm_search_stats st;
   o = (size_t)snprintf(buf, sizeof buf, "{\"query\":\"note\",\"top_k\":5");
   put_vector(buf, sizeof buf, &o, spike, 0, DIM);
   snprintf(buf + o, sizeof buf - o, "}");
-  SAME_AS_EXACT(m, buf, &rescored);
+  SAME_AS_EXACT(m, buf, &st);
   CHECK_EQ_INT(tm_memory_search(m, buf, &out), TM_OK);
   cJSON *arr = cJSON_Parse(out);
   cJSON *top = cJSON_GetArrayItem(arr, 0);
@@ -747,8 +753,8 @@ TEST(hybrid_codes_follow_a_new_dimension) {
   CHECK_EQ_INT(add1(m, "{\"id\":\"b\",\"text\":\"beta\",\"scope\":{\"user_id\":\"u\"}}", NULL), TM_OK);
   CHECK_EQ_INT(tm_memory_update(m, "a", "{\"embedding\":[0,0,0,0,1]}", &out), TM_OK);
   tm_free(out);
-  size_t rescored = 0;
-  SAME_AS_EXACT(m, "{\"query\":\"beta\",\"embedding\":[0,0,0,0,1]}", &rescored);
+  tm_search_stats st;
+  SAME_AS_EXACT(m, "{\"query\":\"beta\",\"embedding\":[0,0,0,0,1]}", &st);
   SEARCH_IS(m, "{\"query\":\"beta\",\"embedding\":[0,0,0,0,1]}", "alpha|beta");
   CHECK_EQ_INT(add1(m, "{\"text\":\"gamma\",\"scope\":{\"user_id\":\"u\"},\"embedding\":[0,0,0,1,1]}", NULL), TM_OK);
   SEARCH_IS(m, "{\"query\":\"nothing\",\"embedding\":[0,0,0,1,0]}", "gamma");

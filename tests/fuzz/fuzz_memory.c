@@ -4,7 +4,8 @@
  *   even: the rest is a serialized index for tm_memory_load; when it loads,
  *         serializing and loading again must give the same text.
  *   odd:  the rest drives add / update / delete / search / list ops on short
- *         texts from a small vocabulary (with optional 4-dimension vectors);
+ *         texts from a small vocabulary (with optional vectors of 3, 4 or
+ *         64 dimensions: 64 lets hybrid search's first pass stop half way);
  *         after them, the index must equal one rebuilt from its own
  *         serialization (same search results, same serialized text). Every
  *         search must give what scoring every record exactly gives.
@@ -58,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     tm_memory_free(m);
     return 0;
   }
-  char buf[512], id[32], *out = NULL;
+  char buf[1024], id[32], *out = NULL;
   for (size_t i = 1; i + 2 < size; i += 3) {
     unsigned op = data[i] % 5, a = data[i + 1], b = data[i + 2];
     size_t o = 0;
@@ -67,8 +68,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char text[128];
     snprintf(text, sizeof text, "%s", buf);
     snprintf(id, sizeof id, "r%u", b % 16);
-    char vec[64] = "";
-    if (b & 2) snprintf(vec, sizeof vec, ",\"embedding\":[%d,%d,1%s]", a % 3 - 1, b % 5 - 2, (b & 64) ? ",0" : "");
+    char vec[400] = "";
+    if ((b & 2) && (b & 128)) {
+      size_t v = (size_t)snprintf(vec, sizeof vec, ",\"embedding\":[");
+      for (unsigned k = 0; k < 64; k++)
+        v += (size_t)snprintf(vec + v, sizeof vec - v, "%s%d", k ? "," : "", (int)((a + 7 * k) * (b | 1) % 5) - 2);
+      snprintf(vec + v, sizeof vec - v, "]");
+    } else if (b & 2) {
+      snprintf(vec, sizeof vec, ",\"embedding\":[%d,%d,1%s]", a % 3 - 1, b % 5 - 2, (b & 64) ? ",0" : "");
+    }
     int rc;
     if (op == 0) {
       snprintf(buf, sizeof buf, "[{\"id\":\"%s\",\"text\":\"%s\",\"scope\":{\"user_id\":\"u%u\"%s}%s}]", id,

@@ -19,13 +19,15 @@ function exactTop(vectors, query, k) {
     .slice(0, k);
 }
 
-// 40 dimensions: two blocks of 16 codes and a tail of 8 that the SIMD loop
-// leaves to the scalar one; 384: whole blocks only.
-test.each([40, 384])('the first pass picks the exact top k (%i dimensions)', (dim) => {
+// The SIMD loops take blocks of 16 int8 codes and of 32 nibbles (4-bit
+// codes) and leave the rest to the scalar ones. 40 dimensions: two int8
+// blocks and one nibble block, tails of 8; 41: an odd tail, half a byte of
+// nibbles; 384: whole blocks only.
+test.each([40, 41, 384])('the first pass picks the exact top k (%i dimensions)', (dim) => {
   const next = rng(dim);
   const vector = () => Float32Array.from({ length: dim }, () => next() * 2 - 1);
   const vectors = Array.from({ length: 1500 }, vector);
-  // Near-twins of one vector, which the int8 codes cannot tell apart.
+  // Near-twins of one vector, which the codes cannot tell apart.
   for (let t = 0; t < 20; t++) vectors.push(vectors[7].map((x) => x * (1 + (next() - 0.5) * 1e-4)));
   const index = new MemoryIndex();
   try {
