@@ -122,7 +122,7 @@ export class ChatMessageStore implements MessageStore {
 /** The limits of a persistent store. The core decides what they evict, as in
  *  ChatMessageStore (whole tool-call groups, oldest first); the backend then
  *  deletes those records (IndexedDB in the turn's transaction, localStorage
- *  after its commit, Redis by LTRIM in the append's MULTI, a file by
+ *  after its commit, Redis by LTRIM in the append's script, a file by
  *  compaction once it holds twice what is kept). */
 export interface StoreLimits {
   maxMessages?: number;

@@ -45,7 +45,7 @@ export interface RedisChatMessageStoreOptions extends StoreLimits {
   threadId?: string;
   /** Keys are `${keyPrefix}:{${threadId}}` (hash-tagged for Cluster). Default 'chat_messages'. */
   keyPrefix?: string;
-  /** Expire the thread this long after its last append (EXPIRE in the same MULTI). */
+  /** Expire the thread this long after its last append (EXPIRE in the same atomic script). */
   ttlSeconds?: number;
   /** Encrypt every record at rest (AES-GCM); the key is never serialized. */
   encryption?: EncryptionOptions;
@@ -60,7 +60,8 @@ export interface RedisStoreReference {
 }
 
 /** One Redis list per thread, one record per entry; append, trim and expire
- *  in one MULTI under WATCH (a concurrent append is merged and retried). */
+ *  in one atomic script that first checks the list still ends where the
+ *  store read it (a concurrent append is merged and retried). */
 export class RedisChatMessageStore {
   constructor(options: RedisChatMessageStoreOptions);
   readonly threadId: string;

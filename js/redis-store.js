@@ -2,18 +2,38 @@
 // entry (the core's record layout, base64 so any client reads it back). The
 // shared persistent store (js/persistent-store.js) and the core decide
 // everything; this backend only talks to Redis: a turn's append, trim and
-// expire are one MULTI, guarded by a WATCH taken before the thread is read,
-// so that another writer's turn makes it fail (the store then catches up and
-// retries with new sequence numbers). Keys are hash-tagged by thread
-// ({threadId}) for Redis Cluster.
+// expire are one transaction, a script that first checks that the list still
+// ends where this store last read it, so that another writer's turn makes it
+// write nothing (the store then catches up and retries with new sequence
+// numbers). A script holds no state on the connection, unlike WATCH, so
+// stores can share one client. Keys are hash-tagged by thread ({threadId})
+// for Redis Cluster.
 
 import { randomUUID } from 'node:crypto';
-import { createClient, WatchError } from 'redis';
+import { createClient } from 'redis';
 
 import { ThreadmemError, wrapError } from './errors.js';
 import { PersistentChatMessageStore } from './persistent-store.js';
 
-const READY_WAIT_MS = 3000; // how long a call waits for a reconnecting client
+const READY_WAIT_MS = 3000;
+const PUSH_CHUNK = 1000; // records per RPUSH inside the script (Lua's unpack has a limit)
+
+// KEYS[1] the list; ARGV: the entry the writer last saw at its end ('' for
+// none), how many entries to keep after the push (0: all), the TTL in
+// seconds (0: none), then the records. Returns 0, writing nothing, when the
+// list no longer ends with that entry; else 1.
+const APPEND_SCRIPT = `
+local last = redis.call('LINDEX', KEYS[1], -1)
+if (last or '') ~= ARGV[1] then return 0 end
+for i = 4, #ARGV, ${PUSH_CHUNK} do
+  redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + ${PUSH_CHUNK - 1}, #ARGV)))
+end
+local keep = tonumber(ARGV[2])
+if keep > 0 then redis.call('LTRIM', KEYS[1], -keep, -1) end
+local ttl = tonumber(ARGV[3])
+if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end
+return 1
+`; // how long a call waits for a reconnecting client
 const KEY_PREFIX = /^[A-Za-z0-9._:-]{1,64}$/;
 
 export class RedisChatMessageStore extends PersistentChatMessageStore {
@@ -57,7 +77,6 @@ class RedisBackend {
     this._client = client ?? null;
     this._ownsClient = !client;
     this._connecting = null;
-    this._watching = false;
   }
 
   key(threadId) {
@@ -117,22 +136,9 @@ class RedisBackend {
     return this._client;
   }
 
-  // A writer WATCHes the list before reading it; its MULTI then fails if
-  // anyone wrote the list in between. (WATCH belongs to the connection: the
-  // store runs one operation at a time.)
-  async lock(threadId, fn, { write }) {
-    if (!write) return fn();
-    const redis = await this._redis();
-    await redis.watch(this.key(threadId));
-    this._watching = true;
-    try {
-      return await fn();
-    } finally {
-      if (this._watching) {
-        this._watching = false;
-        await redis.unwatch().catch(() => {});
-      }
-    }
+  // The append script detects another writer's turn: no lock needed.
+  lock(threadId, fn) {
+    return fn();
   }
 
   async read(threadId, since) {
@@ -145,22 +151,15 @@ class RedisBackend {
     return { records, firstSeq: 0, full: true, mark: entries.length ? entries[entries.length - 1] : null };
   }
 
-  async append(threadId, records, { firstSeq, dropBefore, ttlSeconds }) {
+  async append(threadId, records, { firstSeq, dropBefore, ttlSeconds, since }) {
     const redis = await this._redis();
-    const key = this.key(threadId);
     const texts = records.map((r) => Buffer.from(r).toString('base64'));
-    const tx = redis.multi().rPush(key, texts);
-    if (dropBefore) tx.lTrim(key, -(firstSeq + records.length - dropBefore), -1);
-    if (ttlSeconds) tx.expire(key, ttlSeconds);
-    try {
-      await tx.exec();
-    } catch (err) {
-      if (!(err instanceof WatchError)) throw err; // lock() then ends the WATCH
-      this._watching = false;
-      return false; // another writer was first
-    }
-    this._watching = false; // EXEC ended the WATCH
-    return texts[texts.length - 1];
+    const keep = dropBefore ? firstSeq + records.length - dropBefore : 0;
+    const written = await redis.eval(APPEND_SCRIPT, {
+      keys: [this.key(threadId)],
+      arguments: [since?.mark ?? '', String(keep), String(ttlSeconds ?? 0), ...texts],
+    });
+    return written === 1 ? texts[texts.length - 1] : false; // false: another writer was first
   }
 
   async remove(threadId) {

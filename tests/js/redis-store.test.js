@@ -105,6 +105,35 @@ test('two writers on one thread lose nothing and agree on one order', async () =
   await b.close();
 });
 
+test('stores sharing one client still see writers elsewhere: nothing is lost, one order', async () => {
+  // A guard kept on the connection (WATCH) would be ended by another
+  // store's EXEC on the shared client, leaving a turn unguarded.
+  const shared = createClient({ url: redis.url });
+  await shared.connect();
+  const threads = ['w1', 'w2', 'w3'];
+  const onShared = threads.map((threadId) => new RedisChatMessageStore({ client: shared, keyPrefix: prefix, threadId }));
+  const elsewhere = threads.map((threadId) => open({ threadId }));
+  const jobs = [];
+  for (let i = 0; i < 15; i++) {
+    threads.forEach((_, t) => {
+      jobs.push(onShared[t].addMessages([user(`s${i}`)]));
+      jobs.push(elsewhere[t].addMessages([user(`e${i}`)]));
+    });
+  }
+  await Promise.all(jobs);
+  for (let t = 0; t < threads.length; t++) {
+    const fresh = open({ threadId: threads[t] });
+    const seen = texts(await fresh.listMessages());
+    expect(seen).toHaveLength(30);
+    expect(seen.filter((x) => x[0] === 's')).toEqual([...Array(15).keys()].map((i) => `s${i}`));
+    expect(seen.filter((x) => x[0] === 'e')).toEqual([...Array(15).keys()].map((i) => `e${i}`));
+    await fresh.close();
+    await elsewhere[t].close();
+    await onShared[t].close();
+  }
+  await shared.quit();
+});
+
 test('a thread serialized with a Redis store resumes through the factory, with no secret in the state', async () => {
   const url = redis.url.replace('redis://', 'redis://user:s3cret@');
   const factory = () => new RedisChatMessageStore({ redisUrl: url.replace('user:s3cret@', ''), keyPrefix: prefix });
