@@ -7,46 +7,17 @@
 //
 //   node tests/e2e/demo.e2e.js        (tests/e2e/run.sh does the set-up first)
 //   SCREENSHOT=/tmp/demo.png          where the screenshot goes (default)
-//   CHROMIUM=/usr/bin/chromium        the browser
 
-import { createRequire } from 'node:module';
 import { readFile } from 'node:fs/promises';
 import { start, CSP } from '../../scripts/serve.js';
+import { assert, assertEqual, check, launch, report, stopped } from './harness.js';
 
-const require = createRequire(import.meta.url);
-const { chromium } = require('playwright-core');
-
-const EXECUTABLE = process.env.CHROMIUM || '/usr/bin/chromium';
 const SCREENSHOT = process.env.SCREENSHOT || '/tmp/demo.png';
 const OFFLINE_LABEL = 'Offline demo model (no API, answers from the context it is sent)';
 // A made-up endpoint: the test answers its requests itself (page.route), so
 // nothing leaves the machine.
 const FAKE_LLM = 'http://llm.invalid/v1';
 const XSS = 'Look: <img src=x onerror=alert(1)> and <script>alert(2)</script>';
-
-let passed = 0;
-let failed = 0;
-
-async function check(name, fn) {
-  try {
-    await fn();
-    passed += 1;
-    console.log(`ok - ${name}`);
-  } catch (err) {
-    failed += 1;
-    console.log(`not ok - ${name}\n    ${String(err && err.stack ? err.stack : err).split('\n').slice(0, 4).join('\n    ')}`);
-  }
-}
-
-function assert(cond, message) {
-  if (!cond) throw new Error(message);
-}
-
-function assertEqual(actual, expected, what) {
-  if (actual !== expected) {
-    throw new Error(`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
-  }
-}
 
 // ----------------------------------------------------------------- helpers
 
@@ -147,19 +118,7 @@ async function main() {
   const expectedErrorUrls = [FAKE_LLM.replace(/\/v1$/, '')];
 
   try {
-    browser = await chromium.launch({
-      executablePath: EXECUTABLE,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--disable-quic',
-      ],
-    });
+    browser = await launch(['--disable-quic']);
     const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 860 } });
     // Added by the driver, outside the page's CSP: records any violation.
     await context.addInitScript(() => {
@@ -538,15 +497,13 @@ async function main() {
       assertEqual(dialogs.length, 0, `dialogs: ${dialogs.join('; ')}`);
     });
   } catch (err) {
-    failed += 1;
-    console.log(`not ok - the test could not go on: ${err && err.stack ? err.stack : err}`);
+    stopped(err);
   } finally {
     await browser?.close().catch(() => {});
     await server.close();
   }
   console.log(`screenshot: ${SCREENSHOT}`);
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exitCode = failed ? 1 : 0;
+  report();
 }
 
 main();

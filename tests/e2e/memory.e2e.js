@@ -5,39 +5,9 @@
 // The page (tests/e2e/memory/) talks to a chat client of its own.
 //
 //   node tests/e2e/memory.e2e.js     (tests/e2e/run.sh does the set-up first)
-//   CHROMIUM=/usr/bin/chromium        the browser
 
-import { createRequire } from 'node:module';
 import { start } from '../../scripts/serve.js';
-
-const require = createRequire(import.meta.url);
-const { chromium } = require('playwright-core');
-
-const EXECUTABLE = process.env.CHROMIUM || '/usr/bin/chromium';
-
-let passed = 0;
-let failed = 0;
-
-async function check(name, fn) {
-  try {
-    await fn();
-    passed += 1;
-    console.log(`ok - ${name}`);
-  } catch (err) {
-    failed += 1;
-    console.log(`not ok - ${name}\n    ${String(err && err.stack ? err.stack : err).split('\n').slice(0, 6).join('\n    ')}`);
-  }
-}
-
-function assertEqual(actual, expected, what) {
-  const a = JSON.stringify(actual);
-  const e = JSON.stringify(expected);
-  if (a !== e) throw new Error(`${what}: expected ${e}, got ${a}`);
-}
-
-function assert(ok, what) {
-  if (!ok) throw new Error(what);
-}
+import { assert, assertEqual, check, launch, report, stopped } from './harness.js';
 
 async function ready(page) {
   await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
@@ -48,11 +18,7 @@ async function main() {
   let browser;
   const pageErrors = [];
   try {
-    browser = await chromium.launch({
-      executablePath: EXECUTABLE,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launch();
     const page = await (await browser.newContext()).newPage();
     page.on('pageerror', (err) => pageErrors.push(err.message));
     await page.goto(`${server.url}tests/e2e/memory/`);
@@ -101,14 +67,12 @@ async function main() {
     });
     await page.evaluate(() => window.memorySuite.clear());
   } catch (err) {
-    failed += 1;
-    console.log(`not ok - the test could not go on: ${err && err.stack ? err.stack : err}`);
+    stopped(err);
   } finally {
     await browser?.close().catch(() => {});
     await server.close();
   }
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exitCode = failed ? 1 : 0;
+  report();
 }
 
 main();

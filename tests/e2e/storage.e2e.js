@@ -7,36 +7,11 @@
 // nothing half-written.
 //
 //   node tests/e2e/storage.e2e.js     (tests/e2e/run.sh does the set-up first)
-//   CHROMIUM=/usr/bin/chromium        the browser
 
-import { createRequire } from 'node:module';
 import { start } from '../../scripts/serve.js';
+import { assertEqual, check, launch, report, stopped } from './harness.js';
 
-const require = createRequire(import.meta.url);
-const { chromium } = require('playwright-core');
-
-const EXECUTABLE = process.env.CHROMIUM || '/usr/bin/chromium';
 const KINDS = ['indexeddb', 'localstorage'];
-
-let passed = 0;
-let failed = 0;
-
-async function check(name, fn) {
-  try {
-    await fn();
-    passed += 1;
-    console.log(`ok - ${name}`);
-  } catch (err) {
-    failed += 1;
-    console.log(`not ok - ${name}\n    ${String(err && err.stack ? err.stack : err).split('\n').slice(0, 6).join('\n    ')}`);
-  }
-}
-
-function assertEqual(actual, expected, what) {
-  const a = JSON.stringify(actual);
-  const e = JSON.stringify(expected);
-  if (a !== e) throw new Error(`${what}: expected ${e}, got ${a}`);
-}
 
 async function openPage(context, url) {
   const page = await context.newPage();
@@ -51,18 +26,7 @@ async function main() {
   const url = `${server.url}tests/e2e/storage/`;
   let browser;
   try {
-    browser = await chromium.launch({
-      executablePath: EXECUTABLE,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launch();
     const context = await browser.newContext();
     const page = await openPage(context, url);
     const names = await page.evaluate(() => window.storageSuite.names);
@@ -133,14 +97,12 @@ async function main() {
       if (!r.kept || !r.refused) throw new Error(`expected both outcomes, got ${JSON.stringify(r)}`);
     });
   } catch (err) {
-    failed += 1;
-    console.log(`not ok - the test could not go on: ${err && err.stack ? err.stack : err}`);
+    stopped(err);
   } finally {
     await browser?.close().catch(() => {});
     await server.close();
   }
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exitCode = failed ? 1 : 0;
+  report();
 }
 
 main();

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createClient } from 'redis';
 import * as lib from '../../js/node.js';
 import { scanLog } from '../../js/log.js';
-import { cases, runCase } from '../storage/spec.js';
+import { cases, runCase, tracked } from '../storage/spec.js';
 import { instrument } from '../storage/faults.js';
 import { startRedis } from './helpers/redis-server.js';
 
@@ -47,24 +47,6 @@ function seqs(bytes) {
     log = scanLog(bytes, { sealed: true });
   }
   return { first: log.first_seq, last: log.last_seq };
-}
-
-function tracked(open) {
-  const stores = [];
-  return {
-    open(options) {
-      const s = open(options);
-      stores.push(s);
-      return s;
-    },
-    track(s) {
-      stores.push(s);
-      return s;
-    },
-    closeAll: async () => {
-      for (const s of stores) await s.close();
-    },
-  };
 }
 
 async function fileBackend() {

@@ -24,6 +24,26 @@ import { causedBy, faultPlan } from './faults.js';
 
 const texts = (msgs) => msgs.map((m) => m.text);
 
+/** Wraps a harness's open(options): what it opens, and what track(store)
+ *  is given, closeAll() closes. */
+export function tracked(open) {
+  const stores = [];
+  return {
+    open(options) {
+      const s = open(options);
+      stores.push(s);
+      return s;
+    },
+    track(s) {
+      stores.push(s);
+      return s;
+    },
+    closeAll: async () => {
+      for (const s of stores) await s.close();
+    },
+  };
+}
+
 async function closeAll(...stores) {
   for (const s of stores) await s.close();
 }

@@ -5,29 +5,11 @@
 
 import * as lib from '../../../js/index.js';
 import { fromBase64, toBase64 } from '../../../js/base64.js';
-import { cases, runCase } from '../../storage/spec.js';
+import { cases, runCase, tracked } from '../../storage/spec.js';
 import { instrument } from '../../storage/faults.js';
 
 let n = 0;
 const unique = () => `${Date.now().toString(36)}-${++n}`;
-
-function tracked(open) {
-  const stores = [];
-  return {
-    open(options) {
-      const s = open(options);
-      stores.push(s);
-      return s;
-    },
-    track(s) {
-      stores.push(s);
-      return s;
-    },
-    closeAll: async () => {
-      for (const s of stores) await s.close();
-    },
-  };
-}
 
 // One byte inside the first record's payload (its header is 24 bytes), or
 // three bytes before the end of the last record.
