@@ -74,8 +74,8 @@ function allocString(str) {
 }
 
 /** Writes a JS string into a tm_malloc'd buffer and returns its address, or
- *  0 when memory is exhausted: for the host imports' results. */
-export function hostString(str) {
+ *  0 when memory is exhausted: for a host's answer to a run's action. */
+function hostString(str) {
   const bytes = encoder.encode(str);
   const p = M._tm_malloc(bytes.length + 1);
   if (!p) return 0;
