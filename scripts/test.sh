@@ -20,7 +20,7 @@ ctest --test-dir build/native --output-on-failure --no-tests=error -j "${TM_JOBS
 
 # ---- fuzzers ------------------------------------------------------------------
 # A short run of each libFuzzer harness over its seeds (the long run is
-# FUZZ_RUNS=10000000 bash scripts/fuzz.sh).
+# FUZZ_UNTIL=10000000 bash scripts/fuzz.sh).
 log "fuzzers (scripts/fuzz.sh, short runs)"
 bash "$ROOT/scripts/fuzz.sh"
 
