@@ -2,8 +2,11 @@
  * Errors on handles, small string helpers and JSON parsing under the core's
  * limits.
  */
+#include <float.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core.h"
@@ -168,10 +171,16 @@ static bool is_hex(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
+static bool in_number(char c) {
+  return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
+}
+
 /* One cheap pass before cJSON: it finds what cJSON would accept silently
  * or report vaguely. Nesting past TM_MAX_NESTING is a limit (TM_ERANGE), not
  * a syntax error; "\uZZZZ" and "\u0000" would both become a NUL byte that
- * silently cuts the string short. */
+ * silently cuts the string short; a number beyond a double's range would
+ * become infinity, which JSON cannot carry (it would be written back as
+ * null), so it is a limit too. */
 static int prescan(tm_base *b, const char *text, size_t len, const char *what) {
   size_t depth = 0;
   bool in_string = false;
@@ -200,6 +209,15 @@ static int prescan(tm_base *b, const char *text, size_t len, const char *what) {
                        TM_MAX_NESTING, i);
     } else if ((c == ']' || c == '}') && depth > 0) {
       depth--;
+    } else if (c == '-' || (c >= '0' && c <= '9')) {
+      size_t end = i;
+      bool exponent = false;
+      for (; end < len && in_number(text[end]); end++) exponent |= text[end] == 'e' || text[end] == 'E';
+      /* Only an exponent or more digits than DBL_MAX has can overflow. */
+      if ((exponent || end - i > DBL_MAX_10_EXP) && !isfinite(strtod(text + i, NULL)))
+        return tm_fail(b, TM_ERANGE, "%s: the number at byte %zu is beyond the range of a double",
+                       what, i);
+      i = end - 1;
     }
   }
   return TM_OK;

@@ -236,6 +236,12 @@ TEST(bad_json) {
   NORM_ERR("{\"role\":\"user\",\"text\":\"\\ud800\"}", TM_EPARSE, "invalid JSON");
   NORM_ERR("{\"role\":\"user\",\"text\":\"\\udc00x\"}", TM_EPARSE, "invalid JSON");
   NORM_ERR("{\"role\":\"user\",\"text\":\"a\\u0000b\"}", TM_EFORMAT, "\\u0000");
+  /* A number beyond a double would come back as null: a limit, not data. */
+  NORM_ERR("{\"role\":\"user\",\"x\":-1e309}", TM_ERANGE, "the number at byte 19 is beyond the range");
+  NORM_ERR("{\"role\":\"user\",\"x\":[1E+400]}", TM_ERANGE, "beyond the range of a double");
+  NORM_OK("{\"role\":\"user\",\"text\":\"1e999\",\"n\":[1e308,-2.5E-400,1e-999]}",
+          "{\"type\":\"chat_message\",\"role\":" ROLE_USER ",\"contents\":[{\"type\":\"text\","
+          "\"text\":\"1e999\"}],\"additional_properties\":{\"n\":[1e+308,-0,0]}}");
   /* A valid pair becomes one 4-byte character. */
   NORM_OK("{\"role\":\"user\",\"text\":\"\\ud83d\\ude00\"}",
           "{\"type\":\"chat_message\",\"role\":" ROLE_USER
