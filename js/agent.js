@@ -377,7 +377,11 @@ export class ChatAgent {
               const result = await tool.execute(args, { thread, signal });
               // Checked here, per call, so a result JSON cannot hold (a
               // BigInt, a cycle) fails as this tool's error.
-              toJSONText(result === undefined ? null : result);
+              try {
+                toJSONText(result === undefined ? null : result);
+              } catch (err) {
+                throw new ThreadmemError('TOOL_ERROR', `tool "${c.name}" returned ${err.message}`, { cause: err });
+              }
               return { call_id: c.call_id, result: result === undefined ? null : result };
             } catch (err) {
               if (err instanceof ThreadmemError && err.code === 'ABORTED') throw err;

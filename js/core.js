@@ -86,11 +86,16 @@ function hostString(str) {
 
 /** Serializes a value to JSON text with every string made well-formed, so
  *  lone surrogates reach the core as U+FFFD rather than as escapes it must
- *  reject. */
+ *  reject. A value JSON cannot carry (a BigInt, a cycle) is INVALID_ARGUMENT;
+ *  NaN and the infinities become null, as JSON.stringify makes them. */
 export function toJSONText(value) {
-  return JSON.stringify(value, (_key, v) =>
-    typeof v === 'string' && v.isWellFormed && !v.isWellFormed() ? v.toWellFormed() : v,
-  );
+  try {
+    return JSON.stringify(value, (_key, v) =>
+      typeof v === 'string' && v.isWellFormed && !v.isWellFormed() ? v.toWellFormed() : v,
+    );
+  } catch (err) {
+    throw new ThreadmemError('INVALID_ARGUMENT', `a value JSON cannot carry: ${err.message}`, { cause: err });
+  }
 }
 
 /** The error kept on `handle` after a call returned `rc`. */

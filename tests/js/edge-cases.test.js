@@ -93,6 +93,21 @@ test('regression: numbers in metadata and tool results keep full precision', asy
   expect((await again.listMessages())[0].metadata.numbers).toEqual(numbers);
 });
 
+test('a message value JSON cannot carry (BigInt, cycle): INVALID_ARGUMENT, nothing stored', async () => {
+  const cyclic = {};
+  cyclic.self = cyclic;
+  const store = new ChatMessageStore(['before']);
+  for (const metadata of [{ n: 10n }, cyclic]) {
+    const err = await caught(() => store.addMessages([new ChatMessage('user', 'x', { metadata })]));
+    expectCode(err, 'INVALID_ARGUMENT');
+    expect(err.cause).toBeInstanceOf(TypeError);
+    expectCode(await caught(() => ChatMessageStore.deserialize({ messages: [{ role: 'user', text: 'x', metadata }] })), 'INVALID_ARGUMENT');
+  }
+  expect((await store.listMessages()).map((m) => m.text)).toEqual(['before']);
+  await store.addMessages([{ role: 'user', text: 'after' }]);
+  expect(await store.count()).toBe(2);
+});
+
 test('a tool result that JSON cannot carry (BigInt, cycle) fails the run with a ThreadmemError', async () => {
   const cyclic = {};
   cyclic.self = cyclic;
