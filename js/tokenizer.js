@@ -34,8 +34,22 @@ function encodingNumber(name) {
   if (typeof name === 'string' && Object.hasOwn(ENCODINGS, name)) return ENCODINGS[name];
   throw new ThreadmemError(
     'UNKNOWN_ENCODING',
-    `unknown encoding ${JSON.stringify(name)}; use ${Object.keys(ENCODINGS).join(', ')}`,
+    `unknown encoding ${typeof name === 'string' ? JSON.stringify(name) : `of type ${typeof name}`}; ` +
+      `use ${Object.keys(ENCODINGS).join(', ')}`,
   );
+}
+
+/** `ids` as a Uint32Array, each checked to be a whole number that fits one:
+ *  Uint32Array.from alone would wrap -1 and turn 'a' or 1.5 into other ids. */
+function tokenIds(ids) {
+  if (ids instanceof Uint32Array) return ids;
+  if (typeof ids?.[Symbol.iterator] !== 'function' || typeof ids === 'string') {
+    throw new ThreadmemError('INVALID_ARGUMENT', 'decode() takes an array of token ids');
+  }
+  return Uint32Array.from(ids, (id) => {
+    if (Number.isInteger(id) && id >= 0 && id <= 0xffffffff) return id;
+    throw new ThreadmemError('INVALID_ARGUMENT', `a token id must be a whole number from 0 to 2^32 - 1, not ${typeof id === 'number' ? id : `a ${typeof id}`}`);
+  });
 }
 
 function assetUrl(name) {
@@ -261,7 +275,7 @@ export class Tokenizer {
     const id = encodingIdSync(this.name);
     const m = mod();
     const c = ctx();
-    const arr = ids instanceof Uint32Array ? ids : Uint32Array.from(ids);
+    const arr = tokenIds(ids);
     let p = 0;
     let slot = 0;
     let out = 0;

@@ -52,6 +52,11 @@ test('encode, count and decode', () => {
   expect(ids.length).toBeGreaterThan(1);
   expect(tok.decode(ids.slice(0, 1))).toBe('\uFFFD');
   expect(codeOf(() => tok.decode([1e9]))).toBe('LIMIT_EXCEEDED');
+  // Ids that are not whole numbers from 0 to 2^32 - 1 are refused, never wrapped or rounded.
+  for (const ids of [[-1], [1.5], ['a'], [2 ** 32], [NaN], [10n], null, undefined, 'abc', 7]) {
+    expect(codeOf(() => tok.decode(ids))).toBe('INVALID_ARGUMENT');
+  }
+  expect(codeOf(() => new Tokenizer(10n))).toBe('UNKNOWN_ENCODING');
   expect(codeOf(() => tok.encode(42))).toBe('INVALID_ARGUMENT');
   expect(codeOf(() => tok.count(null))).toBe('INVALID_ARGUMENT');
 });
