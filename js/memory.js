@@ -388,6 +388,9 @@ export class MemoryProvider extends ContextProvider {
 
 /** The search text of a run's new messages: the user's, else all. */
 function queryText(messages) {
+  if (messages != null && !Array.isArray(messages)) {
+    throw new ThreadmemError('INVALID_ARGUMENT', 'invoking() takes the array of the run\'s new messages');
+  }
   const list = (messages ?? []).filter((m) => m && m.text);
   const users = list.filter((m) => m.role === 'user');
   return (users.length ? users : list).map((m) => m.text).join('\n');

@@ -285,7 +285,14 @@ export class PersistentChatMessageStore {
 
   /** Reconnects to the thread a reference names. */
   async updateFromState(state) {
-    const ref = typeof state === 'string' ? JSON.parse(state) : state;
+    let ref = state;
+    if (typeof state === 'string') {
+      try {
+        ref = JSON.parse(state);
+      } catch (err) {
+        throw new ThreadmemError('INVALID_JSON', `a store reference must be JSON: ${err.message}`, { cause: err });
+      }
+    }
     if (!ref || ref.type !== 'store_reference' || ref.kind !== this._backend.kind) {
       throw new ThreadmemError('INVALID_FORMAT', `not a ${this._backend.kind} store reference`);
     }

@@ -157,6 +157,13 @@ test('an agent writes each turn to the file; a serialized thread reconnects by r
   expect(r.text).toBe('Your name is Frida.');
   const reread = new FileChatMessageStore({ directory: dir, threadId: thread.messageStore.threadId });
   expect(await reread.count()).toBe(4);
+  // A reference that is not JSON, or not this kind's, changes nothing.
+  for (const [bad, code] of [['{"type":', 'INVALID_JSON'], ['"x"', 'INVALID_FORMAT'], [{ type: 'store_reference', kind: 'redis' }, 'INVALID_FORMAT']]) {
+    const err = await reread.updateFromState(bad).catch((e) => e);
+    expect(err).toBeInstanceOf(ThreadmemError);
+    expect(err.code).toBe(code);
+  }
+  expect(await reread.count()).toBe(4);
   reread.close();
   agent.close();
   agent2.close();

@@ -281,6 +281,7 @@ test('bad input: embed that throws or returns the wrong dimension, over-long tex
   expect((await caught(mem.add('   '))).code).toBe('INVALID_ARGUMENT');
   expect((await caught(mem.search('y', { topK: 0 }))).code).toBe('INVALID_ARGUMENT');
   expect((await caught(mem.list({ createdFrom: 'yesterday' }))).code).toBe('INVALID_FORMAT');
+  expect((await caught(mem.invoking('not messages'))).code).toBe('INVALID_ARGUMENT');
   mem.close();
 
   expect(() => new MemoryProvider()).toThrow(ThreadmemError);
