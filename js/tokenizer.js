@@ -48,7 +48,8 @@ function tokenIds(ids) {
   }
   return Uint32Array.from(ids, (id) => {
     if (Number.isInteger(id) && id >= 0 && id <= 0xffffffff) return id;
-    throw new ThreadmemError('INVALID_ARGUMENT', `a token id must be a whole number from 0 to 2^32 - 1, not ${typeof id === 'number' ? id : `a ${typeof id}`}`);
+    const what = typeof id === 'number' ? id : `a ${typeof id}`;
+    throw new ThreadmemError('INVALID_ARGUMENT', `a token id is a whole number from 0 to 2^32 - 1, not ${what}`);
   });
 }
 
