@@ -101,7 +101,8 @@ test('a message value JSON cannot carry (BigInt, cycle): INVALID_ARGUMENT, nothi
     const err = await caught(() => store.addMessages([new ChatMessage('user', 'x', { metadata })]));
     expectCode(err, 'INVALID_ARGUMENT');
     expect(err.cause).toBeInstanceOf(TypeError);
-    expectCode(await caught(() => ChatMessageStore.deserialize({ messages: [{ role: 'user', text: 'x', metadata }] })), 'INVALID_ARGUMENT');
+    const state = { messages: [{ role: 'user', text: 'x', metadata }] };
+    expectCode(await caught(() => ChatMessageStore.deserialize(state)), 'INVALID_ARGUMENT');
   }
   expect((await store.listMessages()).map((m) => m.text)).toEqual(['before']);
   await store.addMessages([{ role: 'user', text: 'after' }]);

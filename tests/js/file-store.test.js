@@ -158,7 +158,12 @@ test('an agent writes each turn to the file; a serialized thread reconnects by r
   const reread = new FileChatMessageStore({ directory: dir, threadId: thread.messageStore.threadId });
   expect(await reread.count()).toBe(4);
   // A reference that is not JSON, or not this kind's, changes nothing.
-  for (const [bad, code] of [['{"type":', 'INVALID_JSON'], ['"x"', 'INVALID_FORMAT'], [{ type: 'store_reference', kind: 'redis' }, 'INVALID_FORMAT']]) {
+  const refused = [
+    ['{"type":', 'INVALID_JSON'],
+    ['"x"', 'INVALID_FORMAT'],
+    [{ type: 'store_reference', kind: 'redis' }, 'INVALID_FORMAT'],
+  ];
+  for (const [bad, code] of refused) {
     const err = await reread.updateFromState(bad).catch((e) => e);
     expect(err).toBeInstanceOf(ThreadmemError);
     expect(err.code).toBe(code);
