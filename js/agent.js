@@ -375,21 +375,22 @@ export class ChatAgent {
               if (signal?.aborted) throw new ThreadmemError('ABORTED', 'the run was aborted');
               const args = typeof c.arguments === 'string' ? JSON.parse(c.arguments || '{}') : (c.arguments ?? {});
               const result = await tool.execute(args, { thread, signal });
-              // Checked here, per call, so a result JSON cannot hold (a
-              // BigInt, a cycle) fails as this tool's error.
+              // Serialized here, once per call, so a result JSON cannot hold
+              // (a BigInt, a cycle) fails as this tool's error.
+              let resultText;
               try {
-                toJSONText(result === undefined ? null : result);
+                resultText = toJSONText(result === undefined ? null : result);
               } catch (err) {
                 throw new ThreadmemError('TOOL_ERROR', `tool "${c.name}" returned ${err.message}`, { cause: err });
               }
-              return { call_id: c.call_id, result: result === undefined ? null : result };
+              return `{"call_id":${JSON.stringify(c.call_id)},"result":${resultText}}`;
             } catch (err) {
               if (err instanceof ThreadmemError && err.code === 'ABORTED') throw err;
               throw wrapError('TOOL_ERROR', `tool "${c.name}" failed`, err);
             }
           }),
         );
-        return toJSONText(results);
+        return `[${results.join(',')}]`;
       },
       storeList: async () => {
         try {
