@@ -7,7 +7,7 @@
 // scoped by user and agent found nothing).
 
 import { ThreadmemError } from './errors.js';
-import { Context, ContextProvider } from './providers.js';
+import { Context, ContextProvider, hookMessages, turnConversation } from './providers.js';
 import { DEFAULT_CONTEXT_PROMPT } from './memory.js';
 
 export class Mem0Provider extends ContextProvider {
@@ -59,7 +59,10 @@ export class Mem0Provider extends ContextProvider {
   }
 
   async invoking(messages, { thread } = {}) {
-    const query = (messages ?? []).filter((m) => m.role === 'user' && m.text).map((m) => m.text).join('\n');
+    const query = hookMessages(messages, 'invoking')
+      .filter((m) => m?.role === 'user' && m.text)
+      .map((m) => m.text)
+      .join('\n');
     if (!query.trim()) return undefined;
     const ids = this._ids(thread);
     const filters = { AND: Object.entries(ids).map(([k, v]) => ({ [k]: v })) };
@@ -72,10 +75,8 @@ export class Mem0Provider extends ContextProvider {
   }
 
   async invoked(requestMessages, responseMessages, { thread, error } = {}) {
+    const messages = turnConversation(requestMessages, responseMessages);
     if (error) return;
-    const messages = [...(requestMessages ?? []), ...(responseMessages ?? [])]
-      .filter((m) => (m.role === 'user' || m.role === 'assistant') && m.text)
-      .map((m) => ({ role: m.role, content: m.text }));
     if (!messages.some((m) => m.role === 'user')) return;
     // Remembering is a bonus: a failure is reported, never the run's end.
     try {

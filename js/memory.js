@@ -10,7 +10,7 @@
 
 import { ThreadmemError, wrapError } from './errors.js';
 import { MemoryIndex } from './memory-index.js';
-import { Context, ContextProvider } from './providers.js';
+import { Context, ContextProvider, hookMessages, turnConversation } from './providers.js';
 
 export const DEFAULT_CONTEXT_PROMPT = '## Memories\nConsider the following memories when answering user questions:';
 const DEFAULT_STORAGE_KEY = 'threadmem-memory';
@@ -184,6 +184,7 @@ export class MemoryProvider extends ContextProvider {
   }
 
   async invoked(requestMessages, responseMessages, options = {}) {
+    const conversation = turnConversation(requestMessages, responseMessages);
     if (this.extract !== 'llm' || options.error) return;
     const client = this.chatClient ?? options.chatClient;
     if (!client || typeof client.getResponse !== 'function') {
@@ -193,7 +194,7 @@ export class MemoryProvider extends ContextProvider {
     // Extraction never fails the run: the turn is the user's, the memory a
     // bonus. Whatever goes wrong is reported and skipped.
     try {
-      await this._run(() => this._extract(client, requestMessages, responseMessages, options.thread));
+      await this._run(() => this._extract(client, conversation, queryText(requestMessages), options.thread));
     } catch (err) {
       this._warn(`MemoryProvider: memory extraction failed: ${err?.message ?? err}`, err);
     }
@@ -324,17 +325,14 @@ export class MemoryProvider extends ContextProvider {
     }
   }
 
-  async _extract(client, requestMessages, responseMessages, thread) {
-    const conversation = [...requestMessages, ...responseMessages]
-      .filter((m) => (m.role === 'user' || m.role === 'assistant') && m.text)
-      .map((m) => ({ role: m.role, content: m.text }));
+  async _extract(client, conversation, query, thread) {
     if (!conversation.some((m) => m.role === 'user')) return;
 
     // The similar facts, under short ids so that the model can neither
     // mistype a UUID nor name a record outside this scope.
     let similar = [];
     try {
-      similar = await this._search(queryText(requestMessages), { topK: EXTRACTION_NEIGHBOURS, minScore: 0 }, thread);
+      similar = await this._search(query, { topK: EXTRACTION_NEIGHBOURS, minScore: 0 }, thread);
     } catch (err) {
       if (!(err instanceof ThreadmemError && err.code === 'EMPTY_QUERY')) throw err;
     }
@@ -388,10 +386,7 @@ export class MemoryProvider extends ContextProvider {
 
 /** The search text of a run's new messages: the user's, else all. */
 function queryText(messages) {
-  if (messages != null && !Array.isArray(messages)) {
-    throw new ThreadmemError('INVALID_ARGUMENT', 'invoking() takes the array of the run\'s new messages');
-  }
-  const list = (messages ?? []).filter((m) => m && m.text);
+  const list = hookMessages(messages, 'invoking').filter((m) => m && m.text);
   const users = list.filter((m) => m.role === 'user');
   return (users.length ? users : list).map((m) => m.text).join('\n');
 }

@@ -14,6 +14,26 @@ export class Context {
   }
 }
 
+/**
+ * The messages a provider hook was given: an array, or none (null or
+ * undefined reads as no messages); anything else is the caller's error.
+ */
+export function hookMessages(messages, hook) {
+  if (messages == null) return [];
+  if (!Array.isArray(messages)) throw new ThreadmemError('INVALID_ARGUMENT', `${hook}() takes an array of messages`);
+  return messages;
+}
+
+/**
+ * A finished turn as the chat-completions conversation a memory extractor
+ * reads: the user's and the assistant's texts, in order.
+ */
+export function turnConversation(requestMessages, responseMessages) {
+  return [...hookMessages(requestMessages, 'invoked'), ...hookMessages(responseMessages, 'invoked')]
+    .filter((m) => (m?.role === 'user' || m?.role === 'assistant') && m.text)
+    .map((m) => ({ role: m.role, content: m.text }));
+}
+
 /** The base class of context providers; every hook is optional. */
 export class ContextProvider {
   /** Called once for a new thread, before its first run. */

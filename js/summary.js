@@ -11,7 +11,7 @@
 
 import { ThreadmemError, wrapError } from './errors.js';
 import { ChatMessage } from './message.js';
-import { Context, ContextProvider } from './providers.js';
+import { Context, ContextProvider, hookMessages } from './providers.js';
 import { Tokenizer } from './tokenizer.js';
 import { DEFAULT_ENCODING, countTokens, fitWindow } from './window.js';
 
@@ -61,6 +61,7 @@ export class SummaryProvider extends ContextProvider {
   }
 
   async invoking(messages, { thread, agent, signal } = {}) {
+    const newMessages = hookMessages(messages, 'invoking');
     const store = thread?.messageStore;
     const window = this.window ?? agent?.contextWindow;
     const client = this.chatClient ?? agent?.chatClient;
@@ -69,7 +70,7 @@ export class SummaryProvider extends ContextProvider {
 
     // The history's window with room kept for what the request sends
     // besides it: the instructions, the new messages and the summary.
-    const besides = [...(agent?.instructions ? [{ role: 'system', text: agent.instructions }] : []), ...messages];
+    const besides = [...(agent?.instructions ? [{ role: 'system', text: agent.instructions }] : []), ...newMessages];
     const fixed = (besides.length ? (await countTokens(besides, { encoding })) - 3 : 0) + this.summaryMaxTokens;
     const options = { maxTokens: window.maxTokens - fixed, reserveTokens: window.reserveTokens, encoding };
     let dropped;

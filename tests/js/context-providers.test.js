@@ -9,7 +9,10 @@ import {
   ChatMessage,
   Context,
   ContextProvider,
+  Mem0Provider,
+  MemoryProvider,
   OpenAIChatClient,
+  SummaryProvider,
   ThreadmemError,
 } from '../../js/index.js';
 import { caught, startLLMServer, textOf } from './helpers/llm-server.js';
@@ -193,4 +196,29 @@ test('a provider that throws fails the run with PROVIDER_ERROR and its cause', a
   expect(await thread.messageStore.count()).toBe(0);
   expect(llm.requests).toHaveLength(0);
   agent.close();
+});
+
+test('the built-in providers take arrays of messages (or none): anything else is INVALID_ARGUMENT', async () => {
+  const warn = jest.fn();
+  const memory = new MemoryProvider({ userId: 'u', onWarning: warn });
+  const providers = [
+    memory,
+    new SummaryProvider({ summaryMaxTokens: 150 }),
+    new Mem0Provider({ apiKey: 'k', userId: 'u', host: 'http://127.0.0.1:1' }),
+  ];
+  for (const p of providers) {
+    for (const bad of ['not messages', 5, { role: 'user', text: 'hi' }]) {
+      expect((await caught(p.invoking(bad, {}))).code).toBe('INVALID_ARGUMENT');
+    }
+    expect(await p.invoking(undefined, {})).toBeUndefined();
+    expect(await p.invoking(null, {})).toBeUndefined();
+  }
+  for (const p of [memory, providers[2]]) {
+    expect((await caught(p.invoked('hi', [], {}))).code).toBe('INVALID_ARGUMENT');
+    expect((await caught(p.invoked([], { role: 'assistant' }, {}))).code).toBe('INVALID_ARGUMENT');
+    await expect(p.invoked(null, undefined, {})).resolves.toBeUndefined();
+  }
+  // No chat client to extract with: a warning, only for the valid call.
+  expect(warn).toHaveBeenCalledTimes(1);
+  memory.close();
 });
