@@ -12,6 +12,7 @@ import { AggregateContextProvider, Context, contextValue, toolDefinition } from 
 import { ChatMessageStore } from './store.js';
 import { AgentThread } from './thread.js';
 import { DEFAULT_ENCODING, resolveEncoding, windowSpec } from './window.js';
+import { optionsOf } from './options.js';
 
 const finalizer = new FinalizationRegistry((ptr) => mod()._tm_agent_free(ptr));
 
@@ -45,23 +46,24 @@ export class ChatAgent {
    *          chatMessageStoreFactory?: () => object, contextProviders?: object|object[],
    *          maxToolRounds?: number, toolChoice?: string|object, options?: object,
    *          contextWindow?: {maxTokens: number, reserveTokens?: number,
-   *                           encoding?: string|Function, strategy?: string}}} options
+   *                           encoding?: string|Function, strategy?: string}}} settings
    *   contextWindow fits every request's history into maxTokens - reserveTokens
    *   (see fitWindow); without it the whole history is sent.
    */
-  constructor({
-    chatClient,
-    instructions,
-    name,
-    description,
-    tools = [],
-    chatMessageStoreFactory,
-    contextProviders,
-    maxToolRounds,
-    toolChoice,
-    options = {},
-    contextWindow,
-  } = {}) {
+  constructor(settings) {
+    const {
+      chatClient,
+      instructions,
+      name,
+      description,
+      tools = [],
+      chatMessageStoreFactory,
+      contextProviders,
+      maxToolRounds,
+      toolChoice,
+      options = {},
+      contextWindow,
+    } = optionsOf(settings, 'ChatAgent');
     if (!chatClient || typeof chatClient.getResponse !== 'function') {
       throw new ThreadmemError('INVALID_ARGUMENT', 'ChatAgent needs a chatClient with getResponse()');
     }
@@ -99,7 +101,8 @@ export class ChatAgent {
 
   /** A new thread with a new store (from chatMessageStoreFactory, else in
    *  memory), or over the given store or service thread id. */
-  getNewThread({ messageStore, serviceThreadId } = {}) {
+  getNewThread(options) {
+    const { messageStore, serviceThreadId } = optionsOf(options, 'ChatAgent.getNewThread');
     const store = serviceThreadId ? messageStore : (messageStore ?? this._newStore());
     const thread = new AgentThread({ messageStore: store, serviceThreadId });
     if (this.contextProvider) {
@@ -138,8 +141,8 @@ export class ChatAgent {
    * thread the turn happens on a temporary one. Rejects with a ThreadmemError
    * and leaves the thread unchanged on any failure.
    */
-  run(input, options = {}) {
-    return this._run(input, options, null);
+  run(input, options) {
+    return this._run(input, optionsOf(options, 'ChatAgent.run'), null);
   }
 
   /**
@@ -155,7 +158,8 @@ export class ChatAgent {
    * run and resolves once it has stopped. The chat client needs
    * getStreamingResponse().
    */
-  async *runStream(input, { signal, ...options } = {}) {
+  async *runStream(input, options) {
+    const { signal, ...runOptions } = optionsOf(options, 'ChatAgent.runStream');
     if (typeof this.chatClient.getStreamingResponse !== 'function') {
       throw new ThreadmemError('INVALID_ARGUMENT', 'runStream needs a chatClient with getStreamingResponse()');
     }
@@ -164,7 +168,7 @@ export class ChatAgent {
     const onAbort = () => stop.abort(signal.reason);
     if (signal?.aborted) onAbort();
     else signal?.addEventListener('abort', onAbort, { once: true });
-    const running = this._run(input, { ...options, signal: stop.signal }, (update) => updates.push(update));
+    const running = this._run(input, { ...runOptions, signal: stop.signal }, (update) => updates.push(update));
     running.then((response) => updates.end(response), (err) => updates.fail(err));
     let settled = false;
     try {

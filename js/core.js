@@ -7,6 +7,7 @@
 
 import { loadCore } from './module.js';
 import { ThreadmemError, TM_OK, TM_ENOMEM, codeName, wrapError } from './errors.js';
+import { optionsOf } from './options.js';
 
 let M = null;
 let loadError = null;
@@ -20,7 +21,8 @@ const encoder = new TextEncoder();
  *  base URL of the tokenizer's vocabulary assets (<name>.tmv); by default
  *  they are read from the package's dist/vocab/. A reloaded module has no
  *  vocabulary loaded: the tokenizer loads them again when used. */
-export async function init({ wasmBinary, wasmUrl, vocabUrl } = {}) {
+export async function init(options) {
+  const { wasmBinary, wasmUrl, vocabUrl } = optionsOf(options, 'init');
   const module = await loadCore({ wasmBinary, wasmUrl });
   module.tmHost = host;
   const ctx = module._tm_ctx_new();

@@ -12,6 +12,7 @@ import { ThreadmemError } from './errors.js';
 import { PersistentChatMessageStore } from './persistent-store.js';
 import { isThreadId } from './thread-id.js';
 import { concatBytes } from './log.js';
+import { optionsOf } from './options.js';
 
 const SUFFIX = '.tmlog';
 const LOCK_WAIT_MS = 10_000; // give up on a lock after this long
@@ -30,7 +31,9 @@ export class FileChatMessageStore extends PersistentChatMessageStore {
    *   the store works through: node:fs/promises by default, or an object with
    *   the same functions (an instrumented or in-memory file system).
    */
-  constructor({ directory, threadId, maxMessages, maxTokens, encoding, fs = nodeFs, encryption } = {}) {
+  constructor(options) {
+    const { directory, threadId, maxMessages, maxTokens, encoding, fs = nodeFs, encryption } =
+      optionsOf(options, 'FileChatMessageStore');
     super(new FileBackend(directory, fs), { threadId: threadId ?? randomUUID(), maxMessages, maxTokens, encoding, encryption });
   }
 

@@ -9,6 +9,7 @@
 import { ThreadmemError } from './errors.js';
 import { PersistentChatMessageStore } from './persistent-store.js';
 import { isThreadId } from './thread-id.js';
+import { optionsOf } from './options.js';
 
 const RECORDS = 'records';
 const DB_VERSION = 1;
@@ -23,7 +24,9 @@ export class IndexedDBChatMessageStore extends PersistentChatMessageStore {
    *   defaults to globalThis.indexedDB (another IDBFactory, such as an
    *   instrumented one or an implementation for Node, also works).
    */
-  constructor({ dbName = 'threadmem', threadId, maxMessages, maxTokens, encoding, indexedDB, encryption } = {}) {
+  constructor(options) {
+    const { dbName = 'threadmem', threadId, maxMessages, maxTokens, encoding, indexedDB, encryption } =
+      optionsOf(options, 'IndexedDBChatMessageStore');
     super(new IndexedDBBackend(dbName, indexedDB), { threadId, maxMessages, maxTokens, encoding, encryption });
   }
 

@@ -19,6 +19,7 @@ import { ThreadmemError } from './errors.js';
 import { PersistentChatMessageStore } from './persistent-store.js';
 import { isThreadId } from './thread-id.js';
 import { fromBase64, toBase64 } from './base64.js';
+import { optionsOf } from './options.js';
 
 // No ':' in a prefix, so a key splits one way only.
 const KEY_PREFIX = /^[A-Za-z0-9._-]{1,64}$/;
@@ -33,7 +34,9 @@ export class LocalStorageChatMessageStore extends PersistentChatMessageStore {
    *   (sessionStorage, or any object with getItem, setItem, removeItem, key
    *   and length, also works).
    */
-  constructor({ keyPrefix = 'threadmem', threadId, maxMessages, maxTokens, encoding, storage, encryption } = {}) {
+  constructor(options) {
+    const { keyPrefix = 'threadmem', threadId, maxMessages, maxTokens, encoding, storage, encryption } =
+      optionsOf(options, 'LocalStorageChatMessageStore');
     super(new LocalStorageBackend(keyPrefix, storage), { threadId, maxMessages, maxTokens, encoding, encryption });
   }
 

@@ -9,6 +9,7 @@
 import { ThreadmemError } from './errors.js';
 import { Context, ContextProvider, hookMessages, turnConversation } from './providers.js';
 import { DEFAULT_CONTEXT_PROMPT } from './memory.js';
+import { optionsOf } from './options.js';
 
 export class Mem0Provider extends ContextProvider {
   /**
@@ -17,19 +18,20 @@ export class Mem0Provider extends ContextProvider {
    *          topK?: number, contextPrompt?: string, fetch?: typeof fetch,
    *          onWarning?: (message: string, cause?: unknown) => void}} options
    */
-  constructor({
-    apiKey,
-    userId,
-    agentId,
-    applicationId,
-    threadId,
-    scopeToPerOperationThreadId = false,
-    host = 'https://api.mem0.ai',
-    topK = 5,
-    contextPrompt = DEFAULT_CONTEXT_PROMPT,
-    fetch: fetchFn,
-    onWarning,
-  } = {}) {
+  constructor(options) {
+    const {
+      apiKey,
+      userId,
+      agentId,
+      applicationId,
+      threadId,
+      scopeToPerOperationThreadId = false,
+      host = 'https://api.mem0.ai',
+      topK = 5,
+      contextPrompt = DEFAULT_CONTEXT_PROMPT,
+      fetch: fetchFn,
+      onWarning,
+    } = optionsOf(options, 'Mem0Provider');
     super();
     if (typeof apiKey !== 'string' || !apiKey) {
       throw new ThreadmemError('INVALID_ARGUMENT', 'Mem0Provider needs an apiKey');
@@ -58,7 +60,8 @@ export class Mem0Provider extends ContextProvider {
     return { host: this.host, scope: this.scope, topK: this.topK };
   }
 
-  async invoking(messages, { thread } = {}) {
+  async invoking(messages, options) {
+    const { thread } = optionsOf(options, 'Mem0Provider.invoking');
     const query = hookMessages(messages, 'invoking')
       .filter((m) => m?.role === 'user' && m.text)
       .map((m) => m.text)
@@ -74,7 +77,8 @@ export class Mem0Provider extends ContextProvider {
     return new Context({ instructions: `${this.contextPrompt}\n${texts.map((t) => `- ${t}`).join('\n')}` });
   }
 
-  async invoked(requestMessages, responseMessages, { thread, error } = {}) {
+  async invoked(requestMessages, responseMessages, options) {
+    const { thread, error } = optionsOf(options, 'Mem0Provider.invoked');
     const messages = turnConversation(requestMessages, responseMessages);
     if (error) return;
     if (!messages.some((m) => m.role === 'user')) return;

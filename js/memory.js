@@ -11,6 +11,7 @@
 import { ThreadmemError, wrapError } from './errors.js';
 import { MemoryIndex } from './memory-index.js';
 import { Context, ContextProvider, hookMessages, turnConversation } from './providers.js';
+import { optionsOf } from './options.js';
 
 export const DEFAULT_CONTEXT_PROMPT = '## Memories\nConsider the following memories when answering user questions:';
 const DEFAULT_STORAGE_KEY = 'threadmem-memory';
@@ -51,22 +52,23 @@ export class MemoryProvider extends ContextProvider {
    * @param {(message: string, cause?: unknown) => void} [options.onWarning]
    *   what a failed extraction reports to (default console.warn).
    */
-  constructor({
-    userId,
-    agentId,
-    applicationId,
-    threadId,
-    scopeToPerOperationThreadId = false,
-    storage,
-    storageKey = DEFAULT_STORAGE_KEY,
-    embed,
-    topK = 5,
-    minScore = 0,
-    contextPrompt = DEFAULT_CONTEXT_PROMPT,
-    extract = 'llm',
-    chatClient,
-    onWarning,
-  } = {}) {
+  constructor(options) {
+    const {
+      userId,
+      agentId,
+      applicationId,
+      threadId,
+      scopeToPerOperationThreadId = false,
+      storage,
+      storageKey = DEFAULT_STORAGE_KEY,
+      embed,
+      topK = 5,
+      minScore = 0,
+      contextPrompt = DEFAULT_CONTEXT_PROMPT,
+      extract = 'llm',
+      chatClient,
+      onWarning,
+    } = optionsOf(options, 'MemoryProvider');
     super();
     const scope = { userId, agentId, applicationId, threadId };
     for (const [k, v] of Object.entries(scope)) {
@@ -114,25 +116,29 @@ export class MemoryProvider extends ContextProvider {
   // ---- the direct API ----
 
   /** Adds one memory; returns the stored record. */
-  async add(text, { metadata } = {}) {
+  async add(text, options) {
+    const { metadata } = optionsOf(options, 'MemoryProvider.add');
     return (await this._run(() => this._addTexts([text], metadata, undefined)))[0];
   }
 
   /** Adds several memories, all or nothing; returns the stored records. */
-  async addMany(texts, { metadata } = {}) {
+  async addMany(texts, options) {
+    const { metadata } = optionsOf(options, 'MemoryProvider.addMany');
     if (!Array.isArray(texts)) throw new ThreadmemError('INVALID_ARGUMENT', 'addMany needs an array of texts');
     return this._run(() => this._addTexts(texts, metadata, undefined));
   }
 
   /** The memories of this scope that best match `query`, best first, each
    *  with `score`. EMPTY_QUERY when the query holds no word. */
-  async search(query, { topK, minScore } = {}) {
+  async search(query, options) {
+    const { topK, minScore } = optionsOf(options, 'MemoryProvider.search');
     return this._run(() => this._search(query, { topK, minScore }, undefined), false);
   }
 
   /** The memories of this scope, oldest first; `filter` may add
    *  { metadata, createdFrom, createdTo }. */
-  async list({ metadata, createdFrom, createdTo } = {}) {
+  async list(options) {
+    const { metadata, createdFrom, createdTo } = optionsOf(options, 'MemoryProvider.list');
     return this._run(
       () => this._index.list({ scope: this._scopeFor(undefined), metadata, createdFrom, createdTo }),
       false,
@@ -170,11 +176,12 @@ export class MemoryProvider extends ContextProvider {
 
   // ---- the provider contract ----
 
-  async invoking(messages, options = {}) {
+  async invoking(messages, options) {
+    const { thread } = optionsOf(options, 'MemoryProvider.invoking');
     const query = queryText(messages);
     let hits;
     try {
-      hits = await this._run(() => this._search(query, {}, options.thread), false);
+      hits = await this._run(() => this._search(query, {}, thread), false);
     } catch (err) {
       if (err instanceof ThreadmemError && err.code === 'EMPTY_QUERY') return undefined;
       throw err;
@@ -183,10 +190,11 @@ export class MemoryProvider extends ContextProvider {
     return new Context({ instructions: `${this.contextPrompt}\n${hits.map((h) => `- ${h.text}`).join('\n')}` });
   }
 
-  async invoked(requestMessages, responseMessages, options = {}) {
+  async invoked(requestMessages, responseMessages, options) {
+    const { error, chatClient, thread } = optionsOf(options, 'MemoryProvider.invoked');
     const conversation = turnConversation(requestMessages, responseMessages);
-    if (this.extract !== 'llm' || options.error) return;
-    const client = this.chatClient ?? options.chatClient;
+    if (this.extract !== 'llm' || error) return;
+    const client = this.chatClient ?? chatClient;
     if (!client || typeof client.getResponse !== 'function') {
       this._warn('MemoryProvider: no chat client to extract memories with; the turn was not remembered');
       return;
@@ -194,7 +202,7 @@ export class MemoryProvider extends ContextProvider {
     // Extraction never fails the run: the turn is the user's, the memory a
     // bonus. Whatever goes wrong is reported and skipped.
     try {
-      await this._run(() => this._extract(client, conversation, queryText(requestMessages), options.thread));
+      await this._run(() => this._extract(client, conversation, queryText(requestMessages), thread));
     } catch (err) {
       this._warn(`MemoryProvider: memory extraction failed: ${err?.message ?? err}`, err);
     }

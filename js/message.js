@@ -4,6 +4,7 @@
 
 import { call, ctx, mod, toJSONText } from './core.js';
 import { ThreadmemError } from './errors.js';
+import { optionsOf } from './options.js';
 
 export class ChatMessage {
   /**
@@ -12,7 +13,8 @@ export class ChatMessage {
    * @param {{authorName?: string, messageId?: string, createdAt?: string|Date,
    *          metadata?: object}} [options]
    */
-  constructor(role, textOrContents, { authorName, messageId, createdAt, metadata } = {}) {
+  constructor(role, textOrContents, options) {
+    const { authorName, messageId, createdAt, metadata } = optionsOf(options, 'ChatMessage');
     const raw = { role };
     if (typeof textOrContents === 'string') raw.contents = [{ type: 'text', text: textOrContents }];
     else if (Array.isArray(textOrContents)) raw.contents = textOrContents;

@@ -3,6 +3,7 @@
 // place that does HTTP for the model.
 
 import { ThreadmemError } from './errors.js';
+import { optionsOf } from './options.js';
 
 const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 
@@ -13,19 +14,20 @@ export class OpenAIChatClient {
    *          maxRetries?: number, retryBaseDelayMs?: number, maxRetryDelayMs?: number,
    *          timeoutMs?: number, fetch?: typeof fetch}} [options]
    */
-  constructor({
-    baseURL = 'https://api.openai.com/v1',
-    apiKey,
-    model,
-    headers = {},
-    apiVersion,
-    azure = false,
-    maxRetries = 3,
-    retryBaseDelayMs = 500,
-    maxRetryDelayMs = 20000,
-    timeoutMs = 60000,
-    fetch: fetchFn,
-  } = {}) {
+  constructor(options) {
+    const {
+      baseURL = 'https://api.openai.com/v1',
+      apiKey,
+      model,
+      headers = {},
+      apiVersion,
+      azure = false,
+      maxRetries = 3,
+      retryBaseDelayMs = 500,
+      maxRetryDelayMs = 20000,
+      timeoutMs = 60000,
+      fetch: fetchFn,
+    } = optionsOf(options, 'OpenAIChatClient');
     if (typeof baseURL !== 'string' || !baseURL) {
       throw new ThreadmemError('INVALID_ARGUMENT', 'OpenAIChatClient: baseURL must be a string');
     }
@@ -61,7 +63,8 @@ export class OpenAIChatClient {
    * LLM_HTTP_ERROR (with .status), LLM_NETWORK_ERROR, LLM_TIMEOUT or ABORTED.
    * `timeoutMs` bounds each attempt, body included.
    */
-  async getResponse(body, { signal } = {}) {
+  async getResponse(body, options) {
+    const { signal } = optionsOf(options, 'OpenAIChatClient.getResponse');
     return this._accepted(body, signal, 'application/json', (res) => res.text());
   }
 
@@ -76,7 +79,8 @@ export class OpenAIChatClient {
    * breaks mid-reply, LLM_TIMEOUT when it stalls, ABORTED on `signal`.
    * Stopping the iteration early closes the connection.
    */
-  async getStreamingResponse(body, { signal } = {}) {
+  async getStreamingResponse(body, options) {
+    const { signal } = optionsOf(options, 'OpenAIChatClient.getStreamingResponse');
     const { res, deadline } = await this._accepted(body, signal, 'text/event-stream');
     const type = res.headers.get('content-type') ?? '';
     if (!/^text\/event-stream/i.test(type)) {

@@ -70,6 +70,7 @@ import { judgeRead, planTurn } from './journal.js';
 import { messageValues } from './message.js';
 import { checkThreadId } from './thread-id.js';
 import { newId } from './thread.js';
+import { optionsOf } from './options.js';
 
 const MAX_CONFLICT_RETRIES = 20;
 
@@ -79,7 +80,9 @@ export class PersistentChatMessageStore {
    * @param {{threadId?: string, maxMessages?: number, maxTokens?: number, encoding?: string,
    *          ttlSeconds?: number, encryption?: {key: CryptoKey|string}}} [options]
    */
-  constructor(backend, { threadId, maxMessages, maxTokens, encoding, ttlSeconds, encryption } = {}) {
+  constructor(backend, options) {
+    const { threadId, maxMessages, maxTokens, encoding, ttlSeconds, encryption } =
+      optionsOf(options, 'PersistentChatMessageStore');
     const missing = ['lock', 'read', 'append', 'remove', 'list', 'reference', 'adopt'].find(
       (name) => typeof backend?.[name] !== 'function',
     );

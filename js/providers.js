@@ -3,11 +3,13 @@
 
 import { ThreadmemError } from './errors.js';
 import { messageValues } from './message.js';
+import { optionsOf } from './options.js';
 
 /** What a provider adds to one model call. */
 export class Context {
   /** @param {{instructions?: string, messages?: Array, tools?: Array}} [options] */
-  constructor({ instructions, messages, tools } = {}) {
+  constructor(options) {
+    const { instructions, messages, tools } = optionsOf(options, 'Context');
     this.instructions = instructions;
     this.messages = messages ?? [];
     this.tools = tools ?? [];

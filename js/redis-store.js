@@ -14,6 +14,7 @@ import { createClient } from 'redis';
 
 import { ThreadmemError, wrapError } from './errors.js';
 import { PersistentChatMessageStore } from './persistent-store.js';
+import { optionsOf } from './options.js';
 
 const READY_WAIT_MS = 3000;
 const PUSH_CHUNK = 1000; // records per RPUSH inside the script (Lua's unpack has a limit)
@@ -44,7 +45,18 @@ export class RedisChatMessageStore extends PersistentChatMessageStore {
    * `client` is a connected node-redis client shared by stores (closed by its
    * owner); else `redisUrl` opens one that close() ends.
    */
-  constructor({ redisUrl, client, threadId, keyPrefix = 'chat_messages', maxMessages, maxTokens, encoding, ttlSeconds, encryption } = {}) {
+  constructor(options) {
+    const {
+      redisUrl,
+      client,
+      threadId,
+      keyPrefix = 'chat_messages',
+      maxMessages,
+      maxTokens,
+      encoding,
+      ttlSeconds,
+      encryption,
+    } = optionsOf(options, 'RedisChatMessageStore');
     super(new RedisBackend({ redisUrl, client, keyPrefix }), {
       threadId: threadId ?? randomUUID(),
       maxMessages,

@@ -6,6 +6,7 @@ import { ThreadmemError, TM_OK } from './errors.js';
 import { fromCanonical, messageValues } from './message.js';
 import { encodingIdSync } from './tokenizer.js';
 import { DEFAULT_ENCODING, counted, resolveEncoding, windowResult, windowSpec } from './window.js';
+import { optionsOf } from './options.js';
 
 // A backstop for stores dropped without close(): frees their C memory when
 // the object is collected. close() remains the way to release it on time.
@@ -20,10 +21,8 @@ export class ChatMessageStore {
    *   vocabulary must be loaded) fit; whole tool-call groups are evicted.
    */
   constructor(messagesOrOptions, options) {
-    let messages;
-    let opts = options ?? {};
-    if (Array.isArray(messagesOrOptions)) messages = messagesOrOptions;
-    else if (messagesOrOptions != null) opts = messagesOrOptions;
+    const messages = Array.isArray(messagesOrOptions) ? messagesOrOptions : undefined;
+    const opts = optionsOf(messages || messagesOrOptions == null ? options : messagesOrOptions, 'ChatMessageStore');
     const maxMessages = opts.maxMessages ?? 0;
     if (!Number.isSafeInteger(maxMessages) || maxMessages < 0) {
       throw new ThreadmemError('INVALID_ARGUMENT', 'maxMessages must be a non-negative integer');
@@ -76,7 +75,8 @@ export class ChatMessageStore {
 
   /** The newest `limit` messages after skipping the newest `offset`, with
    *  optional role filter; oldest first. */
-  async getHistory({ limit, offset, roles } = {}) {
+  async getHistory(options) {
+    const { limit, offset, roles } = optionsOf(options, 'ChatMessageStore.getHistory');
     const query = {};
     if (limit !== undefined) query.limit = limit;
     if (offset !== undefined) query.offset = offset;
@@ -94,9 +94,10 @@ export class ChatMessageStore {
    * tokens }`, as fitWindow gives it, from counts cached on the messages.
    * Stored messages are never deleted by it.
    */
-  async getContextWindow(options = {}) {
-    const enc = await resolveEncoding(options.encoding);
-    const spec = toJSONText(windowSpec(options, enc.name));
+  async getContextWindow(options) {
+    const windowOptions = optionsOf(options, 'ChatMessageStore.getContextWindow');
+    const enc = await resolveEncoding(windowOptions.encoding);
+    const spec = toJSONText(windowSpec(windowOptions, enc.name));
     const text = counted(enc, () => call(this._live(), mod()._tm_store_window, [spec], { extra: [this._ptr] }));
     return windowResult(text);
   }

@@ -14,6 +14,7 @@ import { ChatMessage } from './message.js';
 import { Context, ContextProvider, hookMessages } from './providers.js';
 import { Tokenizer } from './tokenizer.js';
 import { DEFAULT_ENCODING, countTokens, fitWindow } from './window.js';
+import { optionsOf } from './options.js';
 
 const DEFAULT_PROMPT =
   'You maintain the running summary of a conversation between a user and an assistant. ' +
@@ -35,17 +36,18 @@ export class SummaryProvider extends ContextProvider {
    * `storage` keeps each thread's summary (a Map by default: pass a
    * persistent get/set store to keep summaries across processes).
    */
-  constructor({
-    chatClient,
-    maxTokens,
-    reserveTokens,
-    encoding,
-    summaryMaxTokens = 1000,
-    prompt = DEFAULT_PROMPT,
-    storage = new Map(),
-    onWarning = (message) => console.warn(`threadmem: ${message}`),
-  } = {}) {
+  constructor(options) {
     super();
+    const {
+      chatClient,
+      maxTokens,
+      reserveTokens,
+      encoding,
+      summaryMaxTokens = 1000,
+      prompt = DEFAULT_PROMPT,
+      storage = new Map(),
+      onWarning = (message) => console.warn(`threadmem: ${message}`),
+    } = optionsOf(options, 'SummaryProvider');
     if (!Number.isSafeInteger(summaryMaxTokens) || summaryMaxTokens <= MESSAGE_OVERHEAD) {
       throw new ThreadmemError('INVALID_ARGUMENT', `summaryMaxTokens must be an integer above ${MESSAGE_OVERHEAD}`);
     }
@@ -60,7 +62,8 @@ export class SummaryProvider extends ContextProvider {
     this.onWarning = onWarning;
   }
 
-  async invoking(messages, { thread, agent, signal } = {}) {
+  async invoking(messages, options) {
+    const { thread, agent, signal } = optionsOf(options, 'SummaryProvider.invoking');
     const newMessages = hookMessages(messages, 'invoking');
     const store = thread?.messageStore;
     const window = this.window ?? agent?.contextWindow;
@@ -72,13 +75,13 @@ export class SummaryProvider extends ContextProvider {
     // besides it: the instructions, the new messages and the summary.
     const besides = [...(agent?.instructions ? [{ role: 'system', text: agent.instructions }] : []), ...newMessages];
     const fixed = (besides.length ? (await countTokens(besides, { encoding })) - 3 : 0) + this.summaryMaxTokens;
-    const options = { maxTokens: window.maxTokens - fixed, reserveTokens: window.reserveTokens, encoding };
+    const history = { maxTokens: window.maxTokens - fixed, reserveTokens: window.reserveTokens, encoding };
     let dropped;
     try {
-      if (options.maxTokens - (options.reserveTokens ?? 0) <= 0) return undefined;
+      if (history.maxTokens - (history.reserveTokens ?? 0) <= 0) return undefined;
       const win = typeof store.getContextWindow === 'function'
-        ? await store.getContextWindow(options)
-        : await fitWindow(await store.listMessages(), options);
+        ? await store.getContextWindow(history)
+        : await fitWindow(await store.listMessages(), history);
       dropped = win.dropped.slice(0, win.droppedBefore);
     } catch (err) {
       // Too small a window is the agent's error to report, with its numbers.

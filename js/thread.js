@@ -3,6 +3,7 @@
 
 import { call, ctx, mod, toJSONText } from './core.js';
 import { ThreadmemError } from './errors.js';
+import { optionsOf } from './options.js';
 
 /** A new random id from the core (UUID v4). */
 export function newId() {
@@ -11,7 +12,8 @@ export function newId() {
 
 export class AgentThread {
   /** @param {{messageStore?: object, serviceThreadId?: string, id?: string}} [options] */
-  constructor({ messageStore, serviceThreadId, id } = {}) {
+  constructor(options) {
+    const { messageStore, serviceThreadId, id } = optionsOf(options, 'AgentThread');
     if (messageStore && serviceThreadId) {
       throw new ThreadmemError('INVALID_STATE', 'a thread holds a message store or a service thread id, never both');
     }

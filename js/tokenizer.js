@@ -13,6 +13,7 @@
 
 import { mod, ctx, errorOf, vocabUrl } from './core.js';
 import { ThreadmemError, TM_OK } from './errors.js';
+import { optionsOf } from './options.js';
 
 /** Encoding names to the TM_ENC_* numbers of src/threadmem.h. */
 const ENCODINGS = Object.freeze({ o200k_base: 0, cl100k_base: 1, estimate: 2 });
@@ -235,7 +236,8 @@ export class Tokenizer {
    * @param {{ allowedSpecial?: 'all' | string[] }} [options]
    * @returns {Uint32Array}
    */
-  encode(text, { allowedSpecial = [] } = {}) {
+  encode(text, options) {
+    const { allowedSpecial = [] } = optionsOf(options, 'Tokenizer.encode');
     const id = encodingIdSync(this.name);
     if (allowedSpecial === 'all') return encodeRaw(id, text, 1);
     if (!Array.isArray(allowedSpecial)) {

@@ -16,6 +16,7 @@ import {
 import { ThreadmemError, TM_OK } from './errors.js';
 import { fromCanonical, messageValues } from './message.js';
 import { encodingIdSync, ensureEncoding } from './tokenizer.js';
+import { optionsOf } from './options.js';
 
 export const DEFAULT_ENCODING = 'o200k_base';
 
@@ -85,7 +86,8 @@ export function windowResult(text) {
  * messages as a chat-completions request costs them (OpenAI's rule: per
  * message, per name, tool calls and results, plus the reply priming).
  */
-export async function countTokens(textOrMessages, { encoding } = {}) {
+export async function countTokens(textOrMessages, options) {
+  const { encoding } = optionsOf(options, 'countTokens');
   const enc = await resolveEncoding(encoding);
   if (typeof textOrMessages === 'string') return countText(enc, textOrMessages);
   const json = toJSONText(messageValues(textOrMessages));
@@ -120,9 +122,10 @@ function countMessages(json, encodingName) {
  * encoding (default o200k_base, or 'estimate', or a counter function),
  * strategy ('last', the default, or 'first').
  */
-export async function fitWindow(messages, options = {}) {
-  const enc = await resolveEncoding(options.encoding);
+export async function fitWindow(messages, options) {
+  const windowOptions = optionsOf(options, 'fitWindow');
+  const enc = await resolveEncoding(windowOptions.encoding);
   const json = toJSONText(messageValues(messages));
-  const spec = toJSONText(windowSpec(options, enc.name));
+  const spec = toJSONText(windowSpec(windowOptions, enc.name));
   return windowResult(counted(enc, () => call(ctx(), mod()._tm_fit_window, [json, spec], { extra: [ctx()] })));
 }
