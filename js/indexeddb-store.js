@@ -7,7 +7,7 @@
 // deletes what the core evicted; appends take a Web Lock per thread.
 
 import { ThreadmemError } from './errors.js';
-import { PersistentChatMessageStore } from './persistent-store.js';
+import { PersistentChatMessageStore, readStart } from './persistent-store.js';
 import { isThreadId } from './thread-id.js';
 import { optionsOf } from './options.js';
 
@@ -120,12 +120,10 @@ class IndexedDBBackend {
     const mark = await this._ends(os, threadId);
     const seen = since?.mark;
     if (seen && sameMark(mark, seen)) return { unchanged: true };
-    // Only the newer records are read when ours are all still there.
-    let from = mark.first;
-    if (seen?.last && mark.first === seen.first && mark.last > seen.last) {
-      const mine = await request(os.get([threadId, seen.last]));
-      if (mine && sameBytes(asBytes(mine), seen.lastRecord)) from = seen.last + 1;
-    }
+    const from = await readStart(mark, seen, async () => {
+      const record = await request(os.get([threadId, seen.last]));
+      return record !== undefined && sameBytes(asBytes(record), seen.lastRecord);
+    });
     const values = mark.last ? await request(os.getAll(IDBKeyRange.bound([threadId, from], [threadId, Infinity]))) : [];
     return { records: values.map(asBytes), firstSeq: from, full: from === mark.first, mark };
   }

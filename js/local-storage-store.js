@@ -16,7 +16,7 @@
 // the locks themselves) and waits until its copy of the head has caught up.
 
 import { ThreadmemError } from './errors.js';
-import { PersistentChatMessageStore } from './persistent-store.js';
+import { PersistentChatMessageStore, readStart } from './persistent-store.js';
 import { isThreadId } from './thread-id.js';
 import { fromBase64, toBase64 } from './base64.js';
 import { optionsOf } from './options.js';
@@ -184,12 +184,8 @@ class LocalStorageBackend {
     if (seen && seen.first === mark.first && seen.last === mark.last && seen.lastRecord === mark.lastRecord) {
       return { unchanged: true, mark };
     }
-    // Only the newer records are read when ours are all still there.
-    let from = head.first;
-    if (seen?.last && head.first === seen.first && head.last > seen.last &&
-        this.storage.getItem(this._key(threadId, seen.last)) === seen.lastRecord) {
-      from = seen.last + 1;
-    }
+    const lastUnchanged = () => this.storage.getItem(this._key(threadId, seen.last)) === seen.lastRecord;
+    const from = await readStart(head, seen, lastUnchanged);
     const records = [];
     for (let seq = from; head.last && seq <= head.last; seq++) {
       const text = seq === head.last ? mark.lastRecord : this.storage.getItem(this._key(threadId, seq));

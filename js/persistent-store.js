@@ -338,3 +338,14 @@ export class PersistentChatMessageStore {
     return this._mirror.closed;
   }
 }
+
+/**
+ * Where a backend of keyed records starts a read: past the records of the
+ * last read (`seen`, its mark) when they are all still there (the first seq
+ * the same, the last one grown, and the record at seen.last unchanged, as
+ * `lastUnchanged()` tells), else at the thread's first record.
+ */
+export async function readStart(now, seen, lastUnchanged) {
+  const grown = seen?.last && now.first === seen.first && now.last > seen.last;
+  return grown && (await lastUnchanged()) ? seen.last + 1 : now.first;
+}
