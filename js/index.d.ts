@@ -174,6 +174,7 @@ export interface PersistentStore<Ref> extends MessageStore {
   addMessages(messages: MessageInput | MessageInput[]): Promise<void>;
   listMessages(): Promise<ChatMessage[]>;
   getHistory(query?: HistoryQuery): Promise<ChatMessage[]>;
+  getContextWindow(options: WindowOptions): Promise<WindowResult>;
   count(): Promise<number>;
   clear(): Promise<void>;
   serialize(): Promise<Ref>;

@@ -268,6 +268,15 @@ export class PersistentChatMessageStore {
     });
   }
 
+  /** The context window over the thread, from the counts cached in the
+   *  mirror: ChatMessageStore.getContextWindow on what storage holds now. */
+  async getContextWindow(options) {
+    return this._locked('read', false, async () => {
+      await this._sync();
+      return this._mirror.getContextWindow(options);
+    });
+  }
+
   async count() {
     return this._locked('read', false, async () => {
       await this._sync();

@@ -126,6 +126,27 @@ export const cases = [
     },
   },
   {
+    name: 'getContextWindow is fitWindow over what storage holds, the turns of another instance included',
+    async run(b) {
+      const { ChatMessage, fitWindow } = b.lib;
+      const s = b.open({ threadId: 'window' });
+      const other = b.open({ threadId: 'window' });
+      for (let i = 1; i <= 6; i++) {
+        const turn = [new ChatMessage('user', `question ${i} about the weather`), new ChatMessage('assistant', `answer ${i}: sunny`)];
+        await (i % 2 ? s : other).addMessages(turn);
+      }
+      const options = { maxTokens: 60, encoding: 'estimate' };
+      const win = await s.getContextWindow(options);
+      const expected = await fitWindow(await s.listMessages(), options);
+      equal(texts(win.messages), texts(expected.messages), 'the messages fitWindow keeps');
+      equal(texts(win.dropped), texts(expected.dropped), 'the messages fitWindow drops');
+      equal(win.tokens, expected.tokens, 'their tokens');
+      ok(win.messages.length > 0 && win.dropped.length > 0, `some kept, some dropped (${win.messages.length} kept)`);
+      equal(texts(win.messages).at(-1), 'answer 6: sunny', "the other instance's last turn");
+      await closeAll(s, other);
+    },
+  },
+  {
     name: 'tool-call groups are evicted whole, as the in-memory store evicts them',
     async run(b) {
       const { ChatMessage, ChatMessageStore } = b.lib;

@@ -18,11 +18,12 @@ async function redisStoreExample(): Promise<number> {
   const store = new RedisChatMessageStore({ redisUrl: 'redis://127.0.0.1:6379', maxMessages: 50, ttlSeconds: 3600 });
   await store.addMessages({ role: 'user', text: 'hi' });
   const n = await store.count();
+  const window = await store.getContextWindow({ maxTokens: 8000, encoding: 'estimate' });
   await store.close();
   const byTokens = new RedisChatMessageStore({ redisUrl: 'redis://127.0.0.1:6379', maxTokens: 8000, encoding: 'cl100k_base' });
   const limit: number | undefined = byTokens.maxTokens;
   await byTokens.close();
-  return n + (limit ?? 0);
+  return n + window.tokens + (limit ?? 0);
 }
 void redisStoreExample;
 
