@@ -1,11 +1,13 @@
 // Appending one turn (user + assistant) to a 10-message and to a
 // 10,000-message thread, for each Node backend, plain and encrypted (AES-GCM
-// with a CryptoKey); and loading the large one.
+// with a CryptoKey); loading the large one; and a whole agent turn on it
+// (an in-process model, a context window of 8,000 tokens), beside the same
+// turn on an in-memory store.
 // node bench/persist-append.js  -> prints JSON, writes bench/results/persist-append.json
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FileChatMessageStore, RedisChatMessageStore } from '../js/node.js';
+import { ChatAgent, ChatMessageStore, FileChatMessageStore, RedisChatMessageStore } from '../js/node.js';
 import { startRedis } from '../tests/js/helpers/redis-server.js';
 import { machine } from './util.js';
 
@@ -21,6 +23,31 @@ async function fill(store, n) {
   }
 }
 
+const reply = JSON.stringify({
+  id: 'chatcmpl-bench',
+  object: 'chat.completion',
+  choices: [{ index: 0, message: { role: 'assistant', content: 'noted' }, finish_reason: 'stop' }],
+});
+const agent = new ChatAgent({
+  chatClient: { getResponse: async () => reply },
+  contextWindow: { maxTokens: 8000, reserveTokens: 1000 },
+});
+const median = (times) => +times.sort((a, b) => a - b)[times.length >> 1].toFixed(3);
+
+// The median of TURNS agent turns on the store (the history read, the
+// window chosen, the model asked, the turn stored).
+async function agentTurns(store) {
+  const thread = agent.getNewThread({ messageStore: store });
+  await agent.run('warm up', { thread });
+  const times = [];
+  for (let i = 0; i < TURNS; i++) {
+    const t0 = process.hrtime.bigint();
+    await agent.run(`question ${i}`, { thread });
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  return median(times);
+}
+
 async function measure(make, size) {
   const store = make(`t${size}`);
   await fill(store, size);
@@ -32,14 +59,15 @@ async function measure(make, size) {
     times.push(Number(process.hrtime.bigint() - t0) / 1e6);
     bytes = store.lastAppendBytes;
   }
-  times.sort((a, b) => a - b);
   const reopened = make(`t${size}`);
   const t0 = process.hrtime.bigint();
   const count = await reopened.count();
   const loadMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  const medianAgentTurnMs = await agentTurns(store);
   await store.close();
   await reopened.close();
-  return { messages: size, medianAppendMs: +times[TURNS >> 1].toFixed(3), bytesPerTurn: bytes, loadMs: +loadMs.toFixed(1), loaded: count };
+  const load = { loadMs: +loadMs.toFixed(1), loaded: count };
+  return { messages: size, medianAppendMs: median(times), bytesPerTurn: bytes, ...load, medianAgentTurnMs };
 }
 
 const dir = await mkdtemp(join(tmpdir(), 'threadmem-bench-'));
@@ -54,12 +82,17 @@ try {
     fileEncrypted: (id) => new FileChatMessageStore({ directory: join(dir, 'sealed'), threadId: id, encryption }),
     redisEncrypted: (id) => new RedisChatMessageStore({ redisUrl: redis.url, keyPrefix: 'bench-sealed', threadId: id, encryption }),
   };
+  const inMemory = new ChatMessageStore();
+  await fill(inMemory, 10000);
+  results.inMemory = { large: { messages: 10000, medianAgentTurnMs: await agentTurns(inMemory) } };
+  inMemory.close();
   for (const [name, make] of Object.entries(backends)) {
     const small = await measure(make, 10);
     const large = await measure(make, 10000);
     results[name] = { small, large, ratio: +(large.medianAppendMs / small.medianAppendMs).toFixed(2) };
   }
 } finally {
+  agent.close();
   await redis.stop();
   await rm(dir, { recursive: true, force: true });
 }

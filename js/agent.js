@@ -10,6 +10,7 @@ import { ThreadmemError, TM_EHOST, TM_OK, wrapError } from './errors.js';
 import { fromCanonical, messageValue, messageValues } from './message.js';
 import { AggregateContextProvider, Context, contextValue, toolDefinition } from './providers.js';
 import { ChatMessageStore } from './store.js';
+import { PersistentChatMessageStore } from './persistent-store.js';
 import { AgentThread } from './thread.js';
 import { DEFAULT_ENCODING, resolveEncoding, windowSpec } from './window.js';
 import { optionsOf } from './options.js';
@@ -222,6 +223,10 @@ export class ChatAgent {
     if (!t.messageStore && !t.serviceThreadId) t.messageStore = this._newStore();
     const store = t.messageStore;
     const native = store instanceof ChatMessageStore;
+    // The store the core reads the history from in place: an in-memory one,
+    // or a persistent one's mirror (its turn is still appended through the
+    // host, to reach storage first); any other store lists it every turn.
+    const inMemory = native ? store : store instanceof PersistentChatMessageStore ? await store._runHistory() : null;
     // The core offers the model agent tools, then provider tools, then run
     // tools, the first of a name winning; calls are resolved in that order.
     const runTools = { agent: this.tools, provider: new Map(), run: toolMap(tools) };
@@ -238,14 +243,14 @@ export class ChatAgent {
 
     const hooks = this._hooks(t, store, runTools, signal, onUpdate);
     const counter = this.contextWindow ? (await resolveEncoding(this.contextWindow.encoding)).counter : null;
-    const storePtr = native ? store._pin() : 0;
+    const storePtr = inMemory ? inMemory._pin() : 0;
     let result;
     try {
       result = await this._drive(storePtr, toJSONText(request), hooks, counter);
     } catch (err) {
       throw redacted(err, this.chatClient);
     } finally {
-      if (native) store._unpin();
+      if (inMemory) inMemory._unpin();
       hooks.close();
     }
     if (result.service_thread_id && t.serviceThreadId) t.serviceThreadId = result.service_thread_id;

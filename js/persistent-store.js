@@ -255,32 +255,35 @@ export class PersistentChatMessageStore {
   }
 
   async listMessages() {
-    return this._locked('read', false, async () => {
-      await this._sync();
-      return this._mirror.listMessages();
-    });
+    return this._read((mirror) => mirror.listMessages());
   }
 
   async getHistory(query) {
-    return this._locked('read', false, async () => {
-      await this._sync();
-      return this._mirror.getHistory(query);
-    });
+    return this._read((mirror) => mirror.getHistory(query));
   }
 
   /** The context window over the thread, from the counts cached in the
    *  mirror: ChatMessageStore.getContextWindow on what storage holds now. */
   async getContextWindow(options) {
-    return this._locked('read', false, async () => {
-      await this._sync();
-      return this._mirror.getContextWindow(options);
-    });
+    return this._read((mirror) => mirror.getContextWindow(options));
   }
 
   async count() {
+    return this._read((mirror) => mirror.count());
+  }
+
+  /** The mirror, caught up with storage, for a run to read the history from
+   *  in place (no copy of it per turn); the run's turn still comes through
+   *  addMessages, so storage has it before the mirror does. */
+  async _runHistory() {
+    return this._read((mirror) => mirror);
+  }
+
+  // fn(mirror) once the mirror holds what storage holds now.
+  _read(fn) {
     return this._locked('read', false, async () => {
       await this._sync();
-      return this._mirror.count();
+      return fn(this._mirror);
     });
   }
 

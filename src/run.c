@@ -205,8 +205,6 @@ static int read_run(run *r, const char *run_json) {
   if (r->thread_id && (r->store || r->host_store))
     return tm_fail(b, TM_ESTATE,
                    "a run cannot have both a service thread id and a message store");
-  if (r->store && r->host_store)
-    return tm_fail(b, TM_EINVAL, "a run cannot use both an in-memory store and a host store");
 
   v = cJSON_GetObjectItemCaseSensitive(root, "options");
   if (!absent(v)) {
@@ -837,13 +835,13 @@ static int done_action(run *r) {
 }
 
 /* After the providers' invoked: the result, then the turn appended in one
- * call (the in-memory store here; a host store by an action). */
+ * call (a host store by an action, even when the history was read from an
+ * in-memory store; else the in-memory store here). */
 static int commit(run *r) {
   char *text = NULL;
   int rc;
   if ((rc = done_action(r)) != TM_OK) return rc;
-  if (r->store) return tm_store_append(r->store, r->b, &r->turn);
-  if (!r->host_store) return TM_OK;
+  if (!r->host_store) return r->store ? tm_store_append(r->store, r->b, &r->turn) : TM_OK;
   /* The done action waits until the host store has the turn. */
   r->done = r->next;
   r->next = NULL;
@@ -899,7 +897,8 @@ static int advance(run *r, int host_rc, const char *input) {
   int rc;
   switch (r->phase) {
   case P_START:
-    return r->host_store ? ask_history(r) : after_history(r);
+    /* With a store too, the history is read from it in place. */
+    return r->host_store && !r->store ? ask_history(r) : after_history(r);
   case P_STORE_LIST:
     if (host_rc) return host_fail(b, host_rc, "listing the host store's messages");
     if (!input) return no_answer(b, "store_list");

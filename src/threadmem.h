@@ -512,7 +512,9 @@ typedef struct tm_run tm_run;
  * `run_json`:
  *   {"messages":[...new input messages...],
  *    "service_thread_id":"..." (optional),
- *    "host_store":true (optional: the history lives in a host store),
+ *    "host_store":true (optional: the thread lives in a host store, which
+ *                       lists the history (store_list) and takes the turn
+ *                       (store_add)),
  *    "providers":true (optional: ask the host's context providers),
  *    "tools":[...] (optional: extra tools for this run),
  *    "options":{...} (optional: extra request fields for this run),
@@ -520,7 +522,10 @@ typedef struct tm_run tm_run;
  *                   chunk (llm_open, llm_next), and hand every text delta,
  *                   tool call and tool result to the host as it completes)}
  * `store` is the thread's in-memory store, or NULL (host store, service
- * thread, or no history at all). The agent and the store must outlive the
+ * thread, or no history at all). With "host_store", a store is the host
+ * store's copy in memory (a persistent store's): the history is read from it
+ * in place, with no store_list, and the turn still goes to the host by
+ * store_add, never into the copy. The agent and the store must outlive the
  * run; the run is the only writer of neither, so other calls on them may
  * come between its steps. A bad run_json fails here, the error kept on the
  * agent. */

@@ -375,6 +375,46 @@ TEST(host_store) {
   tm_agent_free(a);
 }
 
+/* A host store's copy in memory: the history is read from it (no
+ * store_list), the turn goes to the host (store_add), never into the copy. */
+TEST(host_store_with_copy) {
+  hn_reset();
+  tm_agent *a = agent("{}");
+  tm_store *copy = store_with("[{\"role\":\"user\",\"text\":\"My name is Alice\"},"
+                              "{\"role\":\"assistant\",\"text\":\"Hi Alice\"}]");
+  hn_store_set(CTX, "[{\"role\":\"user\",\"text\":\"not the history\"}]");
+  hn_llm_push(CTX, TEXT_RESP("Alice"));
+  char *out = NULL;
+  CHECK_EQ_INT(hn_agent_run(a, copy, CTX,
+                            "{\"host_store\":true,\"messages\":[{\"role\":\"user\",\"text\":"
+                            "\"Name?\"}]}",
+                            &out),
+               TM_OK);
+  cJSON *q = parsed(hn_recorded(CTX, HN_LLM, 0));
+  CHECK_EQ_INT(at_n(q, "messages"), 3);
+  CHECK_STR(at_s(q, "messages/0/content"), "My name is Alice");
+  CHECK_STR(at_s(q, "messages/2/content"), "Name?");
+  cJSON_Delete(q);
+  CHECK_EQ_INT(hn_calls(CTX, HN_STORE_LIST), 0);
+  CHECK_EQ_INT(hn_calls(CTX, HN_STORE_ADD), 1);
+  CHECK_EQ_INT(hn_store_len(CTX), 3);
+  cJSON *m = parsed(hn_store_at(CTX, 2));
+  CHECK_STR(at_s(m, "role/value"), "assistant");
+  CHECK_STR(at_s(m, "contents/0/text"), "Alice");
+  cJSON_Delete(m);
+  CHECK_EQ_INT(tm_store_count(copy), 2);
+  tm_free(out);
+
+  /* The host failing to take the turn fails the run; the copy is as it was. */
+  hn_llm_push(CTX, TEXT_RESP("Alice"));
+  hn_fail_at(CTX, HN_STORE_ADD, 1);
+  CHECK_EQ_INT(hn_agent_run(a, copy, CTX, "{\"host_store\":true,\"messages\":[]}", &out), TM_EHOST);
+  CHECK(out == NULL);
+  CHECK_EQ_INT(tm_store_count(copy), 2);
+  tm_store_free(copy);
+  tm_agent_free(a);
+}
+
 #define PROVIDERS                                                                              \
   "[{\"instructions\":\"The user likes tea.\",\"messages\":[{\"role\":\"user\",\"text\":"     \
   "\"memory: tea\"}],\"tools\":[{\"name\":\"recall\",\"parameters\":{\"type\":\"object\"}}]}," \
@@ -750,7 +790,6 @@ TEST(bad_run) {
   CHECK_EQ_INT(hn_agent_run(a, s, CTX, NULL, &out), TM_EINVAL);
   CHECK_EQ_INT(hn_agent_run(a, s, CTX, HI, NULL), TM_EINVAL);
   CHECK_EQ_INT(hn_agent_run(NULL, s, CTX, HI, &out), TM_EINVAL);
-  CHECK_EQ_INT(hn_agent_run(a, s, CTX, "{\"host_store\":true}", &out), TM_EINVAL);
   CHECK_EQ_INT(tm_store_count(s), 1);
   CHECK_EQ_INT(hn_calls(CTX, HN_LLM), 0);
   tm_store_free(s);
@@ -805,6 +844,30 @@ static int full_run(bool host_store) {
   return rc;
 }
 
+/* The same run reading its history from a host store's copy in memory:
+ * the turn reaches the host store only, never the copy. */
+static int copy_run(void) {
+  char *out = NULL;
+  hn_reset();
+  hn_invoking_set(CTX, PROVIDERS);
+  hn_llm_set_fn(CTX, tool_model, NULL);
+  hn_store_set(CTX, "[{\"role\":\"user\",\"text\":\"old\"}]");
+  tm_store *copy = tm_store_new(0);
+  if (!copy) return TM_ENOMEM;
+  int rc = tm_store_add(copy, "[{\"role\":\"user\",\"text\":\"old\"}]");
+  if (rc == TM_OK) {
+    rc = hn_agent_run(oom_agent, copy, CTX,
+                      "{\"providers\":true,\"host_store\":true,\"messages\":[{\"role\":"
+                      "\"user\",\"text\":\"Weather?\"}]}",
+                      &out);
+    CHECK_EQ_INT(hn_store_len(CTX), rc == TM_OK ? 7 : 1);
+    CHECK_EQ_INT(tm_store_count(copy), 1);
+  }
+  tm_free(out);
+  tm_store_free(copy);
+  return rc;
+}
+
 static int service_run(void) {
   char *out = NULL;
   hn_reset();
@@ -826,6 +889,7 @@ TEST(out_of_memory_everywhere) {
   oom_agent = agent(tools_cfg);
   CHECK_OOM_SAFE(full_run(false), (void)0);
   CHECK_OOM_SAFE(full_run(true), (void)0);
+  CHECK_OOM_SAFE(copy_run(), (void)0);
   CHECK_OOM_SAFE(service_run(), (void)0);
   tm_agent_free(oom_agent);
   tm_ctx *ctx = tm_ctx_new();
@@ -848,6 +912,7 @@ int main(void) {
   RUN(options_and_run_tools);
   RUN(service_thread);
   RUN(host_store);
+  RUN(host_store_with_copy);
   RUN(providers);
   RUN(provider_context_checked);
   RUN(round_limit);

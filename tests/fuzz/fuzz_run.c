@@ -1,13 +1,15 @@
 /*
  * The run's step machine against any host: the first byte picks the run
- * (streamed, providers, host store, a context window), then each line of
+ * (streamed, providers, a host store with or without its copy in memory, a
+ * context window), then each line of
  * the input is the outcome of one step: "!" the action failed (TM_EHOST),
  * "~" the host could not hand its answer over (TM_ENOMEM), "-" no answer,
  * anything else the answer's text. When the lines run out every step gets
  * no answer. Whatever the answers, every action has the documented shape,
  * the run ends (done, or a failure with a message) within a bounded number
- * of steps, a failure leaves the store as it was, a success adds the turn,
- * and nothing leaks.
+ * of steps, a failure leaves the store as it was, a success adds the turn
+ * (to the host store, never to its copy, which is read in place without a
+ * store_list), and nothing leaks.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -54,12 +56,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   text[size - 1] = '\0';
 
   bool stream = pick & 1, providers = pick & 2, host_store = pick & 4, windowed = pick & 8;
+  bool copy = host_store && (pick & 16);
   tm_agent *agent = tm_agent_new(
       NULL, windowed ? "{\"instructions\":\"i\",\"tools\":[{\"name\":\"weather\"}],"
                        "\"context_window\":{\"max_tokens\":200,\"encoding\":\"estimate\"}}"
                      : "{\"instructions\":\"i\",\"tools\":[{\"name\":\"weather\"}]}");
-  tm_store *store = host_store ? NULL : tm_store_new(0);
-  if (!agent || (!host_store && !store)) abort();
+  tm_store *store = host_store && !copy ? NULL : tm_store_new(0);
+  if (!agent || (!store && (!host_store || copy))) abort();
   if (store && tm_store_add(store, "[{\"role\":\"user\",\"text\":\"old\"},{\"role\":\"assistant\","
                                    "\"text\":\"reply\"}]") != TM_OK)
     abort();
@@ -85,6 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       break;
     }
     type = check_action(action);
+    if (copy && strcmp(type, "store_list") == 0) abort();
     tm_free(action);
     action = NULL;
     if (strcmp(type, "done") == 0) break;
@@ -103,7 +107,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
 
   if (rc == TM_OK) {
-    if (store && tm_store_count(store) < 4) abort(); /* the old two, input and reply */
+    /* The old two, input and reply; a host store's copy keeps the old two. */
+    if (store && (copy ? tm_store_count(store) != 2 : tm_store_count(store) < 4)) abort();
   } else {
     const char *msg = tm_errmsg(run);
     if (!msg || !msg[0] || tm_errcode(run) != rc) abort();

@@ -147,6 +147,38 @@ export const cases = [
     },
   },
   {
+    name: "a run sends the history storage holds (another instance's turns included) without listing it, and stores its turn",
+    async run(b) {
+      const { ChatAgent, ChatMessage } = b.lib;
+      const requests = [];
+      const getResponse = async (body) => {
+        requests.push(typeof body === 'string' ? JSON.parse(body) : body);
+        const message = { role: 'assistant', content: `answer ${requests.length}` };
+        return JSON.stringify({ id: 'r', object: 'chat.completion', choices: [{ index: 0, message, finish_reason: 'stop' }] });
+      };
+      const agent = new ChatAgent({ chatClient: { getResponse } });
+      const s = b.open({ threadId: 'agent' });
+      const other = b.open({ threadId: 'agent' });
+      const thread = agent.getNewThread({ messageStore: s });
+      await agent.run('question 1', { thread });
+      await other.addMessages([new ChatMessage('user', 'from elsewhere'), new ChatMessage('assistant', 'noted')]);
+      let listed = 0;
+      const list = s.listMessages;
+      s.listMessages = function () {
+        listed += 1;
+        return list.call(this);
+      };
+      await agent.run('question 2', { thread });
+      equal(listed, 0, 'the history was read in place');
+      const sent = requests[1].messages.map((m) => m.content);
+      equal(sent, ['question 1', 'answer 1', 'from elsewhere', 'noted', 'question 2'], 'the history sent');
+      const all = ['question 1', 'answer 1', 'from elsewhere', 'noted', 'question 2', 'answer 2'];
+      equal(texts(await other.listMessages()), all, 'the turn stored once, after the other one');
+      agent.close();
+      await closeAll(s, other);
+    },
+  },
+  {
     name: 'tool-call groups are evicted whole, as the in-memory store evicts them',
     async run(b) {
       const { ChatMessage, ChatMessageStore } = b.lib;
