@@ -7,7 +7,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ChatAgent, ChatMessageStore, FileChatMessageStore, RedisChatMessageStore } from '../js/node.js';
+import { ChatMessageStore, FileChatMessageStore, RedisChatMessageStore } from '../js/node.js';
+import { medianAgentTurnMs } from './agent-turn.js';
 import { startRedis } from '../tests/js/helpers/redis-server.js';
 import { machine } from './util.js';
 
@@ -23,30 +24,7 @@ async function fill(store, n) {
   }
 }
 
-const reply = JSON.stringify({
-  id: 'chatcmpl-bench',
-  object: 'chat.completion',
-  choices: [{ index: 0, message: { role: 'assistant', content: 'noted' }, finish_reason: 'stop' }],
-});
-const agent = new ChatAgent({
-  chatClient: { getResponse: async () => reply },
-  contextWindow: { maxTokens: 8000, reserveTokens: 1000 },
-});
 const median = (times) => +times.sort((a, b) => a - b)[times.length >> 1].toFixed(3);
-
-// The median of TURNS agent turns on the store (the history read, the
-// window chosen, the model asked, the turn stored).
-async function agentTurns(store) {
-  const thread = agent.getNewThread({ messageStore: store });
-  await agent.run('warm up', { thread });
-  const times = [];
-  for (let i = 0; i < TURNS; i++) {
-    const t0 = process.hrtime.bigint();
-    await agent.run(`question ${i}`, { thread });
-    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  }
-  return median(times);
-}
 
 async function measure(make, size) {
   const store = make(`t${size}`);
@@ -63,11 +41,11 @@ async function measure(make, size) {
   const t0 = process.hrtime.bigint();
   const count = await reopened.count();
   const loadMs = Number(process.hrtime.bigint() - t0) / 1e6;
-  const medianAgentTurnMs = await agentTurns(store);
+  const agentTurnMs = await medianAgentTurnMs(store, TURNS);
   await store.close();
   await reopened.close();
   const load = { loadMs: +loadMs.toFixed(1), loaded: count };
-  return { messages: size, medianAppendMs: median(times), bytesPerTurn: bytes, ...load, medianAgentTurnMs };
+  return { messages: size, medianAppendMs: median(times), bytesPerTurn: bytes, ...load, medianAgentTurnMs: agentTurnMs };
 }
 
 const dir = await mkdtemp(join(tmpdir(), 'threadmem-bench-'));
@@ -84,7 +62,7 @@ try {
   };
   const inMemory = new ChatMessageStore();
   await fill(inMemory, 10000);
-  results.inMemory = { large: { messages: 10000, medianAgentTurnMs: await agentTurns(inMemory) } };
+  results.inMemory = { large: { messages: 10000, medianAgentTurnMs: await medianAgentTurnMs(inMemory, TURNS) } };
   inMemory.close();
   for (const [name, make] of Object.entries(backends)) {
     const small = await measure(make, 10);
@@ -92,7 +70,6 @@ try {
     results[name] = { small, large, ratio: +(large.medianAppendMs / small.medianAppendMs).toFixed(2) };
   }
 } finally {
-  agent.close();
   await redis.stop();
   await rm(dir, { recursive: true, force: true });
 }

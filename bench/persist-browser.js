@@ -1,7 +1,8 @@
 // Appending one turn (user + assistant) to a 10- and a 10,000-message thread
 // in IndexedDB and in localStorage, with and without encryption at rest
-// (AES-GCM, a passphrase-derived key), and loading the large IndexedDB thread
-// beside the same messages read as one JSON blob; in Debian's Chromium
+// (AES-GCM, a passphrase-derived key), loading the large IndexedDB thread
+// beside the same messages read as one JSON blob, and a whole agent turn on
+// each thread (bench/agent-turn.js); in Debian's Chromium
 // (headless) with an on-disk profile, so that storage really reaches the disk.
 // node bench/persist-browser.js  -> prints JSON, writes bench/results/persist-browser.json
 import { createRequire } from 'node:module';

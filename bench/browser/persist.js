@@ -1,9 +1,11 @@
 // The browser side of bench/persist-browser.js: appending one turn to a 10-
 // and a 10,000-message thread in IndexedDB and in localStorage, with and
-// without encryption at rest, and loading the large IndexedDB thread beside
-// the same messages kept as one JSON blob.
+// without encryption at rest; loading the large IndexedDB thread beside the
+// same messages kept as one JSON blob; and a whole agent turn on each thread
+// (bench/agent-turn.js).
 
 import { ChatMessageStore, IndexedDBChatMessageStore, LocalStorageChatMessageStore } from '../../js/index.js';
+import { medianAgentTurnMs } from '../agent-turn.js';
 
 const TURNS = 50;
 const turn = (i) => [
@@ -37,9 +39,11 @@ async function measure(make, size) {
   const loaded = await reopened.count();
   const loadMs = performance.now() - t0;
   const bytesPerTurn = store.lastAppendBytes;
+  const agentTurnMs = await medianAgentTurnMs(store, TURNS);
   store.close();
   reopened.close();
-  return { messages: size, medianAppendMs: round(median(times)), bytesPerTurn, loadMs: round(loadMs, 1), loaded };
+  const load = { loadMs: round(loadMs, 1), loaded };
+  return { messages: size, medianAppendMs: round(median(times)), bytesPerTurn, ...load, medianAgentTurnMs: agentTurnMs };
 }
 
 const request = (req) =>
