@@ -106,6 +106,8 @@ test.each(Object.keys(calls))('%s: options that are not an object are INVALID_AR
     const err = await caught(() => calls[name](bad));
     expect(err).toBeInstanceOf(ThreadmemError);
     expect(err.code).toBe('INVALID_ARGUMENT');
+    // The text tells this check from a later one with the same code (a
+    // string has no chatClient either).
     expect(err.message).toContain('options must be an object');
   }
 });
