@@ -338,51 +338,13 @@ TEST(service_thread) {
   tm_agent_free(a);
 }
 
-TEST(host_store) {
-  hn_reset();
-  tm_agent *a = agent("{}");
-  hn_store_set(CTX, "[{\"role\":\"user\",\"text\":\"My name is Alice\"},"
-                    "{\"role\":\"assistant\",\"text\":\"Hi Alice\"}]");
-  hn_llm_push(CTX, TEXT_RESP("Alice"));
-  char *out = NULL;
-  CHECK_EQ_INT(hn_agent_run(a, NULL, CTX,
-                            "{\"host_store\":true,\"messages\":[{\"role\":\"user\",\"text\":"
-                            "\"Name?\"}]}",
-                            &out),
-               TM_OK);
-  cJSON *q = parsed(hn_recorded(CTX, HN_LLM, 0));
-  CHECK_EQ_INT(at_n(q, "messages"), 3);
-  CHECK_STR(at_s(q, "messages/0/content"), "My name is Alice");
-  CHECK_STR(at_s(q, "messages/2/content"), "Name?");
-  cJSON_Delete(q);
-  /* One add with the whole turn, stamped. */
-  CHECK_EQ_INT(hn_calls(CTX, HN_STORE_ADD), 1);
-  CHECK_EQ_INT(hn_store_len(CTX), 4);
-  cJSON *m = parsed(hn_store_at(CTX, 2));
-  CHECK_STR(at_s(m, "contents/0/text"), "Name?");
-  CHECK(at_s(m, "message_id") != NULL && at_s(m, "created_at") != NULL);
-  cJSON_Delete(m);
-  m = parsed(hn_store_at(CTX, 3));
-  CHECK_STR(at_s(m, "role/value"), "assistant");
-  cJSON_Delete(m);
-  tm_free(out);
+#define ALICE_HISTORY                                                                              \
+  "[{\"role\":\"user\",\"text\":\"My name is Alice\"},"                                            \
+  "{\"role\":\"assistant\",\"text\":\"Hi Alice\"}]"
 
-  /* Bad history from the host names its path. */
-  hn_store_set(CTX, "[{\"role\":\"robot\",\"text\":\"?\"}]");
-  CHECK_EQ_INT(hn_agent_run(a, NULL, CTX, "{\"host_store\":true,\"messages\":[]}", &out),
-               TM_EFORMAT);
-  CHECK_CONTAINS(hn_errmsg(), "host store messages[0].role");
-  tm_agent_free(a);
-}
-
-/* A host store's copy in memory: the history is read from it (no
- * store_list), the turn goes to the host (store_add), never into the copy. */
-TEST(host_store_with_copy) {
-  hn_reset();
-  tm_agent *a = agent("{}");
-  tm_store *copy = store_with("[{\"role\":\"user\",\"text\":\"My name is Alice\"},"
-                              "{\"role\":\"assistant\",\"text\":\"Hi Alice\"}]");
-  hn_store_set(CTX, "[{\"role\":\"user\",\"text\":\"not the history\"}]");
+/* Asks "Name?" on a host store's thread whose history is ALICE_HISTORY (in
+ * `copy`, or listed by the host when it is NULL): the model sees it. */
+static void ask_name(tm_agent *a, tm_store *copy) {
   hn_llm_push(CTX, TEXT_RESP("Alice"));
   char *out = NULL;
   CHECK_EQ_INT(hn_agent_run(a, copy, CTX,
@@ -395,6 +357,43 @@ TEST(host_store_with_copy) {
   CHECK_STR(at_s(q, "messages/0/content"), "My name is Alice");
   CHECK_STR(at_s(q, "messages/2/content"), "Name?");
   cJSON_Delete(q);
+  tm_free(out);
+}
+
+TEST(host_store) {
+  hn_reset();
+  tm_agent *a = agent("{}");
+  hn_store_set(CTX, ALICE_HISTORY);
+  ask_name(a, NULL);
+  CHECK_EQ_INT(hn_calls(CTX, HN_STORE_LIST), 1);
+  /* One add with the whole turn, stamped. */
+  CHECK_EQ_INT(hn_calls(CTX, HN_STORE_ADD), 1);
+  CHECK_EQ_INT(hn_store_len(CTX), 4);
+  cJSON *m = parsed(hn_store_at(CTX, 2));
+  CHECK_STR(at_s(m, "contents/0/text"), "Name?");
+  CHECK(at_s(m, "message_id") != NULL && at_s(m, "created_at") != NULL);
+  cJSON_Delete(m);
+  m = parsed(hn_store_at(CTX, 3));
+  CHECK_STR(at_s(m, "role/value"), "assistant");
+  cJSON_Delete(m);
+
+  /* Bad history from the host names its path. */
+  char *out = NULL;
+  hn_store_set(CTX, "[{\"role\":\"robot\",\"text\":\"?\"}]");
+  CHECK_EQ_INT(hn_agent_run(a, NULL, CTX, "{\"host_store\":true,\"messages\":[]}", &out),
+               TM_EFORMAT);
+  CHECK_CONTAINS(hn_errmsg(), "host store messages[0].role");
+  tm_agent_free(a);
+}
+
+/* A host store's copy in memory: the history is read from it (no
+ * store_list), the turn goes to the host (store_add), never into the copy. */
+TEST(host_store_with_copy) {
+  hn_reset();
+  tm_agent *a = agent("{}");
+  tm_store *copy = store_with(ALICE_HISTORY);
+  hn_store_set(CTX, "[{\"role\":\"user\",\"text\":\"not the history\"}]");
+  ask_name(a, copy);
   CHECK_EQ_INT(hn_calls(CTX, HN_STORE_LIST), 0);
   CHECK_EQ_INT(hn_calls(CTX, HN_STORE_ADD), 1);
   CHECK_EQ_INT(hn_store_len(CTX), 3);
@@ -403,9 +402,9 @@ TEST(host_store_with_copy) {
   CHECK_STR(at_s(m, "contents/0/text"), "Alice");
   cJSON_Delete(m);
   CHECK_EQ_INT(tm_store_count(copy), 2);
-  tm_free(out);
 
   /* The host failing to take the turn fails the run; the copy is as it was. */
+  char *out = NULL;
   hn_llm_push(CTX, TEXT_RESP("Alice"));
   hn_fail_at(CTX, HN_STORE_ADD, 1);
   CHECK_EQ_INT(hn_agent_run(a, copy, CTX, "{\"host_store\":true,\"messages\":[]}", &out), TM_EHOST);
