@@ -5,7 +5,8 @@
 import { ThreadmemError } from './errors.js';
 import { optionsOf } from './options.js';
 
-const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+// A timeout, a rate limit, or any server-side failure (5xx) may pass.
+const retryableStatus = (status) => status === 408 || status === 429 || status >= 500;
 
 export class OpenAIChatClient {
   /**
@@ -119,7 +120,7 @@ export class OpenAIChatClient {
       } finally {
         if (read || !res?.ok) deadline.stop();
       }
-      const retryable = RETRY_STATUS.has(res.status);
+      const retryable = retryableStatus(res.status);
       if (!retryable || attempt >= this.maxRetries) {
         const detail = this._redact(serverMessage(text));
         throw new ThreadmemError(

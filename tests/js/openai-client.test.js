@@ -140,6 +140,24 @@ test('500 on every attempt: LLM_HTTP_ERROR with status 500 after maxRetries, thr
   agent.close();
 });
 
+test('every 5xx is retried, as 408 and 429 are; other 4xx are not', async () => {
+  const agent = agentWith({ maxRetries: 1 });
+  for (const status of [408, 429, 500, 507, 520, 529]) {
+    llm.reset();
+    llm.script({ times: Infinity, status });
+    const err = await caught(agent.run('retried'));
+    expect([status, err.code, err.status, llm.requests.length]).toEqual([status, 'LLM_HTTP_ERROR', status, 2]);
+  }
+  for (const status of [401, 404, 409, 422]) {
+    llm.reset();
+    llm.script({ times: Infinity, status });
+    const err = await caught(agent.run('not retried'));
+    expect([status, err.code, err.status, llm.requests.length]).toEqual([status, 'LLM_HTTP_ERROR', status, 1]);
+  }
+  llm.reset();
+  agent.close();
+});
+
 test('400 fails at once with the server message, no retry', async () => {
   const agent = agentWith({ maxRetries: 5 });
   llm.script({ status: 400, error: { message: "Invalid value for 'model'", type: 'invalid_request_error', param: 'model', code: 'model_not_found' } });
