@@ -132,7 +132,7 @@ export class MemoryProvider extends ContextProvider {
    *  with `score`. EMPTY_QUERY when the query holds no word. */
   async search(query, options) {
     const { topK, minScore } = optionsOf(options, 'MemoryProvider.search');
-    return this._run(() => this._search(query, { topK, minScore }, undefined), false);
+    return this._run(() => this._search(query, { topK, minScore }, undefined), { writes: false });
   }
 
   /** The memories of this scope, oldest first; `filter` may add
@@ -141,7 +141,7 @@ export class MemoryProvider extends ContextProvider {
     const { metadata, createdFrom, createdTo } = optionsOf(options, 'MemoryProvider.list');
     return this._run(
       () => this._index.list({ scope: this._scopeFor(undefined), metadata, createdFrom, createdTo }),
-      false,
+      { writes: false },
     );
   }
 
@@ -166,7 +166,7 @@ export class MemoryProvider extends ContextProvider {
     return this._run(() => {
       this._own(id, true);
       return this._index.history(id);
-    }, false);
+    }, { writes: false });
   }
 
   /** Frees the index's memory in the core; later calls throw CLOSED. */
@@ -181,7 +181,7 @@ export class MemoryProvider extends ContextProvider {
     const query = queryText(messages);
     let hits;
     try {
-      hits = await this._run(() => this._search(query, {}, thread), false);
+      hits = await this._run(() => this._search(query, {}, thread), { writes: false });
     } catch (err) {
       if (err instanceof ThreadmemError && err.code === 'EMPTY_QUERY') return undefined;
       throw err;
@@ -202,7 +202,7 @@ export class MemoryProvider extends ContextProvider {
     // Extraction never fails the run: the turn is the user's, the memory a
     // bonus. Whatever goes wrong is reported and skipped.
     try {
-      await this._run(() => this._extract(client, conversation, queryText(requestMessages), thread));
+      await this._run(() => this._extract(client, conversation, queryText(requestMessages), thread), { steps: true });
     } catch (err) {
       this._warn(`MemoryProvider: memory extraction failed: ${err?.message ?? err}`, err);
     }
@@ -211,15 +211,22 @@ export class MemoryProvider extends ContextProvider {
   // ---- internals ----
 
   // Runs `fn` after every earlier operation of this provider, with the
-  // index brought up to date from storage; a change (`writes`) is then
-  // stored, or undone when storing fails.
-  _run(fn, writes = true) {
+  // index brought up to date from storage. A change (`writes`) is all or
+  // nothing: it is stored, or undone when storing fails, or when it fails
+  // part way through (a change of several `steps`; one step is all or
+  // nothing in the core).
+  _run(fn, { writes = true, steps = false } = {}) {
     const result = this._queue.then(async () => {
       await this._sync();
-      const before = writes && this._storage ? this._index.serialize() : null;
-      const value = await fn();
-      if (writes && this._storage) await this._persist(before);
-      return value;
+      const before = writes && (this._storage || steps) ? this._index.serialize() : null;
+      try {
+        const value = await fn();
+        if (writes && this._storage) await this._persist(before);
+        return value;
+      } catch (err) {
+        if (before !== null) this._index.load(before);
+        throw err;
+      }
     });
     this._queue = result.catch(() => {});
     return result;
@@ -246,11 +253,10 @@ export class MemoryProvider extends ContextProvider {
     if (text === before) return;
     try {
       await writeSnapshot(this._storage, this.storageKey, text);
-      this._seen = text;
     } catch (err) {
-      this._index.load(before);
       throw wrapError('STORAGE_ERROR', 'the memory storage failed to write', err);
     }
+    this._seen = text;
   }
 
   _scopeFor(thread) {
@@ -367,6 +373,7 @@ export class MemoryProvider extends ContextProvider {
     }
     const adds = [];
     const known = new Set(similar.map((r) => r.text));
+    const decided = new Set(); // the ids already updated or deleted
     for (const d of decisions) {
       const target = d.id != null ? ids.get(String(d.id)) : undefined;
       if (d.event === 'NONE') continue;
@@ -379,9 +386,13 @@ export class MemoryProvider extends ContextProvider {
         }
       } else if (!target) {
         this._warn(`MemoryProvider: a ${d.event} of unknown memory id ${JSON.stringify(d.id)} was skipped`);
+      } else if (decided.has(target.id)) {
+        this._warn(`MemoryProvider: a second ${d.event} of memory id ${JSON.stringify(d.id)} was skipped`);
       } else if (d.event === 'DELETE') {
+        decided.add(target.id);
         this._index.delete(target.id);
       } else if (typeof d.text === 'string' && d.text.trim()) {
+        decided.add(target.id);
         const embedding = this._embed ? (await this._vectors([d.text]))[0] : undefined;
         this._withDimension(() => this._index.update(target.id, { text: d.text, embedding }));
       } else {
@@ -434,8 +445,16 @@ function isMessageStore(s) {
 
 async function readSnapshot(storage, key) {
   if (isKeyValue(storage)) return (await storage.get(key)) ?? null;
-  const messages =
-    typeof storage.getHistory === 'function' ? await storage.getHistory({ limit: 1 }) : await storage.listMessages();
+  // The newest message is the snapshot, unless the store holds other keys'
+  // snapshots (or other messages) too: then the newest of this key's.
+  if (typeof storage.getHistory === 'function') {
+    const text = newestSnapshot(await storage.getHistory({ limit: 1 }), key);
+    if (text !== null) return text;
+  }
+  return newestSnapshot(await storage.listMessages(), key);
+}
+
+function newestSnapshot(messages, key) {
   for (let i = messages.length - 1; i >= 0; i--) {
     const m = messages[i];
     if (m?.metadata?.threadmem_memory === key) return m.text;

@@ -230,6 +230,71 @@ test('storage: a key-value backend and a message store keep the index across pro
   store.close();
 });
 
+test('several snapshot keys in one message store: each provider reads its own', async () => {
+  const store = new ChatMessageStore();
+  const alice = new MemoryProvider({ userId: 'alice', storage: store, storageKey: 'mem-alice' });
+  const bob = new MemoryProvider({ userId: 'bob', storage: store, storageKey: 'mem-bob' });
+  await alice.add('Alice likes tea');
+  await bob.add('Bob likes coffee'); // now the newest message is Bob's snapshot
+  await store.addMessages([{ role: 'user', text: 'not a snapshot' }]);
+  const restarted = new MemoryProvider({ userId: 'alice', storage: store, storageKey: 'mem-alice' });
+  expect((await restarted.list()).map((r) => r.text)).toEqual(['Alice likes tea']);
+  await restarted.add('Alice has a cat');
+  expect((await alice.list()).map((r) => r.text)).toEqual(['Alice likes tea', 'Alice has a cat']);
+  expect((await bob.list()).map((r) => r.text)).toEqual(['Bob likes coffee']);
+  for (const p of [alice, bob, restarted]) p.close();
+  store.close();
+});
+
+// A chat client whose extraction answer is these decisions.
+const deciding = (memories) => ({
+  getResponse: async () => JSON.stringify({ choices: [{ message: { content: JSON.stringify({ memories }) } }] }),
+});
+const turn = (text) => [[{ role: 'user', text }], [{ role: 'assistant', text: 'noted' }]];
+
+test('an extraction is applied whole or not at all; a second decision on one memory is skipped', async () => {
+  const warn = jest.fn();
+  const kv = mapStorage();
+  const mem = new MemoryProvider({ userId: 'u', storage: kv, onWarning: warn });
+  await mem.add('I like tea');
+  await mem.add('I live in Paris');
+  const texts = async (provider) => (await provider.list()).map((r) => r.text).sort();
+  const ids = async () => new Map((await mem.search('tea Paris', { topK: 10 })).map((r, i) => [r.text, String(i + 1)]));
+
+  // The second decision fails in the core (a text over the limit) after the
+  // first was applied: neither stays, in memory or in storage.
+  let id = await ids();
+  await mem.invoked(...turn('I no longer like tea, and I moved'), {
+    chatClient: deciding([
+      { event: 'DELETE', id: id.get('I like tea') },
+      { event: 'UPDATE', id: id.get('I live in Paris'), text: 'x'.repeat(16 * 1024 + 1) },
+    ]),
+  });
+  expect(warn.mock.calls.map((c) => c[0]).join('\n')).toMatch(/extraction failed/);
+  expect(await texts(mem)).toEqual(['I like tea', 'I live in Paris']);
+  expect(await texts(new MemoryProvider({ userId: 'u', storage: kv }))).toEqual(['I like tea', 'I live in Paris']);
+
+  // A memory deleted twice, or deleted then updated: the repeat is skipped,
+  // the rest of the extraction applied.
+  warn.mockClear();
+  id = await ids();
+  await mem.invoked(...turn('I no longer like tea, I moved to Rome'), {
+    chatClient: deciding([
+      { event: 'DELETE', id: id.get('I like tea') },
+      { event: 'DELETE', id: id.get('I like tea') },
+      { event: 'UPDATE', id: id.get('I like tea'), text: 'I like coffee' },
+      { event: 'ADD', text: 'I live in Rome' },
+    ]),
+  });
+  expect(warn.mock.calls.map((c) => c[0])).toEqual([
+    expect.stringMatching(/second DELETE/),
+    expect.stringMatching(/second UPDATE/),
+  ]);
+  expect(await texts(mem)).toEqual(['I live in Paris', 'I live in Rome']);
+  expect(await texts(new MemoryProvider({ userId: 'u', storage: kv }))).toEqual(['I live in Paris', 'I live in Rome']);
+  mem.close();
+});
+
 test('a storage write that fails changes nothing and is a STORAGE_ERROR with its cause', async () => {
   const kv = mapStorage();
   const mem = new MemoryProvider({ userId: 'u', storage: kv });
