@@ -364,7 +364,7 @@ export interface MemoryScope {
 export interface MemoryRecord {
   id: string;
   text: string;
-  /** Present in search results: BM25, or with vectors 0.5 * BM25 / best + 0.5 * cosine. */
+  /** Present in search results: BM25, or with vectors 0.5 * BM25 / best + 0.5 * max(0, cosine). */
   score?: number;
   metadata: Record<string, unknown>;
   scope: MemoryScope;
