@@ -17,6 +17,9 @@ import { optionsOf } from './options.js';
 const SUFFIX = '.tmlog';
 const LOCK_WAIT_MS = 10_000; // give up on a lock after this long
 const LOCK_STALE_MS = 30_000; // a lock file older than this is from a dead writer
+// The bytes of a mark's end that are compared: more than a record's message
+// id and time (or its cipher tag), so that no other record ends the same way.
+const TAIL_BYTES = 64;
 
 // What the store uses of node:fs/promises.
 const FS_FUNCTIONS = ['open', 'readdir', 'rename', 'stat', 'unlink', 'mkdir', 'readFile', 'writeFile', 'link'];
@@ -46,8 +49,10 @@ export class FileChatMessageStore extends PersistentChatMessageStore {
   }
 }
 
-// The mark of a file is its size: a file that grew holds new records after
-// what was read; one that shrank was compacted or cleared by another writer.
+// The mark of a file is where the last read or write left it: its size, its
+// inode and the bytes that end there. A file that still has them and grew
+// holds new records after them; any other (compacted, or deleted and written
+// again, even to the same size) is read whole.
 class FileBackend {
   constructor(directory, fs) {
     if (typeof directory !== 'string' || directory === '') {
@@ -114,39 +119,59 @@ class FileBackend {
 
   async read(threadId, since) {
     const path = this.path(threadId);
-    let size;
+    const now = await this._stat(path);
+    const seen = since?.mark;
+    if (seen && (await this._continues(path, now, seen))) {
+      if (now.size === seen.size) return { unchanged: true };
+      const bytes = await readRange(this.fs, path, seen.size, now.size);
+      return { bytes, offset: seen.size, mark: markAfter(seen, now.ino, bytes) };
+    }
+    const bytes = await this.fs.readFile(path).catch((e) => (e.code === 'ENOENT' ? new Uint8Array(0) : Promise.reject(e)));
+    return { bytes, offset: 0, full: true, mark: markAfter(EMPTY_MARK, now.ino, bytes) };
+  }
+
+  // { size, ino } of the thread's file; size 0 and no inode when there is none.
+  async _stat(path) {
     try {
-      size = (await this.fs.stat(path)).size;
+      const s = await this.fs.stat(path);
+      return { size: s.size, ino: s.ino };
     } catch (err) {
       if (err.code !== 'ENOENT') throw err;
-      size = 0;
+      return { size: 0, ino: null };
     }
-    if (since && size === since.mark) return { unchanged: true };
-    if (!since || size < since.mark) {
-      const bytes = await this.fs.readFile(path).catch((e) => (e.code === 'ENOENT' ? new Uint8Array(0) : Promise.reject(e)));
-      return { bytes, offset: 0, full: true, mark: bytes.length };
-    }
-    return { bytes: await readRange(this.fs, path, since.mark, size), offset: since.mark, mark: size };
+  }
+
+  // Whether the file is the one `seen` marked, grown or not.
+  async _continues(path, now, seen) {
+    if (now.ino !== seen.ino || now.size < seen.size) return false;
+    if (!seen.size) return true;
+    const tail = await readRange(this.fs, path, seen.size - seen.tail.length, seen.size);
+    return sameBytes(tail, seen.tail);
   }
 
   // The only write of a turn: append, then fsync before acknowledging; a
   // failure cuts the file back, so no half turn stays behind.
   async append(threadId, records, { since }) {
     const bytes = records.length === 1 ? records[0] : concatBytes(records);
+    let ino;
     try {
-      await this.appendBytes(threadId, bytes);
+      ino = await this.appendBytes(threadId, bytes);
     } catch (err) {
-      await truncateTo(this.fs, this.path(threadId), since.mark).catch(() => {});
+      await truncateTo(this.fs, this.path(threadId), since.mark.size).catch(() => {});
       throw err;
     }
-    return since.mark + bytes.length;
+    return markAfter(since.mark, ino, bytes);
   }
 
+  // Appends and syncs; resolves to the file's inode, taken before writing
+  // so that nothing can fail once the bytes are stored.
   async appendBytes(threadId, bytes) {
     const handle = await this.fs.open(this.path(threadId), 'a');
     try {
+      const { ino } = await handle.stat();
       await handle.write(bytes, 0, bytes.length, null);
       await handle.sync();
+      return ino;
     } finally {
       await handle.close();
     }
@@ -158,9 +183,11 @@ class FileBackend {
     const bytes = concatBytes(records);
     const path = this.path(threadId);
     const tmp = `${path}.${process.pid}.tmp`;
+    let ino; // the new file's, which the rename keeps
     try {
       const handle = await this.fs.open(tmp, 'w');
       try {
+        ({ ino } = await handle.stat());
         await handle.write(bytes, 0, bytes.length, 0);
         await handle.sync();
       } finally {
@@ -172,12 +199,14 @@ class FileBackend {
       throw err;
     }
     await syncDir(this.fs, this.directory);
-    return bytes.length;
+    return markAfter(EMPTY_MARK, ino, bytes);
   }
 
   async truncate(threadId, length) {
-    await truncateTo(this.fs, this.path(threadId), length);
-    return length;
+    const path = this.path(threadId);
+    await truncateTo(this.fs, path, length);
+    const tail = await readRange(this.fs, path, Math.max(0, length - TAIL_BYTES), length);
+    return { size: length, ino: (await this._stat(path)).ino, tail };
   }
 
   async remove(threadId) {
@@ -258,6 +287,19 @@ async function breakIfStale(fs, lock) {
   } finally {
     await fs.unlink(breaker).catch(() => {});
   }
+}
+
+const EMPTY_MARK = { size: 0, ino: null, tail: new Uint8Array(0) };
+
+// The mark once `bytes` follow what `mark` marked, in the file of inode `ino`.
+function markAfter(mark, ino, bytes) {
+  const tail =
+    bytes.length >= TAIL_BYTES ? bytes.slice(-TAIL_BYTES) : concatBytes([mark.tail, bytes]).slice(-TAIL_BYTES);
+  return { size: mark.size + bytes.length, ino, tail };
+}
+
+function sameBytes(a, b) {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
 async function readRange(fs, path, from, to) {

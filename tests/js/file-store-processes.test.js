@@ -17,8 +17,8 @@ beforeEach(async () => {
 });
 afterEach(() => rm(dir, { recursive: true, force: true }));
 
-function writer(threadId, tag, count) {
-  const child = spawn(process.execPath, [WRITER, dir, threadId, tag, String(count)], {
+function writer(threadId, tag, count, maxMessages = '') {
+  const child = spawn(process.execPath, [WRITER, dir, threadId, tag, String(count), String(maxMessages)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const acked = [];
@@ -46,6 +46,24 @@ test('two processes appending to one thread lose nothing and keep one order', as
   expect(texts).toHaveLength(50);
   expect(texts.filter((t) => t.startsWith('a'))).toEqual(a.acked);
   expect(texts.filter((t) => t.startsWith('b'))).toEqual(b.acked);
+  store.close();
+}, 60_000);
+
+test('two processes with maxMessages: each compacts the file under the other, and neither fails', async () => {
+  const a = writer('limited', 'a', 40, 5);
+  const b = writer('limited', 'b', 40, 5);
+  const [ra, rb] = await Promise.all([a.done, b.done]);
+  expect([ra.code, ra.err, rb.code, rb.err]).toEqual([0, '', 0, '']);
+  const store = new FileChatMessageStore({ directory: dir, threadId: 'limited', maxMessages: 5 });
+  const texts = (await store.listMessages()).map((m) => m.text);
+  expect(texts).toHaveLength(5);
+  expect([a.acked.length, b.acked.length]).toEqual([40, 40]);
+  expect([a.acked.at(-1), b.acked.at(-1)]).toContain(texts.at(-1));
+  for (const tag of ['a', 'b']) {
+    const mine = texts.filter((t) => t.startsWith(tag));
+    const acked = tag === 'a' ? a.acked : b.acked;
+    expect(mine).toEqual(acked.slice(acked.length - mine.length)); // the newest of each, in order
+  }
   store.close();
 }, 60_000);
 

@@ -290,6 +290,36 @@ export const cases = [
     },
   },
   {
+    name: 'another instance deleting the thread and writing it again, even to the same size, or evicting, is seen whole',
+    async run(b) {
+      const a = b.open({ threadId: 'again' });
+      const c = b.open({ threadId: 'again' });
+      await a.addMessages([{ role: 'user', text: 'hi' }]);
+      equal(texts(await c.listMessages()), ['hi'], 'c has read it');
+      await a.deleteThread('again');
+      await a.addMessages([{ role: 'user', text: 'yo' }]); // stored in as many bytes as 'hi'
+      equal(texts(await c.listMessages()), ['yo'], 'written again to the same size');
+      await a.deleteThread('again');
+      await a.addMessages([{ role: 'user', text: 'a longer first message' }, { role: 'user', text: 'and a second' }]);
+      equal(texts(await c.listMessages()), ['a longer first message', 'and a second'], 'written again, longer');
+      await c.addMessages([{ role: 'user', text: 'from c' }]);
+      const all = ['a longer first message', 'and a second', 'from c'];
+      equal(texts(await a.listMessages()), all, 'a catches up');
+      equal(texts(await b.open({ threadId: 'again' }).listMessages()), all, 'a new instance agrees');
+
+      // One instance evicts (and may compact storage) while the other waits.
+      const x = b.open({ threadId: 'evicted', maxMessages: 3 });
+      const y = b.open({ threadId: 'evicted', maxMessages: 3 });
+      await x.addMessages([{ role: 'user', text: 'x1' }, { role: 'user', text: 'x2' }]);
+      for (let i = 0; i < 12; i++) await y.addMessages([{ role: 'user', text: `y${i} ${'z'.repeat(i * 7)}` }]);
+      const kept = texts(await y.listMessages());
+      equal(texts(await x.listMessages()), kept, 'the waiting instance reads what is kept');
+      await x.addMessages([{ role: 'user', text: 'x3' }]);
+      equal(texts(await y.listMessages()), [...kept.slice(1), 'x3'], 'and appends after it');
+      await closeAll(a, c, x, y);
+    },
+  },
+  {
     name: 'a tampered record is CORRUPT_RECORD, never silently dropped',
     async run(b) {
       for (const which of ['first', 'last']) {
