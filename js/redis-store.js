@@ -16,6 +16,9 @@ import { ThreadmemError, wrapError } from './errors.js';
 import { PersistentChatMessageStore } from './persistent-store.js';
 import { optionsOf } from './options.js';
 
+// How long a call waits for Redis: for a reconnecting client to be ready
+// again, or for the first connection, which then gives up (a wrong URL or
+// password, a server that is down) instead of keeping the call waiting.
 const READY_WAIT_MS = 3000;
 const PUSH_CHUNK = 1000; // records per RPUSH inside the script (Lua's unpack has a limit)
 
@@ -34,7 +37,7 @@ if keep > 0 then redis.call('LTRIM', KEYS[1], -keep, -1) end
 local ttl = tonumber(ARGV[3])
 if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end
 return 1
-`; // how long a call waits for a reconnecting client
+`;
 const KEY_PREFIX = /^[A-Za-z0-9._:-]{1,64}$/;
 
 export class RedisChatMessageStore extends PersistentChatMessageStore {
@@ -75,20 +78,24 @@ export class RedisChatMessageStore extends PersistentChatMessageStore {
 // The mark of a list is its last entry: a thread that changed ends otherwise
 // (each record holds its seq and a unique message id).
 class RedisBackend {
+  // The URL may hold a password: private, so that printing the store, or an
+  // error about the URL, never shows it.
+  #url;
+
   constructor({ redisUrl, client, keyPrefix }) {
-    if (!client && (typeof redisUrl !== 'string' || redisUrl === '')) {
-      throw new ThreadmemError('INVALID_ARGUMENT', 'redisUrl (or client) is required');
-    }
+    if (!client) checkRedisUrl(redisUrl);
     if (typeof keyPrefix !== 'string' || !KEY_PREFIX.test(keyPrefix)) {
       throw new ThreadmemError('INVALID_ARGUMENT', 'keyPrefix must be 1-64 characters of A-Z a-z 0-9 . _ : -');
     }
     this.kind = 'redis';
     this.inPlace = true;
     this.keyPrefix = keyPrefix;
-    this._url = redisUrl;
+    this.#url = redisUrl;
     this._client = client ?? null;
     this._ownsClient = !client;
     this._connecting = null;
+    this._everReady = false; // whether the client this store opened has been connected
+    this._connectStart = 0;
   }
 
   key(threadId) {
@@ -111,31 +118,47 @@ class RedisBackend {
 
   async _redis() {
     if (this._client?.isReady) return this._client;
-    if (this._client?.isOpen) {
+    if (this._client?.isOpen && !this._connecting) {
       // Reconnecting (the server restarted): wait a little, then fail.
+      const client = this._client;
       const ready = await new Promise((resolve) => {
-        const timer = setTimeout(() => resolve(false), READY_WAIT_MS);
-        this._client.once('ready', () => {
+        const onReady = () => {
           clearTimeout(timer);
           resolve(true);
-        });
+        };
+        const timer = setTimeout(() => {
+          client.off('ready', onReady);
+          resolve(false);
+        }, READY_WAIT_MS);
+        client.once('ready', onReady);
       });
       if (!ready) throw new ThreadmemError('STORAGE_ERROR', 'Redis is not reachable');
-      return this._client;
+      return client;
     }
     if (!this._client) {
       // Commands fail at once while disconnected (never queue a turn that
-      // may never be written); the client reconnects in the background.
+      // may never be written); once connected, the client reconnects in the
+      // background.
       this._client = createClient({
-        url: this._url,
+        url: this.#url,
         disableOfflineQueue: true,
-        socket: { reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 1000) },
+        socket: {
+          connectTimeout: READY_WAIT_MS,
+          reconnectStrategy: (retries, cause) =>
+            !this._everReady && Date.now() - this._connectStart >= READY_WAIT_MS
+              ? new Error(`no connection in ${READY_WAIT_MS} ms: ${cause?.message ?? 'no answer'}`, { cause })
+              : Math.min(50 * 2 ** retries, 1000),
+        },
       });
       // Errors reach the caller through the failing command; a client
       // without a listener would crash the process instead.
       this._client.on('error', () => {});
+      this._client.on('ready', () => {
+        this._everReady = true;
+      });
     }
     if (!this._connecting) {
+      this._connectStart = Date.now();
       this._connecting = this._client.connect().finally(() => {
         this._connecting = null;
       });
@@ -197,5 +220,22 @@ class RedisBackend {
       if (this._client.isReady) await this._client.quit().catch(() => {});
       else this._client.destroy();
     }
+  }
+}
+
+// A redis:// or rediss:// URL, or INVALID_ARGUMENT saying so without quoting
+// it (it may hold a password).
+function checkRedisUrl(url) {
+  if (typeof url !== 'string' || url === '') {
+    throw new ThreadmemError('INVALID_ARGUMENT', 'redisUrl (or client) is required');
+  }
+  let protocol;
+  try {
+    ({ protocol } = new URL(url));
+  } catch {
+    protocol = null;
+  }
+  if (protocol !== 'redis:' && protocol !== 'rediss:') {
+    throw new ThreadmemError('INVALID_ARGUMENT', 'redisUrl must be a URL of the form redis[s]://[[user]:password@]host[:port][/db]');
   }
 }

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChatAgent, ChatMessage, OpenAIChatClient, ThreadmemError, RedisChatMessageStore } from '../../js/node.js';
 import { caught, startLLMServer } from './helpers/llm-server.js';
-import { startRedis } from './helpers/redis-server.js';
+import { freePort, startRedis } from './helpers/redis-server.js';
 
 let redis;
 let admin;
@@ -160,10 +160,15 @@ test('Redis restarted between two turns: the next turn reconnects and nothing ac
   const store = new RedisChatMessageStore({ redisUrl: server.url, threadId: 'restart' });
   try {
     await store.addMessages([user('before')]);
+    const redisClient = store._backend._client;
+    const listening = redisClient.listenerCount('ready');
     await server.stop();
-    const err = await caught(store.addMessages([user('while down')]));
-    expect(err).toBeInstanceOf(ThreadmemError);
-    expect(err.code).toBe('STORAGE_ERROR');
+    for (const text of ['while down', 'still down']) {
+      const err = await caught(store.addMessages([user(text)]));
+      expect(err).toBeInstanceOf(ThreadmemError);
+      expect(err.code).toBe('STORAGE_ERROR');
+    }
+    expect(redisClient.listenerCount('ready')).toBe(listening); // a call that gave up left no listener
     server = await startRedis({ port: server.port, dir });
     await store.addMessages([user('after')]);
     expect(texts(await store.listMessages())).toEqual(['before', 'after']);
@@ -173,3 +178,39 @@ test('Redis restarted between two turns: the next turn reconnects and nothing ac
     await rm(dir, { recursive: true, force: true });
   }
 }, 30_000);
+
+test('no server, or a wrong password: the call fails with STORAGE_ERROR, and a later one connects', async () => {
+  const port = await freePort();
+  const password = 'pw-0f9e8d';
+  const down = new RedisChatMessageStore({ redisUrl: `redis://:${password}@127.0.0.1:${port}`, threadId: 'later' });
+  const wrong = new RedisChatMessageStore({ redisUrl: `redis://:not-${password}@127.0.0.1:${port}`, threadId: 'later' });
+  let server;
+  try {
+    let err = await caught(down.count());
+    expect([err.constructor, err.code]).toEqual([ThreadmemError, 'STORAGE_ERROR']);
+    server = await startRedis({ port, password });
+    expect(await down.count()).toBe(0);
+    await down.addMessages([user('connected')]);
+    err = await caught(wrong.count());
+    expect([err.constructor, err.code]).toEqual([ThreadmemError, 'STORAGE_ERROR']);
+    expect(err.message).toMatch(/WRONGPASS|password|auth/i);
+    for (const e of [err, err.cause, err.cause?.cause]) expect(String(e?.message ?? '')).not.toContain(password);
+  } finally {
+    await down.close();
+    await wrong.close();
+    await server?.stop();
+  }
+}, 30_000);
+
+test("the URL's password is never shown: not by printing the store, nor by an error about the URL", async () => {
+  const { inspect } = await import('node:util');
+  const password = 'pw-7a6b5c';
+  const store = new RedisChatMessageStore({ redisUrl: redis.url.replace('redis://', `redis://:${password}@`), keyPrefix: prefix });
+  expect(inspect(store, { depth: 5, showHidden: false })).not.toContain(password);
+  for (const url of [`redis://:${password}@127.0.0.1:6379x`, `http://:${password}@127.0.0.1`, `:${password}@`]) {
+    const err = await caught(() => new RedisChatMessageStore({ redisUrl: url }));
+    expect(err.code).toBe('INVALID_ARGUMENT');
+    expect(inspect(err, { depth: 5 })).not.toContain(password);
+  }
+  await store.close();
+});

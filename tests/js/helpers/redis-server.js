@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', reject);
@@ -15,13 +15,15 @@ function freePort() {
 }
 
 // With `dir`, the server keeps an append-only file there (fsync always), so
-// that a restart on the same port and dir finds the data again.
-export async function startRedis({ port, dir } = {}) {
+// that a restart on the same port and dir finds the data again; with
+// `password`, clients must give it.
+export async function startRedis({ port, dir, password } = {}) {
   port ??= await freePort();
   const durable = dir ? ['--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
+  const auth = password ? ['--requirepass', password] : [];
   const child = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...durable, '--protected-mode', 'yes'],
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...durable, ...auth, '--protected-mode', 'yes'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
