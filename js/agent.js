@@ -5,7 +5,19 @@
 // step, so runs on different threads overlap while they wait; runs on one
 // thread take turns, in call order.
 
-import { call, create, ctx, errorOf, mod, runFree, runStart, runStep, takeCounterError, toJSONText } from './core.js';
+import {
+  call,
+  checkModule,
+  create,
+  ctx,
+  errorOf,
+  mod,
+  runFree,
+  runStart,
+  runStep,
+  takeCounterError,
+  toJSONText,
+} from './core.js';
 import { ThreadmemError, TM_EHOST, TM_OK, wrapError } from './errors.js';
 import { fromCanonical, messageValue, messageValues } from './message.js';
 import { AggregateContextProvider, Context, contextValue, toolDefinition } from './providers.js';
@@ -15,7 +27,8 @@ import { AgentThread } from './thread.js';
 import { DEFAULT_ENCODING, resolveEncoding, windowSpec } from './window.js';
 import { optionsOf } from './options.js';
 
-const finalizer = new FinalizationRegistry((ptr) => mod()._tm_agent_free(ptr));
+// Freed in the module it was made in, which init() may have replaced since.
+const finalizer = new FinalizationRegistry(({ module, ptr }) => module._tm_agent_free(ptr));
 
 // The last run started on each thread: the next one on that thread waits
 // for it. A run reads the history when it starts and appends its turn when
@@ -93,11 +106,12 @@ export class ChatAgent {
       this.contextWindow = { ...contextWindow, encoding: enc };
       config.context_window = windowSpec(contextWindow, typeof enc === 'function' ? 'host' : enc);
     }
-    this._ptr = create(mod()._tm_agent_new, [toJSONText(config)]);
+    this._module = mod();
+    this._ptr = create(this._module._tm_agent_new, [toJSONText(config)]);
     this._created = new WeakMap(); // thread -> pending threadCreated outcome
     this._running = 0; // runs going, which close() waits for
     this._closing = false;
-    finalizer.register(this, this._ptr, this);
+    finalizer.register(this, { module: this._module, ptr: this._ptr }, this);
   }
 
   /** A new thread with a new store (from chatMessageStoreFactory, else in
@@ -289,6 +303,7 @@ export class ChatAgent {
     this._running++;
     try {
       for (;;) {
+        checkModule(this._module, 'agent'); // init() may have replaced it while the run waited
         const { rc, action } = runStep(runPtr, hostRc, input, counter);
         // A failed token counter fails the step that called it.
         hostError ??= takeCounterError();
@@ -320,7 +335,7 @@ export class ChatAgent {
         }
       }
     } finally {
-      runFree(runPtr);
+      runFree(this._module, runPtr);
       if (--this._running === 0 && this._closing) this._free();
     }
   }
@@ -460,6 +475,7 @@ export class ChatAgent {
 
   _live() {
     if (!this._ptr || this._closing) throw new ThreadmemError('CLOSED', 'the agent is closed');
+    checkModule(this._module, 'agent');
     return this._ptr;
   }
 
@@ -473,7 +489,7 @@ export class ChatAgent {
   }
 
   _free() {
-    mod()._tm_agent_free(this._ptr);
+    this._module._tm_agent_free(this._ptr);
     this._ptr = 0;
   }
 }

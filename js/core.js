@@ -20,7 +20,8 @@ const encoder = new TextEncoder();
  *  with the defaults unless that failed (custom hosting). `vocabUrl` is the
  *  base URL of the tokenizer's vocabulary assets (<name>.tmv); by default
  *  they are read from the package's dist/vocab/. A reloaded module has no
- *  vocabulary loaded: the tokenizer loads them again when used. */
+ *  vocabulary loaded: the tokenizer loads them again when used; the agents,
+ *  stores and memory indexes of the old one are closed (checkModule). */
 export async function init(options) {
   const { wasmBinary, wasmUrl, vocabUrl } = optionsOf(options, 'init');
   const module = await loadCore({ wasmBinary, wasmUrl });
@@ -55,6 +56,13 @@ export function mod() {
     'the threadmem WASM module is not loaded; call init({ wasmBinary | wasmUrl })',
     loadError ? { cause: loadError } : undefined,
   );
+}
+
+/** Throws CLOSED unless `module` is the loaded one: a handle (an agent, a
+ *  store, a memory index) made before init() replaced the module is closed,
+ *  and never reaches the new module's memory. */
+export function checkModule(module, what) {
+  if (module !== M) throw new ThreadmemError('CLOSED', `the ${what} belongs to a module that init() has replaced`);
 }
 
 export function ctx() {
@@ -200,9 +208,10 @@ export function runStep(runHandle, hostRc, input, counter) {
   }
 }
 
-/** Frees a run; one not over is cancelled, its turn never stored. */
-export function runFree(runHandle) {
-  mod()._tm_run_free(runHandle);
+/** Frees a run, in the module it was started in; one not over is
+ *  cancelled, its turn never stored. */
+export function runFree(module, runHandle) {
+  module._tm_run_free(runHandle);
 }
 
 // The host imports of src/host.h, called by wasm/library_threadmem.js.

@@ -252,7 +252,7 @@ export class PersistentChatMessageStore {
   readonly ttlSeconds?: number;
   /** Bytes written by the last addMessages. */
   readonly lastAppendBytes?: number;
-  /** What the last load repaired: a torn tail of a stream cut off. */
+  /** What the last load of the whole thread repaired (a torn tail of a stream cut off), or null. */
   readonly lastRecovery: { tail: 'torn'; bytes: number } | null;
 }
 export interface PersistentChatMessageStore extends PersistentStore<PersistentStoreReference> {}
@@ -629,7 +629,8 @@ export function fitWindow(messages: MessageInput[], options: WindowOptions): Pro
 /**
  * Loads (or reloads) the WASM module. `vocabUrl` is the base URL of the
  * tokenizer's vocabulary assets (`<name>.tmv`; default: the package's
- * dist/vocab/). A reloaded module loads vocabularies again when used.
+ * dist/vocab/). A reloaded module loads vocabularies again when used; the
+ * agents, stores and memory indexes made before it are closed (CLOSED).
  */
 export function init(options?: {
   wasmBinary?: ArrayBuffer | Uint8Array;

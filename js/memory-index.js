@@ -2,10 +2,11 @@
 // out as the core's JSON, turned into the package's camelCase shapes. The
 // rules (scope matching, BM25, hybrid fusion, limits) are the core's.
 
-import { call, mod, toJSONText } from './core.js';
+import { call, checkModule, mod, toJSONText } from './core.js';
 import { ThreadmemError } from './errors.js';
 
-const finalizer = new FinalizationRegistry((ptr) => mod()._tm_memory_free(ptr));
+// Freed in the module it was made in, which init() may have replaced since.
+const finalizer = new FinalizationRegistry(({ module, ptr }) => module._tm_memory_free(ptr));
 
 const SCOPE_KEYS = [
   ['userId', 'user_id'],
@@ -73,19 +74,25 @@ function vectorValue(v) {
 
 export class MemoryIndex {
   constructor() {
-    this._ptr = mod()._tm_memory_new();
+    this._module = mod();
+    this._ptr = this._module._tm_memory_new();
     if (!this._ptr) throw new ThreadmemError('OUT_OF_MEMORY', 'out of memory creating a memory index');
-    finalizer.register(this, this._ptr, this);
+    finalizer.register(this, { module: this._module, ptr: this._ptr }, this);
+  }
+
+  _live() {
+    if (!this._ptr) throw new ThreadmemError('CLOSED', 'the memory is closed');
+    checkModule(this._module, 'memory index');
+    return this._ptr;
   }
 
   _call(fn, strings, opts) {
-    if (!this._ptr) throw new ThreadmemError('CLOSED', 'the memory is closed');
-    return call(this._ptr, fn, strings, { extra: [this._ptr], ...opts });
+    const ptr = this._live();
+    return call(ptr, fn, strings, { extra: [ptr], ...opts });
   }
 
   get count() {
-    if (!this._ptr) throw new ThreadmemError('CLOSED', 'the memory is closed');
-    return mod()._tm_memory_count(this._ptr) >>> 0;
+    return mod()._tm_memory_count(this._live()) >>> 0;
   }
 
   /** Adds records { text, scope, metadata?, embedding?, id?, createdAt? },
@@ -155,7 +162,7 @@ export class MemoryIndex {
   close() {
     if (!this._ptr) return;
     finalizer.unregister(this);
-    mod()._tm_memory_free(this._ptr);
+    this._module._tm_memory_free(this._ptr);
     this._ptr = 0;
   }
 }

@@ -105,7 +105,7 @@ export class PersistentChatMessageStore {
     this._codec = new RecordCodec(encryption);
     this._queue = Promise.resolve();
     this._reset();
-    /** What the last load repaired: { tail: 'torn', bytes } or null. */
+    /** What the last load of the whole thread repaired: { tail: 'torn', bytes } or null. */
     this.lastRecovery = null;
     /** Bytes the last turn wrote (its records). */
     this.lastAppendBytes = undefined;
@@ -168,6 +168,7 @@ export class PersistentChatMessageStore {
       this._where(),
     );
     let mark = got.mark;
+    if (full) this.lastRecovery = null;
     if (verdict.cutAt >= 0) {
       // An append that never finished was never acknowledged: cut it off.
       mark = await this._backend.truncate(id, verdict.cutAt);

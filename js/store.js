@@ -1,7 +1,7 @@
 // ChatMessageStore: the default in-memory store. Its messages live in the
 // core (a tm_store); this class only carries calls across.
 
-import { call, errorOf, mod, toJSONText } from './core.js';
+import { call, checkModule, errorOf, mod, toJSONText } from './core.js';
 import { ThreadmemError, TM_OK } from './errors.js';
 import { fromCanonical, messageValues } from './message.js';
 import { encodingIdSync } from './tokenizer.js';
@@ -10,7 +10,8 @@ import { optionsOf } from './options.js';
 
 // A backstop for stores dropped without close(): frees their C memory when
 // the object is collected. close() remains the way to release it on time.
-const finalizer = new FinalizationRegistry((ptr) => mod()._tm_store_free(ptr));
+// Freed in the module it was made in, which init() may have replaced since.
+const finalizer = new FinalizationRegistry(({ module, ptr }) => module._tm_store_free(ptr));
 
 export class ChatMessageStore {
   /**
@@ -40,7 +41,8 @@ export class ChatMessageStore {
     this.maxMessages = maxMessages || undefined;
     this.maxTokens = maxTokens || undefined;
     this.threadId = opts.threadId;
-    this._ptr = mod()._tm_store_new(maxMessages);
+    this._module = mod();
+    this._ptr = this._module._tm_store_new(maxMessages);
     if (!this._ptr) throw new ThreadmemError('OUT_OF_MEMORY', 'out of memory creating a store');
     if (maxTokens) {
       const rc = mod()._tm_store_limit_tokens(this._ptr, maxTokens, encodingId);
@@ -52,7 +54,7 @@ export class ChatMessageStore {
     }
     this._pins = 0;
     this._closing = false;
-    finalizer.register(this, this._ptr, this);
+    finalizer.register(this, { module: this._module, ptr: this._ptr }, this);
     if (messages) this._add(messages);
   }
 
@@ -146,12 +148,13 @@ export class ChatMessageStore {
   }
 
   _release() {
-    if (this._ptr) mod()._tm_store_free(this._ptr);
+    if (this._ptr) this._module._tm_store_free(this._ptr);
     this._ptr = 0;
   }
 
   _live() {
     if (this._closing) throw new ThreadmemError('CLOSED', 'the store is closed');
+    checkModule(this._module, 'store');
     return this._ptr;
   }
 

@@ -72,6 +72,9 @@ test('a torn last record is cut off on reopen and appending continues', async ()
   expect(b.lastRecovery).toEqual({ tail: 'torn', bytes: bytes.length - 7 });
   expect((await stat(b.path)).size).toBe(good);
   await b.addMessages([user('kept 3')]);
+  await b.updateFromState(await b.serialize()); // reconnects: the next read loads the whole thread
+  expect(await b.count()).toBe(3);
+  expect(b.lastRecovery).toBe(null); // that load repaired nothing
   b.close();
   const d = new FileChatMessageStore({ directory: dir, threadId: 'torn' });
   expect(texts(await d.listMessages())).toEqual(['kept 1', 'kept 2', 'kept 3']);
