@@ -437,6 +437,7 @@ export class MemoryProvider extends ContextProvider {
   list(filter?: MemoryFilter): Promise<MemoryRecord[]>;
   update(id: string, text: string): Promise<MemoryRecord>;
   delete(id: string): Promise<void>;
+  /** The ADD / UPDATE / DELETE events of a memory of this scope, deleted or not; NOT_FOUND for another scope's. */
   history(id: string): Promise<MemoryEvent[]>;
   /** Frees the index's memory in the core. */
   close(): void;

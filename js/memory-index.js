@@ -129,8 +129,11 @@ export class MemoryIndex {
     return JSON.parse(this._call(mod()._tm_memory_list, [toJSONText(filterValue(filter))])).map(recordFromCore);
   }
 
-  history(id) {
-    return JSON.parse(this._call(mod()._tm_memory_history, [String(id)])).map((e) => {
+  /** The events of a record, live or deleted; with `scope`, NOT_FOUND for a
+   *  record of another scope. */
+  history(id, scope) {
+    const scopeText = scope ? toJSONText(scopeValue(scope)) : null;
+    return JSON.parse(this._call(mod()._tm_memory_history, [String(id), scopeText])).map((e) => {
       const ev = { event: e.event, at: e.at };
       if (e.old_text !== undefined) ev.oldText = e.old_text;
       if (e.new_text !== undefined) ev.newText = e.new_text;

@@ -161,11 +161,12 @@ export class MemoryProvider extends ContextProvider {
     });
   }
 
-  /** The ADD / UPDATE / DELETE events of a memory, oldest first. */
+  /** The ADD / UPDATE / DELETE events of a memory of this scope, deleted or
+   *  not, oldest first; another scope's is NOT_FOUND, as one never stored. */
   async history(id) {
     return this._run(() => {
-      this._own(id, true);
-      return this._index.history(id);
+      if (typeof id !== 'string') throw new ThreadmemError('INVALID_ARGUMENT', 'a memory id must be a string');
+      return this._index.history(id, this._scopeFor(undefined)); // live or deleted, of this scope only
     }, { writes: false });
   }
 
@@ -268,17 +269,11 @@ export class MemoryProvider extends ContextProvider {
     return scope;
   }
 
-  // An id of this provider's scope, or NOT_FOUND: one user's provider
-  // never touches another's records.
-  _own(id, anyState = false) {
+  // A live record of this provider's scope, or NOT_FOUND: one user's
+  // provider never touches another's records.
+  _own(id) {
     if (typeof id !== 'string') throw new ThreadmemError('INVALID_ARGUMENT', 'a memory id must be a string');
-    let rec;
-    try {
-      rec = this._index.get(id);
-    } catch (err) {
-      if (anyState && err.code === 'NOT_FOUND') return; // deleted: history still answers
-      throw err;
-    }
+    const rec = this._index.get(id);
     const scope = this._scopeFor(undefined);
     for (const [k, v] of Object.entries(scope)) {
       if (rec.scope[k] !== v) throw new ThreadmemError('NOT_FOUND', `no memory with id "${id}"`);

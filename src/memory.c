@@ -4,7 +4,8 @@
  * embeddings for hybrid search (the rules are in threadmem.h).
  *
  * Layout. Every id ever stored has an entry, in insertion order; a deleted
- * entry keeps its id and history but no text, terms or embedding. An
+ * entry keeps its id, scope (whose it was) and history but no text, terms or
+ * embedding. An
  * entry's position is its document number in the postings. Two hash maps
  * (open addressing, linear probing) find an entry by id and a term by word.
  * Each term has a posting list (document, term frequency); each live entry
@@ -307,17 +308,15 @@ static void unshare(tm_memory *mem, const char *s) {
   mem->free_ss = (uint32_t)v + 1;
 }
 
-/* Frees what a live entry owns besides its id and history. */
-static void clear_content(tm_memory *mem, entry *en) {
+/* Frees what only a live entry has (a deleted one keeps its id, scope and
+ * history). */
+static void clear_content(entry *en) {
   tm_free(en->text);
-  for (int s = 0; s < N_SCOPE; s++)
-    if (en->scope[s]) unshare(mem, en->scope[s]);
   cJSON_Delete(en->metadata);
   tm_free(en->vec);
   tm_free(en->terms);
   tm_free(en->tfs);
   en->text = NULL;
-  memset(en->scope, 0, sizeof en->scope);
   en->metadata = NULL;
   en->vec = NULL;
   en->terms = en->tfs = NULL;
@@ -325,7 +324,9 @@ static void clear_content(tm_memory *mem, entry *en) {
 }
 
 static void free_entry(tm_memory *mem, entry *en) {
-  clear_content(mem, en);
+  clear_content(en);
+  for (int s = 0; s < N_SCOPE; s++)
+    if (en->scope[s]) unshare(mem, en->scope[s]);
   for (uint32_t i = 0; i < en->n_events; i++) free_event(&en->events[i]);
   tm_free(en->events);
   tm_free(en->id);
@@ -707,16 +708,25 @@ static int add_time(cJSON *o, const char *k, double ms) {
   return add_str(o, k, iso);
 }
 
+/* An entry's scope as JSON, or NULL when out of memory. */
+static cJSON *scope_json(const entry *en) {
+  cJSON *scope = cJSON_CreateObject();
+  for (int s = 0; scope && s < N_SCOPE; s++)
+    if (en->scope[s] && add_str(scope, scope_keys[s], en->scope[s])) {
+      cJSON_Delete(scope);
+      scope = NULL;
+    }
+  return scope;
+}
+
 /* A record as JSON (`vec_b64`: with its embedding, for serialization). */
 static cJSON *record_json(const tm_memory *mem, const entry *en, bool vec_b64) {
-  cJSON *o = cJSON_CreateObject(), *scope = cJSON_CreateObject();
-  if (!o || !scope) goto oom;
+  cJSON *o = cJSON_CreateObject();
+  int bad;
+  if (!o) goto oom;
   if (add_str(o, "id", en->id) || add_str(o, "text", en->text)) goto oom;
-  for (int s = 0; s < N_SCOPE; s++)
-    if (en->scope[s] && add_str(scope, scope_keys[s], en->scope[s])) goto oom;
-  int bad = add_item(o, "scope", scope);
-  scope = NULL;
-  if (bad || add_item(o, "metadata", cJSON_Duplicate(en->metadata, true))) goto oom;
+  if (add_item(o, "scope", scope_json(en))) goto oom;
+  if (add_item(o, "metadata", cJSON_Duplicate(en->metadata, true))) goto oom;
   if (add_time(o, "created_at", en->created) || add_time(o, "updated_at", en->updated)) goto oom;
   if (vec_b64 && en->vec) {
     char *b = tm_floats_to_base64(en->vec, mem->dim);
@@ -726,7 +736,6 @@ static cJSON *record_json(const tm_memory *mem, const entry *en, bool vec_b64) {
   }
   return o;
 oom:
-  cJSON_Delete(scope);
   cJSON_Delete(o);
   return NULL;
 }
@@ -906,7 +915,14 @@ static int read_draft(tm_memory *mem, const cJSON *r, const char *path, bool sto
       }
       d->events[d->n_events++] = e;
     }
-    if (d->deleted) return TM_OK;
+    if (d->deleted) {
+      /* Whose it was (an index written before deleted records kept their
+       * scope has none: then no scoped history call finds it). */
+      const cJSON *scope = cJSON_GetObjectItemCaseSensitive(r, "scope");
+      tm_path_field(p, path, "scope");
+      if (scope && (rc = read_scope(mem, scope, p, d->scope, true))) goto fail;
+      return TM_OK;
+    }
   }
   tm_path_field(p, path, "text");
   const cJSON *text = cJSON_GetObjectItemCaseSensitive(r, "text");
@@ -1246,7 +1262,7 @@ int tm_memory_delete(tm_memory *mem, const char *id) {
   en->events[en->n_events++] = (event){EV_DELETE, en->text, NULL, floor(tm_host_now_ms())};
   en->text = NULL; /* moved into the event */
   if (en->vec) mem->n_vecs--;
-  clear_content(mem, en);
+  clear_content(en);
   keep_hot(mem, (uint32_t)(en - mem->e));
   mem->n_live--;
   return TM_OK;
@@ -1263,13 +1279,26 @@ int tm_memory_get(tm_memory *mem, const char *id, char **out) {
   return finish(mem, record_json(mem, en, false), out);
 }
 
-int tm_memory_history(tm_memory *mem, const char *id, char **out) {
+int tm_memory_history(tm_memory *mem, const char *id, const char *scope_json_text, char **out) {
   if (out) *out = NULL;
   if (!mem || !out) return TM_EINVAL;
   tm_base_reset(&mem->base);
+  const char *want[N_SCOPE] = {0};
+  cJSON *j = NULL;
+  int rc = TM_OK;
+  if (scope_json_text) {
+    if ((rc = tm_json_parse(&mem->base, scope_json_text, "scope", &j))) return rc;
+    rc = read_scope(mem, j, "scope", (char **)want, false);
+  }
   long doc = id ? map_get(mem, &mem->ids, entry_key, id) : -1;
-  if (doc < 0) return tm_fail(&mem->base, TM_ENOTFOUND, "no memory with id \"%s\"", id ? id : "(null)");
-  return finish(mem, history_json(&mem->e[doc]), out);
+  /* Another scope's record is as unknown as one never stored. */
+  for (int s = 0; rc == TM_OK && doc >= 0 && s < N_SCOPE; s++)
+    if (want[s] && (!mem->e[doc].scope[s] || strcmp(want[s], mem->e[doc].scope[s]) != 0)) doc = -1;
+  if (rc == TM_OK && doc < 0)
+    rc = tm_fail(&mem->base, TM_ENOTFOUND, "no memory with id \"%s\"", id ? id : "(null)");
+  if (rc == TM_OK) rc = finish(mem, history_json(&mem->e[doc]), out);
+  cJSON_Delete(j);
+  return rc;
 }
 
 /* A parsed filter; strings borrowed from the JSON it was read from. */
@@ -1837,7 +1866,8 @@ int tm_memory_serialize(tm_memory *mem, char **out) {
       r = record_json(mem, en, true);
     } else {
       r = cJSON_CreateObject();
-      if (r && (add_str(r, "id", en->id) || add_item(r, "deleted", cJSON_CreateTrue()))) {
+      if (r && (add_str(r, "id", en->id) || add_item(r, "deleted", cJSON_CreateTrue()) ||
+                add_item(r, "scope", scope_json(en)))) {
         cJSON_Delete(r);
         r = NULL;
       }

@@ -457,8 +457,11 @@ int tm_memory_get(tm_memory *mem, const char *id, char **out);
 int tm_memory_list(tm_memory *mem, const char *filter_json, char **out);
 
 /* Writes the events of `id` (live or deleted), oldest first, as a JSON
- * array; TM_ENOTFOUND for an id never stored. */
-int tm_memory_history(tm_memory *mem, const char *id, char **out);
+ * array. `scope_json` is NULL (any record) or a scope object, as in a
+ * filter: the record's scope must have each of its fields, else the record
+ * is TM_ENOTFOUND, as an id never stored is (a deleted record keeps its
+ * scope for this). */
+int tm_memory_history(tm_memory *mem, const char *id, const char *scope_json, char **out);
 
 /* Searches with {"query":"...", "filter":{...}?, "top_k":n? (1 to
  * TM_MAX_TOP_K, default TM_DEFAULT_TOP_K), "min_score":x?, "embedding":[...]?}
@@ -470,7 +473,7 @@ int tm_memory_search(tm_memory *mem, const char *query_json, char **out);
 
 /* Writes the whole index, history and embeddings included, to *out:
  * {"type":"memory_index","version":1,"dimension":n,"records":[...]}, where
- * a deleted record is {"id","deleted":true,"history":[...]} and an
+ * a deleted record is {"id","deleted":true,"scope","history":[...]} and an
  * embedding is the base64 of its float32 values, little-endian. */
 int tm_memory_serialize(tm_memory *mem, char **out);
 

@@ -114,20 +114,35 @@ TEST(add_get_update_delete_history) {
   CHECK_EQ_INT(tm_memory_update(m, "mine", "{\"text\":\"x\"}", &out), TM_ENOTFOUND);
   SEARCH_IS(m, "{\"query\":\"Bergen live\"}", "");
 
-  CHECK_EQ_INT(tm_memory_history(m, "mine", &out), TM_OK);
+  CHECK_EQ_INT(tm_memory_history(m, "mine", NULL, &out), TM_OK);
   CHECK_STR(out, "[{\"event\":\"ADD\",\"new_text\":\"I live in Oslo\",\"at\":\"2025-06-01T12:00:00.000Z\"},"
                  "{\"event\":\"UPDATE\",\"old_text\":\"I live in Oslo\",\"new_text\":\"I live in Bergen\","
                  "\"at\":\"2026-01-01T00:01:00.000Z\"},"
                  "{\"event\":\"DELETE\",\"old_text\":\"I live in Bergen\",\"at\":\"2026-01-01T00:01:00.000Z\"}]");
   tm_free(out);
-  CHECK_EQ_INT(tm_memory_history(m, "never", &out), TM_ENOTFOUND);
+  CHECK_EQ_INT(tm_memory_history(m, "never", NULL, &out), TM_ENOTFOUND);
+  /* A deleted record keeps its scope: another scope's history call finds
+   * nothing, as for an id never stored. */
+  CHECK_EQ_INT(tm_memory_history(m, "mine", "{\"user_id\":\"u1\"}", &out), TM_OK);
+  CHECK_CONTAINS(out, "\"event\":\"DELETE\"");
+  tm_free(out);
+  CHECK_EQ_INT(tm_memory_history(m, "mine", "{\"user_id\":\"u2\"}", &out), TM_ENOTFOUND);
+  CHECK(out == NULL);
+  CHECK_EQ_INT(tm_memory_history(m, "mine", "{\"user_id\":\"u1\",\"agent_id\":\"a\"}", &out), TM_ENOTFOUND);
+  CHECK_EQ_INT(tm_memory_history(m, id, "{\"user_id\":\"u1\",\"agent_id\":\"a\"}", &out), TM_OK);
+  tm_free(out);
+  CHECK_EQ_INT(tm_memory_history(m, id, "{\"agent_id\":\"b\"}", &out), TM_ENOTFOUND);
+  CHECK_EQ_INT(tm_memory_history(m, "mine", "{\"user\":\"u1\"}", &out), TM_EINVAL);
+  CHECK_EQ_INT(tm_memory_history(m, "mine", "[]", &out), TM_EFORMAT);
+  CHECK_EQ_INT(tm_memory_history(m, "mine", "{", &out), TM_EPARSE);
+  CHECK(out == NULL);
   /* A deleted id stays taken: its history would be ambiguous. */
   CHECK_EQ_INT(add1(m, "{\"id\":\"mine\",\"text\":\"again\",\"scope\":{\"user_id\":\"u1\"}}", NULL),
                TM_EINVAL);
   /* The same text is no UPDATE event. */
   CHECK_EQ_INT(tm_memory_update(m, id, "{\"text\":\"I like tea\"}", &out), TM_OK);
   tm_free(out);
-  CHECK_EQ_INT(tm_memory_history(m, id, &out), TM_OK);
+  CHECK_EQ_INT(tm_memory_history(m, id, NULL, &out), TM_OK);
   CHECK(strstr(out, "UPDATE") == NULL);
   tm_free(out);
   tm_memory_free(m);
@@ -346,7 +361,7 @@ TEST(serialization_round_trip) {
   CHECK_EQ_INT(tm_memory_delete(m, "c"), TM_OK);
   CHECK_EQ_INT(tm_memory_serialize(m, &s1), TM_OK);
   CHECK_CONTAINS(s1, "{\"type\":\"memory_index\",\"version\":1,\"dimension\":3,\"records\":[");
-  CHECK_CONTAINS(s1, "{\"id\":\"c\",\"deleted\":true,\"history\":[{\"event\":\"ADD\"");
+  CHECK_CONTAINS(s1, "{\"id\":\"c\",\"deleted\":true,\"scope\":{\"user_id\":\"u\"},\"history\":[{\"event\":\"ADD\"");
 
   tm_memory *again = tm_memory_new();
   CHECK_EQ_INT(tm_memory_load(again, s1), TM_OK);
@@ -355,9 +370,21 @@ TEST(serialization_round_trip) {
   CHECK_EQ_INT(tm_memory_count(again), 2);
   SEARCH_IS(again, "{\"query\":\"tea\",\"embedding\":[0.3,0.2,0.1]}", "I like green tea");
   SEARCH_IS(again, "{\"query\":\"日本\"}", "Ünïcödé and 日本");
-  CHECK_EQ_INT(tm_memory_history(again, "c", &out), TM_OK);
+  CHECK_EQ_INT(tm_memory_history(again, "c", "{\"user_id\":\"u\"}", &out), TM_OK);
   CHECK_CONTAINS(out, "\"event\":\"DELETE\",\"old_text\":\"gone soon\"");
   tm_free(out);
+  CHECK_EQ_INT(tm_memory_history(again, "c", "{\"agent_id\":\"g\"}", &out), TM_ENOTFOUND);
+  /* An index written before deleted records kept their scope still loads;
+   * only an unscoped history call finds such a record. */
+  tm_memory *older = tm_memory_new();
+  CHECK_EQ_INT(tm_memory_load(older, "{\"type\":\"memory_index\",\"version\":1,\"dimension\":0,\"records\":"
+                                     "[{\"id\":\"d\",\"deleted\":true,\"history\":[{\"event\":\"ADD\","
+                                     "\"new_text\":\"x\",\"at\":\"2026-01-01T00:00:00Z\"}]}]}"),
+               TM_OK);
+  CHECK_EQ_INT(tm_memory_history(older, "d", NULL, &out), TM_OK);
+  tm_free(out);
+  CHECK_EQ_INT(tm_memory_history(older, "d", "{\"user_id\":\"u\"}", &out), TM_ENOTFOUND);
+  tm_memory_free(older);
   /* The loaded index goes on working: ids stay taken, new adds index. */
   CHECK_EQ_INT(add1(again, "{\"id\":\"c\",\"text\":\"x\",\"scope\":{\"user_id\":\"u\"}}", NULL), TM_EINVAL);
   CHECK_EQ_INT(add1(again, V("new tea", "[1,1,1]"), NULL), TM_OK);
@@ -442,7 +469,8 @@ static int oom_life(void) {
   if (!rc) rc = tm_memory_delete(m, "b");
   if (!rc && !(rc = tm_memory_search(m, "{\"query\":\"alpha\",\"embedding\":[1,1]}", &out))) tm_free(out);
   if (!rc && !(rc = tm_memory_list(m, "{\"scope\":{\"user_id\":\"u\"}}", &out))) tm_free(out);
-  if (!rc && !(rc = tm_memory_history(m, "a", &out))) tm_free(out);
+  if (!rc && !(rc = tm_memory_history(m, "a", "{\"user_id\":\"u\"}", &out))) tm_free(out);
+  if (!rc && !(rc = tm_memory_history(m, "b", "{\"user_id\":\"u\"}", &out))) tm_free(out);
   char *state = NULL;
   if (!rc) rc = tm_memory_serialize(m, &state);
   if (!rc) rc = tm_memory_load(m, state);

@@ -96,7 +96,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       if (tm_memory_search_exact(m, buf, &exact) != rc || (rc == TM_OK && strcmp(out, exact) != 0)) abort();
       tm_free(exact);
     } else {
-      rc = tm_memory_history(m, id, &out);
+      /* Unscoped, or scoped as the adds are (their user, sometimes their
+       * agent): a record of another scope, live or deleted, is not found. */
+      snprintf(buf, sizeof buf, "{\"user_id\":\"u%u\"%s}", a % 2, (b & 4) ? ",\"agent_id\":\"g\"" : "");
+      rc = tm_memory_history(m, id, (a & 4) ? buf : NULL, &out);
     }
     check_rc(rc);
     if ((rc == TM_OK) != (out != NULL) && op != 2) abort();

@@ -100,7 +100,16 @@ test('one user never reads, changes or deletes another user\'s memories', async 
   expect((await alice.search('purple')).map((r) => r.text)).toEqual(['my password hint is purple']);
   expect((await caught(bob.update(secret.id, 'hacked'))).code).toBe('NOT_FOUND');
   expect((await caught(bob.delete(secret.id))).code).toBe('NOT_FOUND');
+  expect((await caught(bob.history(secret.id))).code).toBe('NOT_FOUND');
   expect((await alice.list()).map((r) => r.text)).toEqual(['my password hint is purple']);
+  // Deleted, the record is still Alice's: its history (which holds its
+  // text) is hers alone, here and from storage.
+  await alice.delete(secret.id);
+  expect((await alice.history(secret.id)).map((e) => e.event)).toEqual(['ADD', 'DELETE']);
+  expect((await caught(bob.history(secret.id))).code).toBe('NOT_FOUND');
+  const bobAgain = new MemoryProvider({ userId: 'bob', storage });
+  expect((await caught(bobAgain.history(secret.id))).code).toBe('NOT_FOUND');
+  bobAgain.close();
   alice.close();
   bob.close();
 });
