@@ -471,6 +471,8 @@ export interface ThreadSummary {
   text: string;
   first_message_id: string;
   last_message_id: string;
+  /** When the last summarized message was created: once the store has evicted it, the summary goes on. */
+  last_created_at?: string;
   message_count: number;
 }
 

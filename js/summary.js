@@ -94,11 +94,10 @@ export class SummaryProvider extends ContextProvider {
     let state = await this.storage.get(key);
     const last = dropped.at(-1).messageId;
     if (state?.last_message_id !== last) {
-      const from = state ? dropped.findIndex((m) => m.messageId === state.last_message_id) + 1 : 0;
-      // A summary that covers none of today's dropped turns (the history was
-      // cleared or rewritten) starts over.
-      const previous = from > 0 ? state : undefined;
-      const text = await this._summarize(client, encoding, previous?.text, dropped.slice(from), signal);
+      const from = state ? unsummarizedFrom(state, dropped) : -1;
+      const previous = from >= 0 ? state : undefined;
+      const fresh = dropped.slice(Math.max(from, 0));
+      const text = await this._summarize(client, encoding, previous?.text, fresh, signal);
       if (text === undefined) {
         if (!previous) return undefined;
       } else {
@@ -106,7 +105,8 @@ export class SummaryProvider extends ContextProvider {
           text,
           first_message_id: previous?.first_message_id ?? dropped[0].messageId,
           last_message_id: last,
-          message_count: (previous?.message_count ?? 0) + dropped.length - from,
+          last_created_at: dropped.at(-1).createdAt,
+          message_count: (previous?.message_count ?? 0) + fresh.length,
         };
         await this.storage.set(key, state);
       }
@@ -120,7 +120,7 @@ export class SummaryProvider extends ContextProvider {
   }
 
   /** The thread's current summary ({ text, first_message_id,
-   *  last_message_id, message_count }), or undefined. */
+   *  last_message_id, last_created_at, message_count }), or undefined. */
   async getSummary(thread) {
     return this.storage.get(`summary:${thread.messageStore?.threadId ?? thread.id}`);
   }
@@ -167,6 +167,18 @@ export class SummaryProvider extends ContextProvider {
     while (cut && (await countTokens(cut, { encoding })) > room) cut = cut.slice(0, Math.floor(cut.length * 0.9));
     return cut;
   }
+}
+
+// Where the dropped messages the summary does not cover yet begin: right
+// after its last message; at the first when that message has been evicted
+// from the store (eviction takes the oldest first, so every message still
+// held is as new as it or newer); -1 when the summary covers nothing of this
+// history (rewritten with older messages), which then starts over.
+function unsummarizedFrom(state, dropped) {
+  const at = dropped.findIndex((m) => m.messageId === state.last_message_id);
+  if (at >= 0) return at + 1;
+  const oldest = Date.parse(dropped[0].createdAt);
+  return oldest >= Date.parse(state.last_created_at) ? 0 : -1;
 }
 
 function describe(m) {

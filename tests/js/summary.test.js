@@ -126,6 +126,25 @@ test('summaries are incremental, and a summarized turn is never sent again nor s
   agent.close();
 });
 
+test('a summary goes on once the store has evicted the messages it covers', async () => {
+  scriptSummarizer();
+  // The window drops one turn at a time, and the store keeps three: each
+  // turn stored evicts the one the summary just took in.
+  const summary = new SummaryProvider({ summaryMaxTokens: 50 });
+  const agent = new ChatAgent({ chatClient: client, contextWindow: { maxTokens: 180 }, contextProviders: summary });
+  const store = new ChatMessageStore({ maxMessages: 6 });
+  const thread = agent.getNewThread({ messageStore: store });
+  await chat(agent, thread, 12);
+  const held = numbers((await store.listMessages()).map((m) => m.text).join(' '));
+  const state = await summary.getSummary(thread);
+  // Every turn that left the store is in the summary, from the first on.
+  const covered = state.text.match(/covered: ([\d,]+)/)[1].split(',').map(Number);
+  expect(covered).toEqual([...Array(covered.length).keys()]);
+  expect(covered.length).toBeGreaterThanOrEqual(held[0]);
+  expect(covered.length).toBeGreaterThan(5);
+  agent.close();
+});
+
 test('a tool-call group is summarized whole, never split', async () => {
   scriptSummarizer();
   const summary = new SummaryProvider({ summaryMaxTokens: 150 });
