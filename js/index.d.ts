@@ -341,6 +341,8 @@ export interface InvokingOptions {
   agent?: ChatAgent;
   chatClient?: ChatClient;
   signal?: AbortSignal;
+  /** In invoking, with several providers: what the providers before this one gave. */
+  context?: Context;
 }
 export interface InvokedOptions extends InvokingOptions {
   error?: Error;

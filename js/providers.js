@@ -75,13 +75,20 @@ export class AggregateContextProvider extends ContextProvider {
     for (const p of this.providers) if (p.threadCreated) await p.threadCreated(threadId);
   }
 
+  // Each provider is also given (as `context`) what the ones before it gave,
+  // so that one that budgets the request (SummaryProvider) counts it.
   async invoking(messages, options) {
     const instructions = [];
     const contextMessages = [];
     const tools = [];
     for (const p of this.providers) {
       if (!p.invoking) continue;
-      const c = await p.invoking(messages, options);
+      const before = new Context({
+        instructions: instructions.length ? instructions.join('\n') : undefined,
+        messages: [...contextMessages],
+        tools: [...tools],
+      });
+      const c = await p.invoking(messages, { ...options, context: before });
       if (c == null) continue;
       if (typeof c !== 'object') {
         throw new ThreadmemError('INVALID_ARGUMENT', 'invoking() must return a Context or nothing');

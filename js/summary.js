@@ -63,7 +63,7 @@ export class SummaryProvider extends ContextProvider {
   }
 
   async invoking(messages, options) {
-    const { thread, agent, signal } = optionsOf(options, 'SummaryProvider.invoking');
+    const { thread, agent, signal, context } = optionsOf(options, 'SummaryProvider.invoking');
     const newMessages = hookMessages(messages, 'invoking');
     const store = thread?.messageStore;
     const window = this.window ?? agent?.contextWindow;
@@ -72,8 +72,15 @@ export class SummaryProvider extends ContextProvider {
     const encoding = window.encoding ?? DEFAULT_ENCODING;
 
     // The history's window with room kept for what the request sends
-    // besides it: the instructions, the new messages and the summary.
-    const besides = [...(agent?.instructions ? [{ role: 'system', text: agent.instructions }] : []), ...newMessages];
+    // besides it: the instructions (the agent's, then those of the providers
+    // before this one, joined as the core joins them), those providers'
+    // messages, the new messages and the summary.
+    const instructions = [agent?.instructions, context?.instructions].filter(Boolean).join('\n');
+    const besides = [
+      ...(instructions ? [{ role: 'system', text: instructions }] : []),
+      ...(context?.messages ?? []),
+      ...newMessages,
+    ];
     const fixed = (besides.length ? (await countTokens(besides, { encoding })) - 3 : 0) + this.summaryMaxTokens;
     const history = { maxTokens: window.maxTokens - fixed, reserveTokens: window.reserveTokens, encoding };
     let dropped;

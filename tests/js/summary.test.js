@@ -5,7 +5,15 @@
 // summary response costs nothing but a warning.
 
 import { afterAll, beforeAll, beforeEach, expect, test } from '@jest/globals';
-import { ChatAgent, ChatMessageStore, OpenAIChatClient, SummaryProvider } from '../../js/index.js';
+import {
+  ChatAgent,
+  ChatMessage,
+  ChatMessageStore,
+  Context,
+  ContextProvider,
+  OpenAIChatClient,
+  SummaryProvider,
+} from '../../js/index.js';
 import { startLLMServer, textOf } from './helpers/llm-server.js';
 
 let llm;
@@ -142,6 +150,33 @@ test('a summary goes on once the store has evicted the messages it covers', asyn
   expect(covered).toEqual([...Array(covered.length).keys()]);
   expect(covered.length).toBeGreaterThanOrEqual(held[0]);
   expect(covered.length).toBeGreaterThan(5);
+  agent.close();
+});
+
+test("the summary's room counts what the providers before it add: no turn falls between it and the window", async () => {
+  scriptSummarizer();
+  class Memories extends ContextProvider {
+    async invoking() {
+      return new Context({
+        instructions: `## Memories\n- ${'The user prefers short answers and metric units. '.repeat(8)}`,
+        messages: [new ChatMessage('system', 'Today is a holiday in the user\'s country.')],
+      });
+    }
+  }
+  const summary = new SummaryProvider({ summaryMaxTokens: 60 });
+  const agent = new ChatAgent({ chatClient: client, contextWindow: { maxTokens: 320 }, contextProviders: [new Memories(), summary] });
+  const thread = agent.getNewThread();
+  await chat(agent, thread, 10);
+  let checked = 0;
+  for (const r of chatRequests()) {
+    const s = r.body.messages.find((m) => m.role === 'system' && textOf(m).startsWith('Summary of'));
+    if (!s) continue;
+    checked += 1;
+    const covered = textOf(s).match(/covered: ([\d,]+)/)[1].split(',').map(Number);
+    const history = r.body.messages.slice(0, -1).filter((m) => m.role === 'user').flatMap((m) => numbers(textOf(m)));
+    expect(history[0]).toBe(covered.length); // the history goes on right where the summary ends
+  }
+  expect(checked).toBeGreaterThan(2);
   agent.close();
 });
 
