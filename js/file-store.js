@@ -68,7 +68,7 @@ class FileBackend {
   }
 
   path(threadId) {
-    return join(this.directory, threadId + SUFFIX);
+    return join(this.directory, fileName(threadId) + SUFFIX);
   }
 
   where(threadId) {
@@ -225,9 +225,22 @@ class FileBackend {
     }
     return names
       .filter((n) => n.endsWith(SUFFIX))
-      .map((n) => n.slice(0, -SUFFIX.length))
-      .filter(isThreadId);
+      .map((n) => threadIdOf(n.slice(0, -SUFFIX.length)))
+      .filter((id) => id !== null);
   }
+}
+
+// A thread's file name: its id with each capital written as "~" and the
+// small letter, so that ids differing only in case ("Alice", "alice") never
+// share a file where names ignore case (macOS and Windows by default).
+function fileName(threadId) {
+  return threadId.replace(/[A-Z]/g, (c) => `~${c.toLowerCase()}`);
+}
+
+// The thread id a file name stands for, or null for a name no id gives.
+function threadIdOf(name) {
+  const id = name.replace(/~([a-z])/g, (_, c) => c.toUpperCase());
+  return isThreadId(id) && fileName(id) === name ? id : null;
 }
 
 // Takes the lock or fails with EEXIST. The lock appears with its owner's pid

@@ -55,6 +55,32 @@ test('a turn writes only its own records: the cost does not grow with the thread
   s.close();
 });
 
+test('thread ids differing only in case never share a file, even where file names ignore case', async () => {
+  const ids = ['Alice', 'alice', 'ALICE', 'a-B.c_D'];
+  for (const threadId of ids) {
+    const s = new FileChatMessageStore({ directory: dir, threadId });
+    await s.addMessages([user(`I am ${threadId}`)]);
+    s.close();
+  }
+  const names = await readdir(dir);
+  expect(names.filter((n) => n.endsWith('.tmlog')).sort()).toEqual(
+    ['a-~b.c_~d.tmlog', 'alice.tmlog', '~a~l~i~c~e.tmlog', '~alice.tmlog'].sort(),
+  );
+  expect(names.join()).toBe(names.join().toLowerCase()); // no two names a case-blind system would confuse
+  const store = new FileChatMessageStore({ directory: dir, threadId: 'Alice' });
+  expect(await store.listThreads()).toEqual([...ids].sort());
+  for (const threadId of ids) {
+    const s = new FileChatMessageStore({ directory: dir, threadId });
+    expect(texts(await s.listMessages())).toEqual([`I am ${threadId}`]);
+    s.close();
+  }
+  // A file whose name no thread id gives is not listed.
+  await writeFile(join(dir, 'Bob.tmlog'), '');
+  await writeFile(join(dir, '~.tmlog'), '');
+  expect(await store.listThreads()).toEqual([...ids].sort());
+  store.close();
+});
+
 test('a torn last record is cut off on reopen and appending continues', async () => {
   const a = new FileChatMessageStore({ directory: dir, threadId: 'torn' });
   await a.addMessages([user('kept 1'), user('kept 2')]);

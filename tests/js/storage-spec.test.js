@@ -52,7 +52,12 @@ function seqs(bytes) {
 async function fileBackend() {
   const dir = await mkdtemp(join(tmpdir(), 'threadmem-spec-'));
   const { open, track, closeAll } = tracked((o) => new lib.FileChatMessageStore({ directory: dir, ...o }));
-  const path = (id) => join(dir, `${id}.tmlog`);
+  // A thread's file, as the store names it.
+  const path = (threadId) => {
+    const s = new lib.FileChatMessageStore({ directory: dir, threadId });
+    s.close();
+    return s.path;
+  };
   return {
     kind: 'file',
     lib,
