@@ -351,6 +351,8 @@ export interface InvokedOptions extends InvokingOptions {
 export class ContextProvider {
   threadCreated(threadId: string): Promise<void>;
   invoking(messages: ChatMessage[], options: InvokingOptions): Promise<Context | undefined>;
+  /** After the reply, before the turn is stored (a failure here fails the run, nothing stored);
+   *  with `error` when the run failed, storing the turn included (then after a first call). */
   invoked(requestMessages: ChatMessage[], responseMessages: ChatMessage[], options: InvokedOptions): Promise<void>;
 }
 
