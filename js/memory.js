@@ -110,6 +110,7 @@ export class MemoryProvider extends ContextProvider {
     this._warn = onWarning ?? ((message, cause) => console.warn(`threadmem: ${message}`, cause ?? ''));
     this._index = new MemoryIndex();
     this._seen = undefined; // the snapshot text last read from or written to storage
+    this._lastQuery = null; // { text, vector } of the last search with embed
     this._queue = Promise.resolve();
   }
 
@@ -294,8 +295,15 @@ export class MemoryProvider extends ContextProvider {
     // The core says whether the query has a word before anything is embedded.
     if (!this._embed) return this._index.search(query, opts);
     this._index.search(query, { ...opts, topK: 1 });
-    const [embedding] = await this._vectors([query]);
+    const embedding = await this._queryVector(query);
     return this._withDimension(() => this._index.search(query, { ...opts, embedding }));
+  }
+
+  // A query's vector. A run's extraction searches with the text its
+  // invoking searched with: the last vector is kept, not paid for twice.
+  async _queryVector(query) {
+    if (this._lastQuery?.text !== query) this._lastQuery = { text: query, vector: (await this._vectors([query]))[0] };
+    return this._lastQuery.vector;
   }
 
   // Calls the embed function and checks its answer's shape; the dimension

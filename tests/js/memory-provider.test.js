@@ -212,6 +212,17 @@ test('hybrid search with an embed function: vectors for the records and the quer
   expect(tea[0].text).toBe('I drink green tea every morning');
   expect(tea[0].score).toBeLessThanOrEqual(1);
   mem.close();
+
+  // In an agent, a run embeds its query once: its extraction searches with
+  // the vector its invoking made.
+  embed.mockClear();
+  const inAgent = new MemoryProvider({ userId: 'u', embed });
+  const agent = new ChatAgent({ chatClient: client, contextProviders: inAgent });
+  await agent.run('Hello, my name is Alice.');
+  const queries = embed.mock.calls.filter(([texts]) => texts.includes('Hello, my name is Alice.'));
+  expect(queries).toHaveLength(1);
+  agent.close();
+  inAgent.close();
 });
 
 test('storage: a key-value backend and a message store keep the index across providers', async () => {
