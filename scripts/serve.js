@@ -114,7 +114,10 @@ async function handle(root, req, res) {
     if (!inside(root, file)) return send(res, 403, 'forbidden');
     info = await stat(file);
     if (info.isDirectory()) {
-      if (!pathname.endsWith('/')) return send(res, 301, 'moved', { location: pathname + '/' });
+      // Redirected to the directory it resolved to, re-encoded: never to
+      // the decoded request path, whose "%2f%2f" would name another host.
+      const location = `/${rel.map(encodeURIComponent).join('/')}/`;
+      if (!pathname.endsWith('/')) return send(res, 301, 'moved', { location });
       file = path.join(file, 'index.html');
       info = await stat(file);
     }

@@ -167,6 +167,11 @@ async function main() {
       }
       const root = await fetch(server.url, { redirect: 'manual' });
       assertEqual(root.headers.get('location'), '/web-demo/', 'root redirect');
+      // A directory is redirected to itself with a slash, never to another host.
+      for (const [p, to] of [['/js', '/js/'], ['/%2fevil.example%2f..%2fjs', '/js/'], ['/%5cevil.example%2f..%2fjs', '/js/']]) {
+        const r = await fetch(server.url.replace(/\/$/, '') + p, { redirect: 'manual' });
+        assertEqual([r.status, r.headers.get('location')], [301, to], `${p} redirect`);
+      }
     });
 
     await check('the offline model is selected and labelled', async () => {
