@@ -54,6 +54,10 @@ const PERFORMERS = {
 };
 
 export class ChatAgent {
+  // The module its handle lives in (private: printing the object never walks
+  // the module's memory).
+  #module;
+
   /**
    * @param {{chatClient: {getResponse: Function, model?: string}, instructions?: string,
    *          name?: string, description?: string, tools?: Array,
@@ -106,12 +110,12 @@ export class ChatAgent {
       this.contextWindow = { ...contextWindow, encoding: enc };
       config.context_window = windowSpec(contextWindow, typeof enc === 'function' ? 'host' : enc);
     }
-    this._module = mod();
-    this._ptr = create(this._module._tm_agent_new, [toJSONText(config)]);
+    this.#module = mod();
+    this._ptr = create(this.#module._tm_agent_new, [toJSONText(config)]);
     this._created = new WeakMap(); // thread -> pending threadCreated outcome
     this._running = 0; // runs going, which close() waits for
     this._closing = false;
-    finalizer.register(this, { module: this._module, ptr: this._ptr }, this);
+    finalizer.register(this, { module: this.#module, ptr: this._ptr }, this);
   }
 
   /** A new thread with a new store (from chatMessageStoreFactory, else in
@@ -303,7 +307,7 @@ export class ChatAgent {
     this._running++;
     try {
       for (;;) {
-        checkModule(this._module, 'agent'); // init() may have replaced it while the run waited
+        checkModule(this.#module, 'agent'); // init() may have replaced it while the run waited
         const { rc, action } = runStep(runPtr, hostRc, input, counter);
         // A failed token counter fails the step that called it.
         hostError ??= takeCounterError();
@@ -335,7 +339,7 @@ export class ChatAgent {
         }
       }
     } finally {
-      runFree(this._module, runPtr);
+      runFree(this.#module, runPtr);
       if (--this._running === 0 && this._closing) this._free();
     }
   }
@@ -475,7 +479,7 @@ export class ChatAgent {
 
   _live() {
     if (!this._ptr || this._closing) throw new ThreadmemError('CLOSED', 'the agent is closed');
-    checkModule(this._module, 'agent');
+    checkModule(this.#module, 'agent');
     return this._ptr;
   }
 
@@ -489,7 +493,7 @@ export class ChatAgent {
   }
 
   _free() {
-    this._module._tm_agent_free(this._ptr);
+    this.#module._tm_agent_free(this._ptr);
     this._ptr = 0;
   }
 }

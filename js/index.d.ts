@@ -441,6 +441,8 @@ export class MemoryProvider extends ContextProvider {
   list(filter?: MemoryFilter): Promise<MemoryRecord[]>;
   update(id: string, text: string): Promise<MemoryRecord>;
   delete(id: string): Promise<void>;
+  /** Deletes a memory (deleted already or not) and erases every text its history holds. */
+  forget(id: string): Promise<void>;
   /** The ADD / UPDATE / DELETE events of a memory of this scope, deleted or not; NOT_FOUND for another scope's. */
   history(id: string): Promise<MemoryEvent[]>;
   /** Frees the index's memory in the core. */
@@ -465,8 +467,8 @@ export interface SummaryProviderOptions {
   summaryMaxTokens?: number;
   /** The system prompt of the summary request. */
   prompt?: string;
-  /** Where each thread's summary is kept (default: a Map). */
-  storage?: { get(key: string): unknown; set(key: string, value: unknown): unknown };
+  /** Where each thread's summary is kept (default: a Map); delete() for deleteSummary. */
+  storage?: { get(key: string): unknown; set(key: string, value: unknown): unknown; delete?(key: string): unknown };
   /** Called when a summary response is unusable (the previous summary is kept). */
   onWarning?: (message: string, cause?: unknown) => void;
 }
@@ -487,6 +489,8 @@ export interface ThreadSummary {
 export class SummaryProvider extends ContextProvider {
   constructor(options?: SummaryProviderOptions);
   getSummary(thread: AgentThread): Promise<ThreadSummary | undefined>;
+  /** Deletes the thread's summary (it holds what the thread said). */
+  deleteSummary(thread: AgentThread): Promise<void>;
 }
 
 export interface ChatClient {

@@ -73,16 +73,20 @@ function vectorValue(v) {
 }
 
 export class MemoryIndex {
+  // The module its handle lives in (private: printing the object never walks
+  // the module's memory).
+  #module;
+
   constructor() {
-    this._module = mod();
-    this._ptr = this._module._tm_memory_new();
+    this.#module = mod();
+    this._ptr = this.#module._tm_memory_new();
     if (!this._ptr) throw new ThreadmemError('OUT_OF_MEMORY', 'out of memory creating a memory index');
-    finalizer.register(this, { module: this._module, ptr: this._ptr }, this);
+    finalizer.register(this, { module: this.#module, ptr: this._ptr }, this);
   }
 
   _live() {
     if (!this._ptr) throw new ThreadmemError('CLOSED', 'the memory is closed');
-    checkModule(this._module, 'memory index');
+    checkModule(this.#module, 'memory index');
     return this._ptr;
   }
 
@@ -129,6 +133,13 @@ export class MemoryIndex {
     return JSON.parse(this._call(mod()._tm_memory_list, [toJSONText(filterValue(filter))])).map(recordFromCore);
   }
 
+  /** Deletes a record (live or deleted) and erases every text its history
+   *  holds; with `scope`, NOT_FOUND for a record of another scope. */
+  forget(id, scope) {
+    const scopeText = scope ? toJSONText(scopeValue(scope)) : null;
+    this._call(mod()._tm_memory_forget, [String(id), scopeText], { wantOut: false });
+  }
+
   /** The events of a record, live or deleted; with `scope`, NOT_FOUND for a
    *  record of another scope. */
   history(id, scope) {
@@ -165,7 +176,7 @@ export class MemoryIndex {
   close() {
     if (!this._ptr) return;
     finalizer.unregister(this);
-    this._module._tm_memory_free(this._ptr);
+    this.#module._tm_memory_free(this._ptr);
     this._ptr = 0;
   }
 }

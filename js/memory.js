@@ -162,6 +162,16 @@ export class MemoryProvider extends ContextProvider {
     });
   }
 
+  /** Deletes a memory of this scope (deleted already or not) and erases
+   *  every text its history holds: the index keeps nothing of what it said.
+   *  The next snapshot written to `storage` has none of it either. */
+  async forget(id) {
+    return this._run(async () => {
+      if (typeof id !== 'string') throw new ThreadmemError('INVALID_ARGUMENT', 'a memory id must be a string');
+      this._index.forget(id, this._scopeFor(undefined));
+    });
+  }
+
   /** The ADD / UPDATE / DELETE events of a memory of this scope, deleted or
    *  not, oldest first; another scope's is NOT_FOUND, as one never stored. */
   async history(id) {

@@ -14,6 +14,10 @@ import { optionsOf } from './options.js';
 const finalizer = new FinalizationRegistry(({ module, ptr }) => module._tm_store_free(ptr));
 
 export class ChatMessageStore {
+  // The module its handle lives in (private: printing the object never walks
+  // the module's memory).
+  #module;
+
   /**
    * @param {Array|object} [messagesOrOptions] initial messages, or the options
    * @param {{maxMessages?: number, maxTokens?: number, encoding?: string,
@@ -41,8 +45,8 @@ export class ChatMessageStore {
     this.maxMessages = maxMessages || undefined;
     this.maxTokens = maxTokens || undefined;
     this.threadId = opts.threadId;
-    this._module = mod();
-    this._ptr = this._module._tm_store_new(maxMessages);
+    this.#module = mod();
+    this._ptr = this.#module._tm_store_new(maxMessages);
     if (!this._ptr) throw new ThreadmemError('OUT_OF_MEMORY', 'out of memory creating a store');
     if (maxTokens) {
       const rc = mod()._tm_store_limit_tokens(this._ptr, maxTokens, encodingId);
@@ -54,7 +58,7 @@ export class ChatMessageStore {
     }
     this._pins = 0;
     this._closing = false;
-    finalizer.register(this, { module: this._module, ptr: this._ptr }, this);
+    finalizer.register(this, { module: this.#module, ptr: this._ptr }, this);
     if (messages) this._add(messages);
   }
 
@@ -148,13 +152,13 @@ export class ChatMessageStore {
   }
 
   _release() {
-    if (this._ptr) this._module._tm_store_free(this._ptr);
+    if (this._ptr) this.#module._tm_store_free(this._ptr);
     this._ptr = 0;
   }
 
   _live() {
     if (this._closing) throw new ThreadmemError('CLOSED', 'the store is closed');
-    checkModule(this._module, 'store');
+    checkModule(this.#module, 'store');
     return this._ptr;
   }
 

@@ -34,7 +34,8 @@ export class SummaryProvider extends ContextProvider {
    * The window defaults to the agent's contextWindow; the chat client to the
    * agent's. `summaryMaxTokens` of the window are kept for the summary.
    * `storage` keeps each thread's summary (a Map by default: pass a
-   * persistent get/set store to keep summaries across processes).
+   * persistent get/set store to keep summaries across processes; with
+   * delete(key) too for deleteSummary).
    */
   constructor(options) {
     super();
@@ -97,7 +98,7 @@ export class SummaryProvider extends ContextProvider {
     }
     if (!dropped.length) return undefined;
 
-    const key = `summary:${store.threadId ?? thread.id}`;
+    const key = summaryKey(thread);
     let state = await this.storage.get(key);
     const last = dropped.at(-1).messageId;
     if (state?.last_message_id !== last) {
@@ -129,7 +130,16 @@ export class SummaryProvider extends ContextProvider {
   /** The thread's current summary ({ text, first_message_id,
    *  last_message_id, last_created_at, message_count }), or undefined. */
   async getSummary(thread) {
-    return this.storage.get(`summary:${thread.messageStore?.threadId ?? thread.id}`);
+    return this.storage.get(summaryKey(thread));
+  }
+
+  /** Deletes the thread's summary (with the thread, say: it holds what the
+   *  thread said). Needs a storage with delete(key), as a Map has. */
+  async deleteSummary(thread) {
+    if (typeof this.storage.delete !== 'function') {
+      throw new ThreadmemError('INVALID_ARGUMENT', 'deleteSummary needs a storage with delete(key)');
+    }
+    await this.storage.delete(summaryKey(thread));
   }
 
   // One request to the model; undefined (with a warning) when its answer is
@@ -174,6 +184,11 @@ export class SummaryProvider extends ContextProvider {
     while (cut && (await countTokens(cut, { encoding })) > room) cut = cut.slice(0, Math.floor(cut.length * 0.9));
     return cut;
   }
+}
+
+// Where a thread's summary is kept: under its store's id, else its own.
+function summaryKey(thread) {
+  return `summary:${thread.messageStore?.threadId ?? thread.id}`;
 }
 
 // Where the dropped messages the summary does not cover yet begin: right

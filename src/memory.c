@@ -1251,11 +1251,28 @@ done:
   return rc;
 }
 
-int tm_memory_delete(tm_memory *mem, const char *id) {
-  if (!mem) return TM_EINVAL;
-  tm_base_reset(&mem->base);
-  entry *en = live_entry(mem, id);
-  if (!en) return mem->base.code;
+/* The entry of `id`, live or deleted, whose scope has each field of
+ * `scope_json` (NULL: any); else NULL, failed with TM_ENOTFOUND (another
+ * scope's record is as unknown as one never stored) or the scope's error. */
+static entry *scoped_entry(tm_memory *mem, const char *id, const char *scope_json) {
+  const char *want[N_SCOPE] = {0};
+  cJSON *j = NULL;
+  long doc = -1;
+  int rc = TM_OK;
+  if (scope_json && !(rc = tm_json_parse(&mem->base, scope_json, "scope", &j)))
+    rc = read_scope(mem, j, "scope", (char **)want, false);
+  if (rc == TM_OK) {
+    doc = id ? map_get(mem, &mem->ids, entry_key, id) : -1;
+    for (int s = 0; doc >= 0 && s < N_SCOPE; s++)
+      if (want[s] && (!mem->e[doc].scope[s] || strcmp(want[s], mem->e[doc].scope[s]) != 0)) doc = -1;
+    if (doc < 0) tm_fail(&mem->base, TM_ENOTFOUND, "no memory with id \"%s\"", id ? id : "(null)");
+  }
+  cJSON_Delete(j);
+  return doc >= 0 ? &mem->e[doc] : NULL;
+}
+
+/* Deletes a live entry: its text moves into a DELETE event. */
+static int delete_entry(tm_memory *mem, entry *en) {
   int rc = reserve_event(mem, en);
   if (rc) return rc;
   unpost(mem, (uint32_t)(en - mem->e));
@@ -1265,6 +1282,28 @@ int tm_memory_delete(tm_memory *mem, const char *id) {
   clear_content(en);
   keep_hot(mem, (uint32_t)(en - mem->e));
   mem->n_live--;
+  return TM_OK;
+}
+
+int tm_memory_delete(tm_memory *mem, const char *id) {
+  if (!mem) return TM_EINVAL;
+  tm_base_reset(&mem->base);
+  entry *en = live_entry(mem, id);
+  return en ? delete_entry(mem, en) : mem->base.code;
+}
+
+int tm_memory_forget(tm_memory *mem, const char *id, const char *scope_json) {
+  if (!mem) return TM_EINVAL;
+  tm_base_reset(&mem->base);
+  entry *en = scoped_entry(mem, id, scope_json);
+  if (!en) return mem->base.code;
+  int rc = en->text ? delete_entry(mem, en) : TM_OK;
+  if (rc) return rc;
+  /* The events stay (what happened, and when), without a word of the text. */
+  for (uint32_t i = 0; i < en->n_events; i++) {
+    free_event(&en->events[i]);
+    en->events[i].old_text = en->events[i].new_text = NULL;
+  }
   return TM_OK;
 }
 
@@ -1279,26 +1318,12 @@ int tm_memory_get(tm_memory *mem, const char *id, char **out) {
   return finish(mem, record_json(mem, en, false), out);
 }
 
-int tm_memory_history(tm_memory *mem, const char *id, const char *scope_json_text, char **out) {
+int tm_memory_history(tm_memory *mem, const char *id, const char *scope_json, char **out) {
   if (out) *out = NULL;
   if (!mem || !out) return TM_EINVAL;
   tm_base_reset(&mem->base);
-  const char *want[N_SCOPE] = {0};
-  cJSON *j = NULL;
-  int rc = TM_OK;
-  if (scope_json_text) {
-    if ((rc = tm_json_parse(&mem->base, scope_json_text, "scope", &j))) return rc;
-    rc = read_scope(mem, j, "scope", (char **)want, false);
-  }
-  long doc = id ? map_get(mem, &mem->ids, entry_key, id) : -1;
-  /* Another scope's record is as unknown as one never stored. */
-  for (int s = 0; rc == TM_OK && doc >= 0 && s < N_SCOPE; s++)
-    if (want[s] && (!mem->e[doc].scope[s] || strcmp(want[s], mem->e[doc].scope[s]) != 0)) doc = -1;
-  if (rc == TM_OK && doc < 0)
-    rc = tm_fail(&mem->base, TM_ENOTFOUND, "no memory with id \"%s\"", id ? id : "(null)");
-  if (rc == TM_OK) rc = finish(mem, history_json(&mem->e[doc]), out);
-  cJSON_Delete(j);
-  return rc;
+  entry *en = scoped_entry(mem, id, scope_json);
+  return en ? finish(mem, history_json(en), out) : mem->base.code;
 }
 
 /* A parsed filter; strings borrowed from the JSON it was read from. */

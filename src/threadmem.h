@@ -449,6 +449,12 @@ int tm_memory_update(tm_memory *mem, const char *id, const char *patch_json, cha
  * is no such live record. */
 int tm_memory_delete(tm_memory *mem, const char *id);
 
+/* Forgets the record `id`: deletes it if live and erases every text its
+ * history holds (the events stay, with their times), so that the index
+ * keeps nothing of what it said. `scope_json` as in tm_memory_history.
+ * TM_ENOTFOUND for an id never stored, or of another scope. */
+int tm_memory_forget(tm_memory *mem, const char *id, const char *scope_json);
+
 /* Writes the live record `id` to *out; TM_ENOTFOUND when absent. */
 int tm_memory_get(tm_memory *mem, const char *id, char **out);
 

@@ -182,6 +182,7 @@ function localStorageKeyValue(prefix) {
     get: (key) => storageGet(localStorage, prefix + key),
     put: (key, value) => localStorage.setItem(prefix + key, value),
     set: (key, value) => localStorage.setItem(prefix + key, JSON.stringify(value)),
+    delete: (key) => localStorage.removeItem(prefix + key),
   };
 }
 // Long-term memory of the person using the page, shared by every thread and
@@ -201,8 +202,9 @@ const summaryKeyValue = localStorageKeyValue('threadmem-demo:');
 const summaryStorage = {
   get: (key) => JSON.parse(summaryKeyValue.get(key) ?? 'null') ?? undefined,
   set: summaryKeyValue.set,
+  delete: summaryKeyValue.delete,
 };
-let summaries = new SummaryProvider({ storage: summaryStorage });
+let summaries = new SummaryProvider({ storage: summaryStorage, onWarning: showWarning });
 
 // Records what the page sent to the model, for the "last request" view.
 // The body never holds the API key: that travels in a header.
@@ -241,6 +243,7 @@ function currentAgent() {
   summaries = new SummaryProvider({
     summaryMaxTokens: Math.max(40, Math.floor((window.maxTokens - window.reserveTokens) / 4)),
     storage: summaryStorage,
+    onWarning: showWarning,
   });
   agent = new ChatAgent({
     chatClient: recording(chatClient),
@@ -299,6 +302,10 @@ async function deleteCurrent() {
     return;
   }
   disarmDelete();
+  // Its summary goes with it: it holds what the thread said.
+  const entry = await threads.get(currentId);
+  if (entry) await summaries.deleteSummary(entry.thread);
+  lastUsage.delete(currentId);
   await threads.remove(currentId);
   const rest = await threads.list();
   setCurrent(rest.length ? rest[rest.length - 1].id : (await threads.create()).id);
@@ -345,6 +352,9 @@ async function importFile(file) {
     // The core reads the text itself, so malformed JSON is reported as
     // INVALID_JSON and a wrong shape as INVALID_FORMAT with its path.
     const thread = await currentAgent().deserializeThread(text);
+    if (thread.serviceThreadId) {
+      throw new Error('this thread lives with its service (service_thread_id): it has no messages to import');
+    }
     const entry = await threads.adopt(thread, file.name.replace(/\.json$/i, ''));
     setCurrent(entry.id);
     await render();
@@ -458,7 +468,8 @@ async function renderMemory() {
       del.className = 'small';
       del.textContent = 'Delete';
       del.setAttribute('aria-label', `Delete the fact: ${f.text}`);
-      del.addEventListener('click', () => memory.delete(f.id).then(renderMemory).catch(showError));
+      // Forgotten, not just deleted: nothing of the fact stays in storage.
+      del.addEventListener('click', () => memory.forget(f.id).then(renderMemory).catch(showError));
       li.append(text, del);
       return li;
     }),
@@ -639,6 +650,15 @@ function showError(err) {
   el.error.hidden = false;
 }
 
+// What a provider reports without failing the run (a memory extraction or a
+// summary that did not work out): shown in the status line, as the run
+// itself went on.
+function showWarning(message) {
+  console.warn(message);
+  el.status.textContent = message;
+  el.status.classList.add('status-warning');
+}
+
 function clearError() {
   el.error.hidden = true;
   el.errorCode.textContent = '';
@@ -709,6 +729,7 @@ async function main() {
     applicationId: 'threadmem-demo',
     storage: memoryStorage(settings.storage),
     contextPrompt: 'Known facts about the user (long-term memory):',
+    onWarning: showWarning,
   });
   wire();
   currentAgent();

@@ -1,8 +1,9 @@
 // The demo's threads, kept in the browser: each thread's messages in a
 // persistent store of the package (IndexedDB by default, localStorage as an
 // option), and a small index (titles, order) in localStorage. A reload finds
-// every thread as it was; a thread the index misses (written by another tab)
-// is listed from the store itself.
+// every thread as it was, an empty one too (the store lists only threads
+// with messages); a thread the index misses (written by another tab) is
+// listed from the store itself.
 
 import { AgentThread, IndexedDBChatMessageStore, LocalStorageChatMessageStore } from '../js/index.js';
 
@@ -34,8 +35,13 @@ export class ThreadList {
     } finally {
       await probe.close?.();
     }
-    const known = new Set(stored);
-    for (const e of index) if (known.has(e.id)) this._open(e.id, e.title, e.createdAt);
+    for (const e of index) {
+      try {
+        this._open(e.id, e.title, e.createdAt);
+      } catch {
+        // An entry no store can hold (an edited index): dropped.
+      }
+    }
     let n = this._entries.size;
     for (const id of stored) if (!this._entries.has(id)) this._open(id, `Thread ${++n}`, new Date().toISOString());
     this._save();

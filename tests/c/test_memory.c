@@ -148,6 +148,51 @@ TEST(add_get_update_delete_history) {
   tm_memory_free(m);
 }
 
+TEST(forget_keeps_no_text) {
+  hn_reset();
+  hn_set_now(1767225600000.0);
+  tm_memory *m = tm_memory_new();
+  CHECK_EQ_INT(add1(m, "{\"id\":\"pin\",\"text\":\"my PIN is 4321\",\"scope\":{\"user_id\":\"u1\"}}", NULL), TM_OK);
+  CHECK_EQ_INT(add1(m, "{\"id\":\"old\",\"text\":\"I live in Oslo\",\"scope\":{\"user_id\":\"u1\"}}", NULL), TM_OK);
+  CHECK_EQ_INT(add1(m, "{\"id\":\"bob\",\"text\":\"Bob likes tea\",\"scope\":{\"user_id\":\"u2\"}}", NULL), TM_OK);
+  char *out = NULL;
+  CHECK_EQ_INT(tm_memory_update(m, "pin", "{\"text\":\"my PIN is 9876\"}", &out), TM_OK);
+  tm_free(out);
+  CHECK_EQ_INT(tm_memory_delete(m, "old"), TM_OK);
+
+  /* Another scope's record, or one never stored, is not found; nothing changes. */
+  CHECK_EQ_INT(tm_memory_forget(m, "bob", "{\"user_id\":\"u1\"}"), TM_ENOTFOUND);
+  CHECK_EQ_INT(tm_memory_forget(m, "never", NULL), TM_ENOTFOUND);
+  CHECK_EQ_INT(tm_memory_forget(m, "pin", "{\"user_id\":"), TM_EPARSE);
+  CHECK_EQ_INT(tm_memory_count(m), 2);
+
+  /* A live record and an already deleted one: gone, their history without text. */
+  CHECK_EQ_INT(tm_memory_forget(m, "pin", "{\"user_id\":\"u1\"}"), TM_OK);
+  CHECK_EQ_INT(tm_memory_forget(m, "old", NULL), TM_OK);
+  CHECK_EQ_INT(tm_memory_count(m), 1);
+  CHECK_EQ_INT(tm_memory_get(m, "pin", &out), TM_ENOTFOUND);
+  SEARCH_IS(m, "{\"query\":\"PIN Oslo tea\"}", "Bob likes tea");
+  CHECK_EQ_INT(tm_memory_history(m, "pin", "{\"user_id\":\"u1\"}", &out), TM_OK);
+  CHECK_STR(out, "[{\"event\":\"ADD\",\"at\":\"2026-01-01T00:00:00.000Z\"},"
+                 "{\"event\":\"UPDATE\",\"at\":\"2026-01-01T00:00:00.000Z\"},"
+                 "{\"event\":\"DELETE\",\"at\":\"2026-01-01T00:00:00.000Z\"}]");
+  tm_free(out);
+  CHECK_EQ_INT(tm_memory_serialize(m, &out), TM_OK);
+  CHECK(strstr(out, "PIN") == NULL && strstr(out, "Oslo") == NULL);
+  CHECK_CONTAINS(out, "Bob likes tea");
+  /* It loads back as it was; the id stays taken. */
+  tm_memory *again = tm_memory_new();
+  char *out2 = NULL;
+  CHECK_EQ_INT(tm_memory_load(again, out), TM_OK);
+  CHECK_EQ_INT(tm_memory_serialize(again, &out2), TM_OK);
+  CHECK_STR(out2, out);
+  CHECK_EQ_INT(add1(again, "{\"id\":\"pin\",\"text\":\"x\",\"scope\":{\"user_id\":\"u1\"}}", NULL), TM_EINVAL);
+  tm_free(out);
+  tm_free(out2);
+  tm_memory_free(again);
+  tm_memory_free(m);
+}
+
 TEST(batch_is_all_or_nothing) {
   hn_reset();
   tm_memory *m = tm_memory_new();
@@ -471,6 +516,8 @@ static int oom_life(void) {
   if (!rc && !(rc = tm_memory_list(m, "{\"scope\":{\"user_id\":\"u\"}}", &out))) tm_free(out);
   if (!rc && !(rc = tm_memory_history(m, "a", "{\"user_id\":\"u\"}", &out))) tm_free(out);
   if (!rc && !(rc = tm_memory_history(m, "b", "{\"user_id\":\"u\"}", &out))) tm_free(out);
+  if (!rc) rc = tm_memory_forget(m, "b", "{\"user_id\":\"u\"}");
+  if (!rc) rc = tm_memory_forget(m, "a", NULL);
   char *state = NULL;
   if (!rc) rc = tm_memory_serialize(m, &state);
   if (!rc) rc = tm_memory_load(m, state);
@@ -792,6 +839,7 @@ TEST(hybrid_codes_follow_a_new_dimension) {
 int main(void) {
   test_init();
   RUN(add_get_update_delete_history);
+  RUN(forget_keeps_no_text);
   RUN(batch_is_all_or_nothing);
   RUN(filters_by_scope_metadata_and_dates);
   RUN(bm25_ranking);

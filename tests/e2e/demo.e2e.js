@@ -89,6 +89,28 @@ async function errorBanner(page) {
   };
 }
 
+/** The text of every record in an IndexedDB database of the page. */
+async function databaseText(page, name) {
+  return page.evaluate(async (dbName) => {
+    const db = await new Promise((resolve, reject) => {
+      const r = indexedDB.open(dbName);
+      r.onsuccess = () => resolve(r.result);
+      r.onerror = () => reject(r.error);
+    });
+    const texts = [];
+    for (const store of db.objectStoreNames) {
+      const values = await new Promise((resolve, reject) => {
+        const r = db.transaction(store).objectStore(store).getAll();
+        r.onsuccess = () => resolve(r.result);
+        r.onerror = () => reject(r.error);
+      });
+      for (const v of values) texts.push(v instanceof Uint8Array || v instanceof ArrayBuffer ? new TextDecoder().decode(v) : JSON.stringify(v));
+    }
+    db.close();
+    return texts.join('\n');
+  }, name);
+}
+
 function findNull(value, path = '$') {
   if (value === null) return path;
   if (Array.isArray(value)) {
@@ -214,8 +236,11 @@ async function main() {
       assertEqual(where.local.length, 0, 'memory keys in localStorage');
       const reply = await send(page, "What's my name?");
       assert(reply.includes('Your name is Alice') && reply.includes('long-term memory'), `reply: ${reply}`);
+      assert((await databaseText(page, 'threadmem-demo-memory')).includes(fact), 'the fact is stored');
       await page.locator('#memory-list .fact', { hasText: fact }).locator('button').click();
       await page.waitForFunction(() => document.querySelectorAll('#memory-list .fact').length === 0);
+      // Forgotten: not a word of it left in storage, its history included.
+      assert(!(await databaseText(page, 'threadmem-demo-memory')).includes('Alice'), 'the deleted fact is still stored');
       const again = await send(page, "What's my name?");
       assert(again.includes("don't know"), `after the fact was deleted: ${again}`);
     });
@@ -304,9 +329,11 @@ async function main() {
       await page.fill('#notes', '');
     });
 
+    let summarizedThread = null; // the id of a thread with a summary
     await check('the context window view shows the tokens sent and fades what was left out', async () => {
       const previous = await page.getAttribute('#thread-list .thread-item.active', 'data-id');
       await newThread(page);
+      summarizedThread = await page.getAttribute('#thread-list .thread-item.active', 'data-id');
       await page.fill('#window-tokens', '400');
       await page.selectOption('#window-encoding', 'o200k_base');
       await send(page, 'Hello, my name is Zoe');
@@ -359,6 +386,28 @@ async function main() {
       await page.click('#delete-thread');
       await page.waitForFunction((n) => document.querySelectorAll('#thread-list .thread-item').length === n, before.length - 1);
       assert(!(await threadNames(page)).includes('resumed'), 'the deleted thread is still listed');
+    });
+
+    await check('a deleted thread takes its summary with it', async () => {
+      const key = `threadmem-demo:summary:${summarizedThread}`;
+      if ((await page.getAttribute('#thread-list .thread-item.active', 'data-id')) !== summarizedThread) {
+        await selectThread(page, summarizedThread);
+      }
+      assert(await page.evaluate((k) => localStorage.getItem(k) !== null, key), 'no summary to begin with');
+      await page.click('#delete-thread');
+      await page.click('#delete-thread');
+      await page.waitForFunction((id) => !document.querySelector(`#thread-list .thread-item[data-id="${id}"]`), summarizedThread);
+      assertEqual(await page.evaluate((k) => localStorage.getItem(k), key), null, 'summary left behind');
+    });
+
+    await check('a service-managed thread cannot be imported: an error says why, no thread is added', async () => {
+      const before = (await threadNames(page)).length;
+      const state = { type: 'agent_thread_state', service_thread_id: 'thread_abc123' };
+      await page.setInputFiles('#import-file', { name: 'service.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(state)) });
+      const { message } = await errorBanner(page);
+      assert(message.includes('service_thread_id'), `message: ${message}`);
+      assertEqual((await threadNames(page)).length, before, 'thread count');
+      await page.click('#error-dismiss');
     });
 
     // An OpenAI-compatible endpoint, answered by the test itself.
@@ -457,7 +506,8 @@ async function main() {
       await page.check('input[name="provider"][value="offline"]');
     });
 
-    await check('a reload finds every thread and message as it was (IndexedDB)', async () => {
+    await check('a reload finds every thread and message as it was, an empty thread too (IndexedDB)', async () => {
+      await newThread(page);
       const names = await threadNames(page);
       const texts = await messageTexts(page);
       await page.reload();

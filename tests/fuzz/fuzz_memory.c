@@ -3,7 +3,7 @@
  * input's first byte picks the mode:
  *   even: the rest is a serialized index for tm_memory_load; when it loads,
  *         serializing and loading again must give the same text.
- *   odd:  the rest drives add / update / delete / search / list ops on short
+ *   odd:  the rest drives add / update / delete / search / history / forget ops on short
  *         texts from a small vocabulary (with optional vectors of 3, 4 or
  *         64 dimensions: 64 lets hybrid search's first pass stop half way);
  *         after them, the index must equal one rebuilt from its own
@@ -61,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   char buf[1024], id[32], *out = NULL;
   for (size_t i = 1; i + 2 < size; i += 3) {
-    unsigned op = data[i] % 5, a = data[i + 1], b = data[i + 2];
+    unsigned op = data[i] % 6, a = data[i + 1], b = data[i + 2];
     size_t o = 0;
     for (unsigned w = 0; w < 1 + (a & 3); w++)
       o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%s", w ? " " : "", words[(a >> w) % 10 ^ (b & 1)]);
@@ -99,10 +99,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       /* Unscoped, or scoped as the adds are (their user, sometimes their
        * agent): a record of another scope, live or deleted, is not found. */
       snprintf(buf, sizeof buf, "{\"user_id\":\"u%u\"%s}", a % 2, (b & 4) ? ",\"agent_id\":\"g\"" : "");
-      rc = tm_memory_history(m, id, (a & 4) ? buf : NULL, &out);
+      const char *scope = (a & 4) ? buf : NULL;
+      if (op == 4) {
+        rc = tm_memory_history(m, id, scope, &out);
+      } else if ((rc = tm_memory_forget(m, id, scope)) == TM_OK) {
+        /* Forgotten: gone, and not a word of it left in its history. */
+        if (tm_memory_get(m, id, &out) != TM_ENOTFOUND || tm_memory_history(m, id, NULL, &out) != TM_OK) abort();
+        if (strstr(out, "text")) abort();
+        tm_free(out);
+        out = NULL;
+      }
     }
     check_rc(rc);
-    if ((rc == TM_OK) != (out != NULL) && op != 2) abort();
+    if ((rc == TM_OK) != (out != NULL) && op != 2 && op != 5) abort();
     tm_free(out);
     out = NULL;
   }

@@ -109,6 +109,16 @@ test('one user never reads, changes or deletes another user\'s memories', async 
   expect((await caught(bob.history(secret.id))).code).toBe('NOT_FOUND');
   const bobAgain = new MemoryProvider({ userId: 'bob', storage });
   expect((await caught(bobAgain.history(secret.id))).code).toBe('NOT_FOUND');
+  expect((await caught(bobAgain.forget(secret.id))).code).toBe('NOT_FOUND');
+  // Forgotten, nothing of its text is left: not in the index, not in storage.
+  expect(storage.map.get('threadmem-memory')).toContain('purple');
+  await alice.forget(secret.id);
+  expect((await alice.history(secret.id)).map((e) => [e.event, e.oldText, e.newText])).toEqual([
+    ['ADD', undefined, undefined],
+    ['DELETE', undefined, undefined],
+  ]);
+  expect(storage.map.get('threadmem-memory')).not.toContain('password hint');
+  expect((await bob.list()).map((r) => r.text)).toEqual(['my favourite colour is purple']);
   bobAgain.close();
   alice.close();
   bob.close();

@@ -14,7 +14,7 @@ import {
   OpenAIChatClient,
   SummaryProvider,
 } from '../../js/index.js';
-import { startLLMServer, textOf } from './helpers/llm-server.js';
+import { caught, startLLMServer, textOf } from './helpers/llm-server.js';
 
 let llm;
 let client;
@@ -228,10 +228,16 @@ test('a summary is kept per thread in the given storage and used after the threa
   expect([...storage.keys()]).toEqual(['summary:alice-thread']);
   const before = summaryRequests().length;
   // The same stored thread under a new agent and provider with that storage.
-  const again = agentWith(new SummaryProvider({ summaryMaxTokens: 150, storage }));
+  const provider = new SummaryProvider({ summaryMaxTokens: 150, storage });
+  const again = agentWith(provider);
   const resumed = again.getNewThread({ messageStore: store });
   expect((await again.run("What's my name?", { thread: resumed })).text).toBe('Your name is Alice.');
   expect(summaryRequests().length - before).toBeLessThanOrEqual(1);
+  // Deleted with the thread: it holds what the thread said.
+  await provider.deleteSummary(resumed);
+  expect([...storage.keys()]).toEqual([]);
+  const noDelete = new SummaryProvider({ storage: { get: () => undefined, set: () => {} } });
+  expect((await caught(noDelete.deleteSummary(resumed))).code).toBe('INVALID_ARGUMENT');
   agent.close();
   again.close();
 });
