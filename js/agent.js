@@ -174,11 +174,15 @@ export class ChatAgent {
    * update. A failure (a broken or malformed stream, `signal` aborted: code
    * ABORTED) ends the iteration with a ThreadmemError and adds nothing to
    * the thread; so does leaving the loop early (`break`), which cancels the
-   * run and resolves once it has stopped. The chat client needs
+   * run and resolves once it has stopped. The run goes on only while the
+   * loop asks for updates, so a turn is stored only once its reader has
+   * taken every update before the last. The run takes its turn on the
+   * thread when the iteration starts. The chat client needs
    * getStreamingResponse().
    */
   async *runStream(input, options) {
     const { signal, ...runOptions } = optionsOf(options, 'ChatAgent.runStream');
+    checkSignal(signal);
     if (typeof this.chatClient.getStreamingResponse !== 'function') {
       throw new ThreadmemError('INVALID_ARGUMENT', 'runStream needs a chatClient with getStreamingResponse()');
     }
@@ -187,7 +191,7 @@ export class ChatAgent {
     const onAbort = () => stop.abort(signal.reason);
     if (signal?.aborted) onAbort();
     else signal?.addEventListener('abort', onAbort, { once: true });
-    const running = this._run(input, { ...runOptions, signal: stop.signal }, (update) => updates.push(update));
+    const running = this._run(input, { ...runOptions, signal: stop.signal }, updates);
     running.then((response) => updates.end(response), (err) => updates.fail(err));
     let settled = false;
     try {
@@ -215,23 +219,30 @@ export class ChatAgent {
   }
 
   // Runs one turn once the runs started before on the same thread are over.
-  async _run(input, options = {}, onUpdate) {
+  // `updates`: a streamed run's UpdateQueue. A run accepted here finishes
+  // even if close() comes before it starts.
+  async _run(input, options = {}, updates) {
     this._live();
+    checkSignal(options.signal);
+    const temporary = !options.thread;
     const t = options.thread ?? this.getNewThread();
     if (!(t instanceof AgentThread)) throw new ThreadmemError('INVALID_ARGUMENT', 'thread must be an AgentThread');
+    this._running++;
     const before = threadTails.get(t);
-    const mine = (before ?? Promise.resolve()).then(() => this._runNow(input, t, options, onUpdate));
+    const mine = (before ?? Promise.resolve()).then(() => this._runNow(input, t, options, updates));
     const tail = mine.catch(() => {});
     threadTails.set(t, tail);
     try {
       return await mine;
     } finally {
       if (threadTails.get(t) === tail) threadTails.delete(t);
+      // A thread no caller holds: its store goes with the run.
+      if (temporary) await Promise.resolve(t.messageStore?.close?.()).catch(() => {});
+      if (--this._running === 0 && this._closing) this._free();
     }
   }
 
-  async _runNow(input, t, { tools = [], signal, options = {} }, onUpdate) {
-    this._live();
+  async _runNow(input, t, { tools = [], signal, options = {} }, updates) {
     const created = this._created.get(t);
     if (created) {
       this._created.delete(t);
@@ -257,14 +268,16 @@ export class ChatAgent {
     if (t.serviceThreadId) request.service_thread_id = t.serviceThreadId;
     if (store && !native) request.host_store = true;
     if (this.contextProvider) request.providers = true;
-    if (onUpdate) request.stream = true;
+    if (updates) request.stream = true;
 
-    const hooks = this._hooks(t, store, runTools, signal, onUpdate);
+    const hooks = this._hooks(t, store, runTools, signal, updates);
     const counter = this.contextWindow ? (await resolveEncoding(this.contextWindow.encoding)).counter : null;
     const storePtr = inMemory ? inMemory._pin() : 0;
     let result;
     try {
-      result = await this._drive(storePtr, toJSONText(request), hooks, counter);
+      // A streamed run steps only while its reader waits for an update.
+      const pace = updates && (() => untilAborted(updates.wanted(), signal));
+      result = await this._drive(storePtr, toJSONText(request), hooks, counter, pace);
     } catch (err) {
       throw redacted(err, this.chatClient);
     } finally {
@@ -298,15 +311,15 @@ export class ChatAgent {
   // module; every await is between them. A failed action is passed to the
   // core as TM_EHOST and its error kept: the run's failure rethrows it,
   // cause intact.
-  async _drive(storePtr, runJson, hooks, counter) {
-    const agentPtr = this._live();
-    const runPtr = runStart(agentPtr, storePtr, runJson);
+  async _drive(storePtr, runJson, hooks, counter, pace) {
+    checkModule(this.#module, 'agent');
+    const runPtr = runStart(this._ptr, storePtr, runJson);
     let hostRc = TM_OK;
     let input = null;
     let hostError = null;
-    this._running++;
     try {
       for (;;) {
+        if (pace) await pace();
         checkModule(this.#module, 'agent'); // init() may have replaced it while the run waited
         const { rc, action } = runStep(runPtr, hostRc, input, counter);
         // A failed token counter fails the step that called it.
@@ -328,7 +341,7 @@ export class ChatAgent {
             error: () => hostError ?? errorOf(runPtr, mod()._tm_errcode(runPtr)),
           });
           if (performer.answers && typeof answer !== 'string' && !(performer.nullable && answer === null)) {
-            throw new TypeError(`threadmem: host ${performer.hook}() must resolve to a JSON string, got ${answer === null ? 'null' : typeof answer}`);
+            throw new ThreadmemError('INTERNAL_ERROR', `${performer.hook}() resolved to ${answer === null ? 'null' : typeof answer}, not JSON text`);
           }
           if (performer.answers) input = answer;
         } catch (err) {
@@ -340,12 +353,11 @@ export class ChatAgent {
       }
     } finally {
       runFree(this.#module, runPtr);
-      if (--this._running === 0 && this._closing) this._free();
     }
   }
 
   // The answers to the core's actions for one run.
-  _hooks(thread, store, runTools, signal, onUpdate) {
+  _hooks(thread, store, runTools, signal, updates) {
     const provider = this.contextProvider;
     const client = this.chatClient;
     let reply = null; // the streamed reply being read
@@ -357,12 +369,26 @@ export class ChatAgent {
     return {
       llm: async (body) => {
         if (signal?.aborted) throw new ThreadmemError('ABORTED', 'the run was aborted', { cause: signal.reason });
-        return client.getResponse(body, { signal });
+        let answer;
+        try {
+          answer = await untilAborted(client.getResponse(body, { signal }), signal);
+        } catch (err) {
+          throw wrapError('LLM_ERROR', 'the chat client failed', err);
+        }
+        if (typeof answer !== 'string') {
+          throw new ThreadmemError('INVALID_RESPONSE', 'getResponse() must resolve to the response body, as JSON text');
+        }
+        return answer;
       },
       llmOpen: async (body) => {
         closeReply();
         if (signal?.aborted) throw new ThreadmemError('ABORTED', 'the run was aborted', { cause: signal.reason });
-        const chunks = await client.getStreamingResponse(body, { signal });
+        let chunks;
+        try {
+          chunks = await untilAborted(client.getStreamingResponse(body, { signal }), signal);
+        } catch (err) {
+          throw wrapError('LLM_ERROR', 'the chat client failed', err);
+        }
         if (!chunks || typeof chunks[Symbol.asyncIterator] !== 'function') {
           throw new ThreadmemError('INVALID_ARGUMENT', 'getStreamingResponse() must resolve to an async iterable of strings');
         }
@@ -386,7 +412,7 @@ export class ChatAgent {
       },
       emit: (json) => {
         try {
-          onUpdate?.(JSON.parse(json));
+          updates?.push(JSON.parse(json));
         } catch {
           // Queuing an update does not fail; should it, the run goes on and
           // its own result still reaches the caller.
@@ -509,6 +535,14 @@ function redacted(err, client) {
   return err;
 }
 
+// A run's `signal`: absent, or an AbortSignal (anything else is a mistake
+// that would otherwise surface as a TypeError mid-run).
+function checkSignal(signal) {
+  if (signal !== undefined && !(typeof signal?.aborted === 'boolean' && typeof signal.addEventListener === 'function')) {
+    throw new ThreadmemError('INVALID_ARGUMENT', 'signal must be an AbortSignal');
+  }
+}
+
 // `promise`, or ABORTED as soon as `signal` aborts: a chat client that
 // ignores the signal cannot keep an aborted run waiting.
 function untilAborted(promise, signal) {
@@ -527,7 +561,8 @@ function untilAborted(promise, signal) {
 class UpdateQueue {
   constructor() {
     this.items = [];
-    this.waiting = null;
+    this.waiting = null; // the reader's pending next()
+    this.onWaiting = null; // the run's pending wanted()
   }
 
   _put(item) {
@@ -556,7 +591,16 @@ class UpdateQueue {
   next() {
     const item = this.items.shift();
     if (item) return item.error ? Promise.reject(item.error) : Promise.resolve(item);
-    return new Promise((resolve, reject) => (this.waiting = { resolve, reject }));
+    const next = new Promise((resolve, reject) => (this.waiting = { resolve, reject }));
+    this.onWaiting?.();
+    this.onWaiting = null;
+    return next;
+  }
+
+  // Resolves once the reader waits for an update (it has taken all).
+  wanted() {
+    if (this.waiting) return Promise.resolve();
+    return new Promise((resolve) => (this.onWaiting = resolve));
   }
 }
 

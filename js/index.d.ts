@@ -31,7 +31,7 @@ export type MessageInput =
 
 export type ThreadmemErrorCode =
   | 'INVALID_ARGUMENT' | 'INVALID_JSON' | 'INVALID_FORMAT' | 'INVALID_STATE' | 'LIMIT_EXCEEDED'
-  | 'OUT_OF_MEMORY' | 'INVALID_RESPONSE' | 'MAX_TOOL_ROUNDS' | 'LLM_HTTP_ERROR'
+  | 'OUT_OF_MEMORY' | 'INVALID_RESPONSE' | 'MAX_TOOL_ROUNDS' | 'LLM_ERROR' | 'LLM_HTTP_ERROR'
   | 'LLM_NETWORK_ERROR' | 'LLM_TIMEOUT' | 'LLM_STREAM_ERROR' | 'ABORTED' | 'TOOL_ERROR' | 'STORE_ERROR'
   | 'PROVIDER_ERROR' | 'CLOSED' | 'NOT_FOUND' | 'NOT_INITIALIZED' | 'HOST_ERROR'
   | 'RUN_FAILED' | 'INTERNAL_ERROR' | 'UNKNOWN_ENCODING' | 'ENCODING_NOT_LOADED'
@@ -67,7 +67,8 @@ export class ChatMessage {
   /** The text contents joined. */
   readonly text: string;
   toJSON(): ChatMessageJSON;
-  static fromJSON(value: MessageInput): ChatMessage;
+  /** A message from its JSON (Agent Framework's, or { role, text|content }), not from a bare string. */
+  static fromJSON(value: Exclude<MessageInput, string>): ChatMessage;
 }
 
 export interface ChatMessageStoreState {
