@@ -29,12 +29,13 @@ export class ChatMessageStore {
     const messages = Array.isArray(messagesOrOptions) ? messagesOrOptions : undefined;
     const opts = optionsOf(messages || messagesOrOptions == null ? options : messagesOrOptions, 'ChatMessageStore');
     const maxMessages = opts.maxMessages ?? 0;
-    if (!Number.isSafeInteger(maxMessages) || maxMessages < 0) {
-      throw new ThreadmemError('INVALID_ARGUMENT', 'maxMessages must be a non-negative integer');
+    // Both limits are 32-bit in the core.
+    if (!Number.isSafeInteger(maxMessages) || maxMessages < 0 || maxMessages > 0xffffffff) {
+      throw new ThreadmemError('INVALID_ARGUMENT', 'maxMessages must be an integer from 0 to 4294967295');
     }
     const maxTokens = opts.maxTokens ?? 0;
     if (!Number.isSafeInteger(maxTokens) || maxTokens < 0 || maxTokens > 0xffffffff) {
-      throw new ThreadmemError('INVALID_ARGUMENT', 'maxTokens must be a non-negative integer');
+      throw new ThreadmemError('INVALID_ARGUMENT', 'maxTokens must be an integer from 0 to 4294967295');
     }
     // Counts are cached on the messages, so the limit needs a built-in
     // encoding, not a counter function.

@@ -207,6 +207,16 @@ function encodeRaw(id, text, special) {
   }
 }
 
+// Whether `s` is one of the encoding's special tokens: one id when they are
+// allowed, and not the same one id as plain text (an ordinary word).
+function isSpecial(id, s) {
+  if (typeof s !== 'string' || !s) return false;
+  const special = encodeRaw(id, s, 1);
+  if (special.length !== 1) return false;
+  const plain = encodeRaw(id, s, 0);
+  return plain.length !== 1 || plain[0] !== special[0];
+}
+
 function escapeRegExp(s) {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
@@ -238,10 +248,16 @@ export class Tokenizer {
    */
   encode(text, options) {
     const { allowedSpecial = [] } = optionsOf(options, 'Tokenizer.encode');
+    if (typeof text !== 'string') throw new ThreadmemError('INVALID_ARGUMENT', 'Tokenizer.encode needs a string');
     const id = encodingIdSync(this.name);
     if (allowedSpecial === 'all') return encodeRaw(id, text, 1);
     if (!Array.isArray(allowedSpecial)) {
       throw new ThreadmemError('INVALID_ARGUMENT', "allowedSpecial must be 'all' or an array");
+    }
+    for (const s of allowedSpecial) {
+      if (!isSpecial(id, s)) {
+        throw new ThreadmemError('INVALID_ARGUMENT', `${JSON.stringify(s)} is not a special token of ${this.name}`);
+      }
     }
     if (allowedSpecial.length === 0) return encodeRaw(id, text, 0);
     // Some special tokens: split the text at them, as tiktoken does.
@@ -250,11 +266,7 @@ export class Tokenizer {
     let start = 0;
     let total = 0;
     for (const match of text.matchAll(re)) {
-      const special = encodeRaw(id, match[0], 1);
-      if (special.length !== 1) {
-        throw new ThreadmemError('INVALID_ARGUMENT', `${match[0]} is not a special token of ${this.name}`);
-      }
-      parts.push(encodeRaw(id, text.slice(start, match.index), 0), special);
+      parts.push(encodeRaw(id, text.slice(start, match.index), 0), encodeRaw(id, match[0], 1));
       start = match.index + match[0].length;
     }
     parts.push(encodeRaw(id, text.slice(start), 0));

@@ -362,6 +362,9 @@ test('bad arguments to the JS API: INVALID_ARGUMENT', async () => {
   expectCode(await caught(agent.run(42, { thread })), 'INVALID_ARGUMENT');
   expectCode(await caught(agent.run('x', { thread: { id: 'fake' } })), 'INVALID_ARGUMENT');
   expectCode(await caught(() => new ChatMessageStore({ maxMessages: -1 })), 'INVALID_ARGUMENT');
+  // Beyond the core's 32 bits, a limit is refused rather than wrapped around.
+  expectCode(await caught(() => new ChatMessageStore({ maxMessages: 2 ** 32 + 1 })), 'INVALID_ARGUMENT');
+  expectCode(await caught(() => new ChatMessageStore({ maxTokens: 2 ** 32 })), 'INVALID_ARGUMENT');
   await expectThreadIntactAndUsable();
 });
 

@@ -82,7 +82,12 @@ test('special tokens only when allowed', () => {
   expect(tok.count(text)).toBe(plain.length);
   expect(tok.decode([199999])).toBe('<|endoftext|>');
   expect(codeOf(() => tok.encode(text, { allowedSpecial: 'some' }))).toBe('INVALID_ARGUMENT');
-  expect(codeOf(() => tok.encode('<|x|>', { allowedSpecial: ['<|x|>'] }))).toBe('INVALID_ARGUMENT');
+  // Only the encoding's special tokens: not an ordinary word, not a non-string.
+  for (const bad of ['<|x|>', 'hello', '', 1, null]) {
+    expect(codeOf(() => tok.encode('hello <|x|>', { allowedSpecial: [bad] }))).toBe('INVALID_ARGUMENT');
+  }
+  expect(codeOf(() => tok.encode(5, { allowedSpecial: ['<|endoftext|>'] }))).toBe('INVALID_ARGUMENT');
+  expect(codeOf(() => tok.encode(5))).toBe('INVALID_ARGUMENT');
 });
 
 test('the estimate counts without a vocabulary but has no ids', () => {
