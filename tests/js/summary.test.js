@@ -92,6 +92,23 @@ function scriptSummarizer() {
 
 const numbers = (text) => [...text.matchAll(/filler turn (\d+)/g)].map((m) => Number(m[1]));
 
+// Checks each chat request with a summary: the summary covers the turns
+// from the first on, and the history sent starts right after them (nothing
+// sent twice, nothing left out). Returns how many requests had one.
+function expectHistoryAfterSummary() {
+  let withSummary = 0;
+  for (const r of chatRequests()) {
+    const s = r.body.messages.find((m) => m.role === 'system' && textOf(m).startsWith('Summary of'));
+    if (!s) continue;
+    withSummary += 1;
+    const covered = textOf(s).match(/covered: ([\d,]+)/)[1].split(',').map(Number);
+    const history = r.body.messages.slice(0, -1).filter((m) => m.role === 'user').flatMap((m) => numbers(textOf(m)));
+    expect(covered).toEqual([...Array(covered.length).keys()]);
+    expect(history[0]).toBe(covered.length);
+  }
+  return withSummary;
+}
+
 test('summaries are incremental, and a summarized turn is never sent again nor skipped', async () => {
   scriptSummarizer();
   const summary = new SummaryProvider({ summaryMaxTokens: 150 });
@@ -113,19 +130,7 @@ test('summaries are incremental, and a summarized turn is never sent again nor s
     expect(lines[0]).toMatch(/^user: /);
     expect(lines.at(-1)).toMatch(/^assistant: /);
   });
-  // Each request with a summary: its history starts right after the turns
-  // the summary covers, with nothing sent twice and nothing left out.
-  let withSummary = 0;
-  for (const r of chatRequests()) {
-    const s = r.body.messages.find((m) => m.role === 'system' && textOf(m).startsWith('Summary of'));
-    if (!s) continue;
-    withSummary += 1;
-    const covered = textOf(s).match(/covered: ([\d,]+)/)[1].split(',').map(Number);
-    const history = r.body.messages.slice(0, -1).filter((m) => m.role === 'user').flatMap((m) => numbers(textOf(m)));
-    expect(covered).toEqual([...Array(covered.length).keys()]);
-    expect(history[0]).toBe(covered.length);
-  }
-  expect(withSummary).toBeGreaterThan(2);
+  expect(expectHistoryAfterSummary()).toBeGreaterThan(2);
   // The summary's reach, by message: every stored message up to the window.
   const stored = await thread.messageStore.listMessages();
   const state = await summary.getSummary(thread);
@@ -167,16 +172,7 @@ test("the summary's room counts what the providers before it add: no turn falls 
   const agent = new ChatAgent({ chatClient: client, contextWindow: { maxTokens: 320 }, contextProviders: [new Memories(), summary] });
   const thread = agent.getNewThread();
   await chat(agent, thread, 10);
-  let checked = 0;
-  for (const r of chatRequests()) {
-    const s = r.body.messages.find((m) => m.role === 'system' && textOf(m).startsWith('Summary of'));
-    if (!s) continue;
-    checked += 1;
-    const covered = textOf(s).match(/covered: ([\d,]+)/)[1].split(',').map(Number);
-    const history = r.body.messages.slice(0, -1).filter((m) => m.role === 'user').flatMap((m) => numbers(textOf(m)));
-    expect(history[0]).toBe(covered.length); // the history goes on right where the summary ends
-  }
-  expect(checked).toBeGreaterThan(2);
+  expect(expectHistoryAfterSummary()).toBeGreaterThan(2);
   agent.close();
 });
 
