@@ -51,6 +51,7 @@ class IndexedDBBackend {
     this._factory = factory; // globalThis.indexedDB when absent
     this._conn = null;
     this._opening = null;
+    this._closed = false; // close() was called: nothing opens the database again
   }
 
   where(threadId) {
@@ -63,12 +64,13 @@ class IndexedDBBackend {
 
   adopt(ref) {
     if (typeof ref.db_name === 'string' && ref.db_name && ref.db_name !== this.dbName) {
-      this.close();
+      this._disconnect();
       this.dbName = ref.db_name;
     }
   }
 
   async _db() {
+    if (this._closed) throw new ThreadmemError('CLOSED', 'the store is closed');
     if (this._conn) return this._conn;
     const factory = this._factory ?? globalThis.indexedDB;
     if (!factory) throw new ThreadmemError('STORAGE_ERROR', 'IndexedDB is not available here');
@@ -81,13 +83,17 @@ class IndexedDBBackend {
       req.onerror = () => reject(req.error);
     }).then(
       (db) => {
+        this._opening = null;
+        if (this._closed) {
+          db.close(); // opened for a call that close() overtook
+          throw new ThreadmemError('CLOSED', 'the store is closed');
+        }
         // Another page upgrading or deleting the database must not wait on us.
         db.onversionchange = () => {
           db.close();
           if (this._conn === db) this._conn = null;
         };
         this._conn = db;
-        this._opening = null;
         return db;
       },
       (err) => {
@@ -180,6 +186,11 @@ class IndexedDBBackend {
   }
 
   close() {
+    this._closed = true;
+    this._disconnect();
+  }
+
+  _disconnect() {
     this._conn?.close();
     this._conn = null;
   }

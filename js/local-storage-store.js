@@ -26,6 +26,9 @@ const KEY_PREFIX = /^[A-Za-z0-9._-]{1,64}$/;
 const SEQ = /^[1-9][0-9]{0,15}$/;
 const ANNOUNCE_MS = 5000; // how long a commit's lock stays held
 const CATCH_UP_MS = 5000; // how long a writer waits for another tab's commit to arrive
+// The newest commit count each thread's commit lock announced from this tab
+// (every store of the tab shares its copy of localStorage).
+const committedHere = new Map();
 
 export class LocalStorageChatMessageStore extends PersistentChatMessageStore {
   /**
@@ -56,7 +59,17 @@ class LocalStorageBackend {
     if (typeof keyPrefix !== 'string' || !KEY_PREFIX.test(keyPrefix)) {
       throw new ThreadmemError('INVALID_ARGUMENT', 'keyPrefix must be 1-64 characters of A-Z a-z 0-9 . _ -');
     }
-    const store = storage ?? globalThis.localStorage;
+    // Reading localStorage itself throws where the page may not use it (a
+    // sandboxed frame, site data blocked).
+    let origin = null;
+    try {
+      origin = globalThis.localStorage ?? null;
+    } catch (err) {
+      if (!storage) {
+        throw new ThreadmemError('STORAGE_ERROR', 'this page may not use localStorage: pass a storage object', { cause: err });
+      }
+    }
+    const store = storage ?? origin;
     if (!store || typeof store.getItem !== 'function' || typeof store.setItem !== 'function') {
       throw new ThreadmemError('INVALID_ARGUMENT', 'no localStorage here: pass a storage object');
     }
@@ -66,7 +79,7 @@ class LocalStorageBackend {
     this.storage = store;
     // Only the origin's localStorage is seen by other tabs, each through its
     // own copy that lags: commits are announced and awaited for it alone.
-    this._shared = store === globalThis.localStorage;
+    this._shared = store === origin;
     this._announced = new Map(); // threadId -> { release, timer } of its newest commit lock
   }
 
@@ -90,12 +103,20 @@ class LocalStorageBackend {
     if (typeof ref.key_prefix === 'string' && KEY_PREFIX.test(ref.key_prefix)) this.keyPrefix = ref.key_prefix;
   }
 
-  // Every operation on a thread takes its Web Lock where the API exists
-  // (localStorage has no transactions, so two tabs must not write one thread
-  // at once), reads too, so that they wait for a turn another tab has
-  // committed but whose items have not reached this tab yet.
-  lock(threadId, fn) {
+  // Every operation on a thread takes its Web Lock (localStorage has no
+  // transactions, so two tabs must not write one thread at once), reads too,
+  // so that they wait for a turn another tab has committed but whose items
+  // have not reached this tab yet. Without Web Locks (a page that is not a
+  // secure context) tabs could overwrite each other's turns: the origin's
+  // localStorage is then read, never written.
+  lock(threadId, fn, { write }) {
     const locks = globalThis.navigator?.locks;
+    if (!locks && this._shared && write) {
+      throw new ThreadmemError(
+        'STORAGE_ERROR',
+        `${this.where(threadId)}: writing needs Web Locks, which this page lacks (serve it over https or from localhost, or use IndexedDBChatMessageStore)`,
+      );
+    }
     if (!locks) return fn();
     return locks.request(`threadmem-ls:${this.keyPrefix}:${threadId}`, async () => {
       if (this._shared) await this._catchUp(locks, threadId);
@@ -114,6 +135,9 @@ class LocalStorageBackend {
     const { held = [] } = await locks.query();
     let want = 0;
     for (const l of held) if (l.name?.startsWith(name)) want = Math.max(want, Number(l.name.slice(name.length)) || 0);
+    // The newest commit is this tab's: its copy has it already (or lost it
+    // since to clear(), and waiting could not bring it back).
+    if (want === committedHere.get(name)) return;
     const start = Date.now();
     while (this._commitsOf(threadId) < want) {
       if (Date.now() - start > CATCH_UP_MS) {
@@ -139,6 +163,7 @@ class LocalStorageBackend {
   async _announce(threadId, n) {
     const locks = globalThis.navigator?.locks;
     if (!this._shared || !locks) return;
+    committedHere.set(this._commitLock(threadId), n);
     this._unannounce(threadId);
     let release;
     const held = new Promise((resolve) => {

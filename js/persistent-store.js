@@ -138,7 +138,20 @@ export class PersistentChatMessageStore {
   }
 
   _locked(what, write, fn) {
-    return this._queued(what, () => this._backend.lock(this.threadId, fn, { write }));
+    return this._queued(what, () => this._withLock(this.threadId, write, fn));
+  }
+
+  // fn() under the backend's lock on a thread. The store may have been
+  // closed while the lock was awaited: then storage is not touched.
+  _withLock(threadId, write, fn) {
+    return this._backend.lock(
+      threadId,
+      () => {
+        this._mirror._live();
+        return fn();
+      },
+      { write },
+    );
   }
 
   // ---- catching up with storage (another process or tab may have written) ----
@@ -196,7 +209,7 @@ export class PersistentChatMessageStore {
     // store never overtakes it.
     await this._queued('append', async () => {
       for (let attempt = 0; ; attempt++) {
-        if (await this._backend.lock(this.threadId, () => this._turn(list), { write: true })) return;
+        if (await this._withLock(this.threadId, true, () => this._turn(list))) return;
         if (attempt >= MAX_CONFLICT_RETRIES) {
           throw new ThreadmemError('STORAGE_ERROR', `${this._where()}: other writers kept appending first`);
         }
@@ -330,13 +343,13 @@ export class PersistentChatMessageStore {
   async deleteThread(threadId) {
     checkThreadId(threadId);
     await this._queued('delete', () =>
-      this._backend.lock(threadId, async () => {
+      this._withLock(threadId, true, async () => {
         await this._backend.remove(threadId);
         if (threadId === this.threadId) {
           await this._mirror.clear();
           this._reset();
         }
-      }, { write: true }),
+      }),
     );
   }
 

@@ -82,6 +82,31 @@ async function main() {
       assertEqual(await page.evaluate(() => window.storageSuite.announcedAfterClose()), true, 'announced');
     });
 
+    await check('localstorage: without Web Locks (not a secure context) it reads but refuses to write', async () => {
+      const r = await page.evaluate(() => window.storageSuite.withoutWebLocks());
+      assertEqual(r, {
+        read: ['written with locks'],
+        refused: 'STORAGE_ERROR',
+        after: ['written with locks'],
+        ownTexts: ['in my own storage'],
+      }, 'outcome');
+    });
+
+    await check('localstorage: a thread cleared by the app right after a turn reads empty at once', async () => {
+      const r = await page.evaluate(() => window.storageSuite.clearedAfterTurn());
+      assertEqual(r, { count: 0, fast: true, texts: ['again'] }, 'outcome');
+    });
+
+    await check('localstorage: a page that may not use it gets a ThreadmemError; its own storage still works', async () => {
+      const r = await page.evaluate(() => window.storageSuite.forbiddenLocalStorage());
+      assertEqual(r, { error: { name: 'ThreadmemError', code: 'STORAGE_ERROR', cause: 'SecurityError' }, own: true }, 'outcome');
+    });
+
+    await check('indexeddb: a call waiting on the lock when the store closes is CLOSED and opens nothing', async () => {
+      const r = await page.evaluate(() => window.storageSuite.closedWhileWaiting());
+      assertEqual(r, { outcome: 'CLOSED', texts: ['kept'], connection: null }, 'outcome');
+    });
+
     await check('localstorage: a full quota is QUOTA_EXCEEDED and nothing of the turn is kept', async () => {
       const r = await page.evaluate(() => window.storageSuite.quotaInLocalStorage());
       assertEqual(r.error, { name: 'ThreadmemError', code: 'QUOTA_EXCEEDED', cause: 'QuotaExceededError' }, 'error');

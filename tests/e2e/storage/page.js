@@ -208,6 +208,97 @@ window.storageSuite = {
    *  appends a turn whose second record cannot fit. */
   // The lock that tells other tabs to wait for a commit is still held once
   // the writing store is closed (another tab may not have the commit yet).
+  // A page without Web Locks (not a secure context): writing to the origin's
+  // localStorage is refused, reading still works; a storage object of one's
+  // own is written as before.
+  async withoutWebLocks() {
+    const keyPrefix = `nolocks-${unique()}`;
+    const before = new lib.LocalStorageChatMessageStore({ keyPrefix, threadId: 't' });
+    await before.addMessages([{ role: 'user', text: 'written with locks' }]);
+    before.close();
+    const locks = Object.getOwnPropertyDescriptor(Navigator.prototype, 'locks');
+    Object.defineProperty(Navigator.prototype, 'locks', { configurable: true, get: () => undefined });
+    try {
+      const s = new lib.LocalStorageChatMessageStore({ keyPrefix, threadId: 't' });
+      const read = (await s.listMessages()).map((m) => m.text);
+      let refused = null;
+      try {
+        await s.addMessages([{ role: 'user', text: 'unguarded' }]);
+      } catch (err) {
+        refused = err.code;
+      }
+      const after = (await s.listMessages()).map((m) => m.text);
+      s.close();
+      const items = new Map();
+      const own = { getItem: (k) => items.get(k) ?? null, setItem: (k, v) => items.set(k, String(v)), removeItem: (k) => items.delete(k),
+        key: (i) => [...items.keys()][i] ?? null, get length() { return items.size; } };
+      const mine = new lib.LocalStorageChatMessageStore({ keyPrefix, threadId: 't', storage: own });
+      await mine.addMessages([{ role: 'user', text: 'in my own storage' }]);
+      const ownTexts = (await mine.listMessages()).map((m) => m.text);
+      mine.close();
+      return { read, refused, after, ownTexts };
+    } finally {
+      Object.defineProperty(Navigator.prototype, 'locks', locks);
+    }
+  },
+
+  // The app clearing localStorage right after a turn: the next call sees an
+  // empty thread, at once.
+  async clearedAfterTurn() {
+    const s = new lib.LocalStorageChatMessageStore({ keyPrefix: `cleared-${unique()}`, threadId: 't' });
+    await s.addMessages([{ role: 'user', text: 'soon cleared' }]);
+    for (const k of Object.keys(localStorage)) if (k.startsWith(s.keyPrefix)) localStorage.removeItem(k);
+    const t0 = performance.now();
+    const count = await s.count();
+    const ms = performance.now() - t0;
+    await s.addMessages([{ role: 'user', text: 'again' }]);
+    const texts = (await s.listMessages()).map((m) => m.text);
+    s.close();
+    return { count, fast: ms < 1000, texts };
+  },
+
+  // A call waiting for the thread's lock when the store is closed: CLOSED,
+  // and the database is not opened again behind close().
+  async closedWhileWaiting() {
+    const dbName = `closing-${unique()}`;
+    const s = new lib.IndexedDBChatMessageStore({ dbName, threadId: 't' });
+    await s.addMessages([{ role: 'user', text: 'kept' }]);
+    let release;
+    const held = new Promise((resolve) => (release = resolve));
+    await new Promise((granted) => navigator.locks.request(`threadmem-idb:${dbName}:t`, () => (granted(), held)));
+    const pending = s.addMessages([{ role: 'user', text: 'never' }]).then(() => 'stored', (err) => err.code);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    s.close();
+    release();
+    const outcome = await pending;
+    const again = new lib.IndexedDBChatMessageStore({ dbName, threadId: 't' });
+    const texts = (await again.listMessages()).map((m) => m.text);
+    again.close();
+    // The backend's connection (internal): none was opened behind close().
+    return { outcome, texts, connection: s._backend._conn };
+  },
+
+  // A page that may not use localStorage (reading it throws, as in a
+  // sandboxed frame): a ThreadmemError, and a storage object of one's own
+  // still works.
+  async forbiddenLocalStorage() {
+    const descriptor = Object.getOwnPropertyDescriptor(window, 'localStorage');
+    Object.defineProperty(window, 'localStorage', { configurable: true, get() { throw new DOMException('denied', 'SecurityError'); } });
+    try {
+      let error = null;
+      try {
+        new lib.LocalStorageChatMessageStore({ threadId: 't' });
+      } catch (err) {
+        error = { name: err.name, code: err.code, cause: err.cause?.name };
+      }
+      const own = new lib.LocalStorageChatMessageStore({ threadId: 't', storage: sessionStorage });
+      own.close();
+      return { error, own: true };
+    } finally {
+      Object.defineProperty(window, 'localStorage', descriptor);
+    }
+  },
+
   async announcedAfterClose() {
     const s = new lib.LocalStorageChatMessageStore({ keyPrefix: `announce-${unique()}`, threadId: 'closing' });
     await s.addMessages([{ role: 'user', text: 'the last turn before closing' }]);
