@@ -8,8 +8,9 @@
 
 import createThreadmemCore from '../dist/threadmem-core.mjs';
 
-const WASM_FILE = 'threadmem-core.wasm';
-const DEFAULT_WASM_URL = new URL(`../dist/${WASM_FILE}`, import.meta.url);
+// A literal path, so that a bundler copies this one file (a template would
+// match all of dist/).
+const DEFAULT_WASM_URL = new URL('../dist/threadmem-core.wasm', import.meta.url);
 
 const isNode =
   typeof process === 'object' && process !== null && !!(process.versions && process.versions.node);

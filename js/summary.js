@@ -84,16 +84,25 @@ export class SummaryProvider extends ContextProvider {
     ];
     const fixed = (besides.length ? (await countTokens(besides, { encoding })) - 3 : 0) + this.summaryMaxTokens;
     const history = { maxTokens: window.maxTokens - fixed, reserveTokens: window.reserveTokens, encoding };
+    // No room for the newest turn beside the summary: the agent may still
+    // send that turn alone (or report the window too small), but what it
+    // drops goes unsummarized, which the caller should hear of.
+    const noRoom = () => {
+      this.onWarning(
+        `the context window has no room for a summary of ${this.summaryMaxTokens} tokens beside the newest turn; ` +
+          'older turns are dropped unsummarized (raise maxTokens or lower summaryMaxTokens)',
+      );
+      return undefined;
+    };
     let dropped;
     try {
-      if (history.maxTokens - (history.reserveTokens ?? 0) <= 0) return undefined;
+      if (history.maxTokens - (history.reserveTokens ?? 0) <= 0) return noRoom();
       const win = typeof store.getContextWindow === 'function'
         ? await store.getContextWindow(history)
         : await fitWindow(await store.listMessages(), history);
       dropped = win.dropped.slice(0, win.droppedBefore);
     } catch (err) {
-      // Too small a window is the agent's error to report, with its numbers.
-      if (err instanceof ThreadmemError && err.code === 'CONTEXT_WINDOW_EXCEEDED') return undefined;
+      if (err instanceof ThreadmemError && err.code === 'CONTEXT_WINDOW_EXCEEDED') return noRoom();
       throw err;
     }
     if (!dropped.length) return undefined;

@@ -214,6 +214,20 @@ test('an unusable summary response is a warning: the turn goes on and is stored'
   agent.close();
 });
 
+test('a window with no room for the summary beside the newest turn is a warning, not a silent loss', async () => {
+  scriptSummarizer();
+  const warnings = [];
+  const summary = new SummaryProvider({ summaryMaxTokens: 100, onWarning: (m) => warnings.push(m) });
+  const agent = new ChatAgent({ chatClient: client, contextWindow: { maxTokens: 160 }, contextProviders: summary });
+  const thread = agent.getNewThread();
+  const long = 'filler turn 0: the weather is mild and nothing else happens '.repeat(3);
+  for (let i = 0; i < 3; i++) await agent.run(long, { thread });
+  expect(summaryRequests()).toHaveLength(0);
+  expect(warnings.length).toBeGreaterThan(0);
+  expect(warnings[0]).toMatch(/no room for a summary of 100 tokens/);
+  agent.close();
+});
+
 test('a summary is kept per thread in the given storage and used after the thread is resumed', async () => {
   const storage = new Map();
   const agent = agentWith(new SummaryProvider({ summaryMaxTokens: 150, storage }));
