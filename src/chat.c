@@ -10,7 +10,12 @@
  *    general file part every compatible server accepts.
  *  - A function_result becomes its own "tool" message wherever it sits,
  *    after the message that carried it.
- *  - author_name is sent as "name" only when OpenAI would accept it.
+ *  - author_name is sent as "name" only on user messages (telling the
+ *    people of a conversation apart), and only when OpenAI would accept it.
+ *    An assistant's is the agent's own name, which Agent Framework never
+ *    sends either, and some compatible servers refuse "name" outright.
+ *  - A refusal ("refusal" instead of "content") is the reply's text, as
+ *    Agent Framework reads it.
  */
 #include "chat.h"
 
@@ -376,7 +381,7 @@ int tm_chat_map_message(tm_base *b, const tm_message *m, cJSON *out) {
       }
     }
     const char *author = str_of(m->json, "author_name");
-    if (m->role != TM_ROLE_TOOL && tm_chat_name_ok(author) &&
+    if (m->role == TM_ROLE_USER && tm_chat_name_ok(author) &&
         (rc = add_str(b, msg, "name", author)) != TM_OK)
       goto fail;
     if (!cJSON_AddItemToArray(out, msg)) goto nomem;
@@ -541,7 +546,7 @@ static int dup_member(tm_base *b, const cJSON *obj, const char *key, char **out)
   return *out ? TM_OK : oom(b);
 }
 
-static int parse_content(tm_base *b, const cJSON *content, char **out) {
+int tm_chat_content_text(tm_base *b, const cJSON *content, char **out) {
   if (cJSON_IsString(content)) {
     *out = tm_strdup(content->valuestring);
     return *out ? TM_OK : oom(b);
@@ -648,7 +653,12 @@ int tm_chat_read(tm_base *b, const cJSON *root, tm_chat_response *out) {
     goto fail;
   }
   const cJSON *content = cJSON_GetObjectItemCaseSensitive(message, "content");
-  if ((rc = parse_content(b, content, &r.content)) != TM_OK) goto fail;
+  if ((rc = tm_chat_content_text(b, content, &r.content)) != TM_OK) goto fail;
+  const cJSON *refusal = cJSON_GetObjectItemCaseSensitive(message, "refusal");
+  if (!r.content && cJSON_IsString(refusal) && !(r.content = tm_strdup(refusal->valuestring))) {
+    rc = oom(b);
+    goto fail;
+  }
 
   const cJSON *calls = cJSON_GetObjectItemCaseSensitive(message, "tool_calls");
   if (calls && !cJSON_IsNull(calls)) {

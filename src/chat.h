@@ -113,6 +113,11 @@ int tm_chat_parse(tm_base *b, const char *body, tm_chat_response *out);
 /* The same for a response already parsed (`root` is only read). */
 int tm_chat_read(tm_base *b, const cJSON *root, tm_chat_response *out);
 
+/* The text of a message's "content": a string, or the text of an array of
+ * parts (a string part, or a part's "text"; other parts, such as thinking,
+ * are skipped). *out stays NULL for anything else (null, absent). */
+int tm_chat_content_text(tm_base *b, const cJSON *content, char **out);
+
 /* Frees what tm_chat_parse filled in and zeroes it. */
 void tm_chat_response_free(tm_chat_response *r);
 

@@ -142,11 +142,18 @@ static int feed_choice(tm_base *b, tm_stream *s, const cJSON *choice) {
   const cJSON *delta = cJSON_GetObjectItemCaseSensitive(choice, "delta");
   if (delta && !cJSON_IsNull(delta)) {
     if (!cJSON_IsObject(delta)) return tm_fail(b, TM_ERESPONSE, "a streamed delta is not an object");
-    const cJSON *content = cJSON_GetObjectItemCaseSensitive(delta, "content");
-    if (content && !cJSON_IsNull(content)) {
-      if (!cJSON_IsString(content))
-        return tm_fail(b, TM_ERESPONSE, "a streamed delta.content is not a string");
-      if ((rc = append(b, &s->content, content->valuestring, "content")) != TM_OK) return rc;
+    /* Text comes as a string or an array of parts; a refusal is text too. */
+    static const char *const texts[] = {"content", "refusal"};
+    for (int k = 0; k < 2; k++) {
+      const cJSON *v = cJSON_GetObjectItemCaseSensitive(delta, texts[k]);
+      char *text = NULL;
+      if (!v || cJSON_IsNull(v)) continue;
+      if (!cJSON_IsString(v) && !cJSON_IsArray(v))
+        return tm_fail(b, TM_ERESPONSE, "a streamed delta.%s is not a string", texts[k]);
+      if ((rc = tm_chat_content_text(b, v, &text)) != TM_OK) return rc;
+      rc = append(b, &s->content, text, "content");
+      tm_free(text);
+      if (rc) return rc;
     }
     const cJSON *calls = cJSON_GetObjectItemCaseSensitive(delta, "tool_calls");
     if (calls && !cJSON_IsNull(calls)) {

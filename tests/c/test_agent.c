@@ -197,7 +197,7 @@ TEST(tool_rounds) {
   CHECK_STR(at_s(q, "messages/1/content"), "Hi");
   CHECK_STR(at_s(q, "messages/2/role"), "assistant");
   CHECK(cJSON_IsNull(at(q, "messages/2/content")));
-  CHECK_STR(at_s(q, "messages/2/name"), "Bot");
+  CHECK(at(q, "messages/2/name") == NULL); /* the agent's name is not sent */
   CHECK_STR(at_s(q, "messages/2/tool_calls/0/id"), "c1");
   CHECK_STR(at_s(q, "messages/2/tool_calls/0/function/arguments"), "{\"city\":\"Paris\"}");
   CHECK_STR(at_s(q, "messages/2/tool_calls/1/function/arguments"), "{}");

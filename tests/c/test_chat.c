@@ -50,10 +50,13 @@ TEST(map_text_messages) {
   CHECK_MAPPED("{\"role\":\"system\",\"contents\":[{\"type\":\"text\",\"text\":\"a\"},"
                "{\"type\":\"text\",\"text\":\"b\"}]}",
                "[{\"role\":\"system\",\"content\":\"ab\"}]");
-  /* Reasoning is the model's own and is never sent back. */
+  /* Reasoning is the model's own and is never sent back; nor is the
+   * agent's name, which some servers refuse as "name". */
   CHECK_MAPPED("{\"role\":\"assistant\",\"contents\":[{\"type\":\"text_reasoning\","
                "\"text\":\"hmm\"},{\"type\":\"text\",\"text\":\"ok\"}],\"author_name\":\"Bot\"}",
-               "[{\"role\":\"assistant\",\"content\":\"ok\",\"name\":\"Bot\"}]");
+               "[{\"role\":\"assistant\",\"content\":\"ok\"}]");
+  CHECK_MAPPED("{\"role\":\"system\",\"text\":\"s\",\"author_name\":\"Ops\"}",
+               "[{\"role\":\"system\",\"content\":\"s\"}]");
   CHECK_MAPPED("{\"role\":\"user\",\"contents\":[]}", "[{\"role\":\"user\",\"content\":\"\"}]");
 }
 
@@ -335,6 +338,22 @@ TEST(parse_answers) {
   CHECK_STR(r.content, "ab");
   CHECK_STR(r.conversation, "conv_2");
   CHECK_EQ_INT(r.prompt_tokens, 0);
+  tm_chat_response_free(&r);
+
+  /* A refusal is the reply's text when there is no content. */
+  CHECK_EQ_INT(tm_chat_parse(&b,
+                             "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":null,"
+                             "\"refusal\":\"I can't help with that.\"},\"finish_reason\":\"stop\"}]}",
+                             &r),
+               TM_OK);
+  CHECK_STR(r.content, "I can't help with that.");
+  tm_chat_response_free(&r);
+  CHECK_EQ_INT(tm_chat_parse(&b,
+                             "{\"choices\":[{\"message\":{\"content\":\"fine\",\"refusal\":null},"
+                             "\"finish_reason\":\"stop\"}]}",
+                             &r),
+               TM_OK);
+  CHECK_STR(r.content, "fine");
   tm_chat_response_free(&r);
   tm_base_free(&b);
 }

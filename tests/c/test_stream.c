@@ -117,6 +117,30 @@ TEST(tool_calls_by_index_equal_the_whole_body) {
   check_same_as_body(call_chunks, COUNT(call_chunks), call_body, NULL);
 }
 
+/* Text as arrays of parts (thinking parts skipped), and a streamed refusal,
+ * say what the same whole bodies say. */
+TEST(text_parts_and_refusals_equal_the_whole_body) {
+  static const char *parts[] = {
+      CHUNK(DELTA("{\"role\":\"assistant\",\"content\":[{\"type\":\"thinking\",\"thinking\":"
+                  "[{\"type\":\"text\",\"text\":\"hmm\"}]}]}",
+                  "null")),
+      CHUNK(DELTA("{\"content\":[{\"type\":\"text\",\"text\":\"Hel\"}]}", "null")),
+      CHUNK(DELTA("{\"content\":\"lo!\"}", "\"stop\"")),
+  };
+  check_same_as_body(parts, COUNT(parts),
+                     "{\"id\":\"chatcmpl-s1\",\"choices\":[{\"message\":{\"content\":[{\"type\":\"text\",\"text\":\"Hello!\"}]},"
+                     "\"finish_reason\":\"stop\"}]}",
+                     "Hello!");
+  static const char *refusal[] = {
+      CHUNK(DELTA("{\"role\":\"assistant\",\"content\":null,\"refusal\":\"I can't\"}", "null")),
+      CHUNK(DELTA("{\"refusal\":\" help.\"}", "\"stop\"")),
+  };
+  check_same_as_body(refusal, COUNT(refusal),
+                     "{\"id\":\"chatcmpl-s1\",\"choices\":[{\"message\":{\"content\":null,\"refusal\":\"I can't help.\"},"
+                     "\"finish_reason\":\"stop\"}]}",
+                     "I can't help.");
+}
+
 TEST(each_feed_returns_only_its_own_text) {
   tm_base b = {0};
   tm_stream s;
@@ -385,6 +409,7 @@ int main(void) {
   test_init();
   RUN(text_reply_equals_the_whole_body);
   RUN(tool_calls_by_index_equal_the_whole_body);
+  RUN(text_parts_and_refusals_equal_the_whole_body);
   RUN(each_feed_returns_only_its_own_text);
   RUN(calls_without_index_are_whole_calls);
   RUN(broken_streams_are_refused);

@@ -158,6 +158,22 @@ test('every 5xx is retried, as 408 and 429 are; other 4xx are not', async () => 
   agent.close();
 });
 
+test("a refusal is the reply's text, streamed or not", async () => {
+  const agent = agentWith();
+  const thread = agent.getNewThread();
+  llm.script({ json: { id: 'r', choices: [{ message: { role: 'assistant', content: null, refusal: "I can't help with that." }, finish_reason: 'stop' }] } });
+  expect((await agent.run('something forbidden', { thread })).text).toBe("I can't help with that.");
+  const chunk = (delta, finish = null) => JSON.stringify({ id: 's', choices: [{ index: 0, delta, finish_reason: finish }] });
+  llm.script({ events: [chunk({ role: 'assistant', content: null, refusal: 'No' }), chunk({ refusal: ', sorry.' }, 'stop')] });
+  const deltas = [];
+  for await (const u of agent.runStream('again', { thread })) if (u.type === 'text_delta') deltas.push(u.text);
+  expect(deltas.join('')).toBe('No, sorry.');
+  expect((await thread.messageStore.listMessages()).map((m) => m.text)).toEqual([
+    'something forbidden', "I can't help with that.", 'again', 'No, sorry.',
+  ]);
+  agent.close();
+});
+
 test('400 fails at once with the server message, no retry', async () => {
   const agent = agentWith({ maxRetries: 5 });
   llm.script({ status: 400, error: { message: "Invalid value for 'model'", type: 'invalid_request_error', param: 'model', code: 'model_not_found' } });
