@@ -16,6 +16,9 @@
  *    sends either, and some compatible servers refuse "name" outright.
  *  - A refusal ("refusal" instead of "content") is the reply's text, as
  *    Agent Framework reads it.
+ *  - A tool call's "extra_content" (Gemini keeps its thought signature
+ *    there, and refuses a next request without it) is kept in the
+ *    function_call content's additional_properties and sent back with it.
  */
 #include "chat.h"
 
@@ -372,6 +375,15 @@ int tm_chat_map_message(tm_base *b, const tm_message *m, cJSON *out) {
         }
         if ((rc = add_str(b, call, "id", id ? id : "")) != TM_OK) goto fail;
         if ((rc = add_str(b, call, "type", "function")) != TM_OK) goto fail;
+        const cJSON *props = cJSON_GetObjectItemCaseSensitive(c, "additional_properties");
+        const cJSON *extra = cJSON_GetObjectItemCaseSensitive(props, "extra_content");
+        if (cJSON_IsObject(extra)) {
+          cJSON *copy = cJSON_Duplicate(extra, true);
+          if (!copy || !cJSON_AddItemToObject(call, "extra_content", copy)) {
+            cJSON_Delete(copy);
+            goto nomem;
+          }
+        }
         if (!(fn = cJSON_AddObjectToObject(call, "function"))) goto nomem;
         if ((rc = add_str(b, fn, "name", name ? name : "")) != TM_OK) goto fail;
         if ((rc = arguments_text(b, c, &args)) != TM_OK) goto fail;
@@ -521,6 +533,7 @@ void tm_chat_response_free(tm_chat_response *r) {
     tm_free(r->calls[i].id);
     tm_free(r->calls[i].name);
     tm_free(r->calls[i].arguments);
+    cJSON_Delete(r->calls[i].extra);
   }
   tm_free(r->calls);
   tm_free(r->content);
@@ -584,6 +597,8 @@ static int parse_call(tm_base *b, const cJSON *call, size_t index, tm_chat_call 
     return tm_fail(b, TM_ERESPONSE, "response tool_calls[%zu] has an id or name longer than %d bytes",
                    index, TM_MAX_ID_BYTES);
   if (!(out->id = tm_strdup(id)) || !(out->name = tm_strdup(name))) return oom(b);
+  const cJSON *extra = cJSON_GetObjectItemCaseSensitive(call, "extra_content");
+  if (cJSON_IsObject(extra) && !(out->extra = cJSON_Duplicate(extra, true))) return oom(b);
   if (!args || cJSON_IsNull(args) || (cJSON_IsString(args) && args->valuestring[0] == '\0')) {
     out->arguments = tm_strdup("{}");
     return out->arguments ? TM_OK : oom(b);

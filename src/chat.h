@@ -91,6 +91,8 @@ typedef struct tm_chat_call {
   char *id;
   char *name;
   char *arguments; /* the JSON text as the model sent it; "" becomes "{}" */
+  cJSON *extra;    /* the call's "extra_content" object (Gemini's thought
+                      signature), which must go back with the call; or NULL */
 } tm_chat_call;
 
 /* What a response says. Owned strings; NULL when absent. */

@@ -471,11 +471,20 @@ static int push_text_message(run *r, const char *text, bool with_calls) {
   }
   for (size_t i = 0; with_calls && i < r->resp.n_calls; i++) {
     const tm_chat_call *call = &r->resp.calls[i];
-    cJSON *c = new_content(contents, "function_call");
+    cJSON *c = new_content(contents, "function_call"), *props, *extra;
     if (!c || !cJSON_AddStringToObject(c, "call_id", call->id) ||
         !cJSON_AddStringToObject(c, "name", call->name) ||
         !cJSON_AddStringToObject(c, "arguments", call->arguments))
       goto nomem;
+    /* What goes back to the model with the call (see chat.c). */
+    if (call->extra) {
+      if (!(props = cJSON_AddObjectToObject(c, "additional_properties"))) goto nomem;
+      extra = cJSON_Duplicate(call->extra, true);
+      if (!extra || !cJSON_AddItemToObject(props, "extra_content", extra)) {
+        cJSON_Delete(extra);
+        goto nomem;
+      }
+    }
   }
   return push_turn(r, m, "assistant message");
 nomem:

@@ -26,6 +26,7 @@ static void call_free(tm_stream_call *c) {
   tm_free(c->id.p);
   tm_free(c->name.p);
   tm_free(c->arguments.p);
+  cJSON_Delete(c->extra);
 }
 
 void tm_stream_free(tm_stream *s) {
@@ -121,6 +122,9 @@ static int feed_call(tm_base *b, tm_stream *s, const cJSON *frag) {
   if ((rc = reach_call(b, s, index)) != TM_OK) return rc;
   tm_stream_call *c = &s->calls[index];
   if ((rc = set_once(b, &c->id, id, index, "id")) != TM_OK) return rc;
+  const cJSON *extra = cJSON_GetObjectItemCaseSensitive(frag, "extra_content");
+  if (!c->extra && cJSON_IsObject(extra) && !(c->extra = cJSON_Duplicate(extra, true)))
+    return oom(b);
   if (fn == NULL || cJSON_IsNull(fn)) return TM_OK;
   if (!cJSON_IsObject(fn))
     return tm_fail(b, TM_ERESPONSE, "streamed tool_calls[%zu].function is not an object", index);
@@ -265,6 +269,13 @@ static cJSON *as_response(const tm_stream *s) {
       if (c->name.len && !cJSON_AddStringToObject(fn, "name", c->name.p)) goto nomem;
       if (!cJSON_AddStringToObject(fn, "arguments", c->arguments.p ? c->arguments.p : ""))
         goto nomem;
+      if (c->extra) {
+        cJSON *extra = cJSON_Duplicate(c->extra, true);
+        if (!extra || !cJSON_AddItemToObject(o, "extra_content", extra)) {
+          cJSON_Delete(extra);
+          goto nomem;
+        }
+      }
     }
   }
   if (s->has_usage) {

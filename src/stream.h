@@ -17,6 +17,7 @@
 /* One tool call being assembled from its fragments. */
 typedef struct tm_stream_call {
   tm_sbuf id, name, arguments;
+  cJSON *extra; /* the first "extra_content" object of its fragments, or NULL */
 } tm_stream_call;
 
 /* The state of one streamed reply. Zero it (or tm_stream_free it) before the

@@ -84,6 +84,14 @@ TEST(map_tool_calls_and_results) {
       "\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}},"
       "{\"id\":\"c2\",\"type\":\"function\",\"function\":{\"name\":\"time\","
       "\"arguments\":\"{\\\"tz\\\":\\\"UTC\\\"}\"}}]}]");
+  /* A call's extra_content (a thought signature) goes back with it. */
+  CHECK_MAPPED(
+      "{\"role\":\"assistant\",\"contents\":[{\"type\":\"function_call\",\"call_id\":\"c1\","
+      "\"name\":\"f\",\"arguments\":\"{}\",\"additional_properties\":{\"extra_content\":"
+      "{\"google\":{\"thought_signature\":\"sig==\"}}}}]}",
+      "[{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"type\":"
+      "\"function\",\"extra_content\":{\"google\":{\"thought_signature\":\"sig==\"}},"
+      "\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}]");
   /* Text alongside calls is kept as the content. */
   CHECK_MAPPED(
       "{\"role\":\"assistant\",\"contents\":[{\"type\":\"text\",\"text\":\"Checking\"},"
@@ -324,6 +332,7 @@ TEST(parse_answers) {
   CHECK_STR(r.calls[0].arguments, "{\"x\":1}");
   CHECK_STR(r.calls[1].arguments, "{}");
   CHECK_STR(r.calls[2].arguments, "{\"y\":2}");
+  CHECK(r.calls[0].extra == NULL);
   CHECK_STR(r.conversation, "conv_9");
   CHECK_EQ_INT(r.total_tokens, 0);
   tm_chat_response_free(&r);
@@ -338,6 +347,20 @@ TEST(parse_answers) {
   CHECK_STR(r.content, "ab");
   CHECK_STR(r.conversation, "conv_2");
   CHECK_EQ_INT(r.prompt_tokens, 0);
+  tm_chat_response_free(&r);
+
+  /* A call's extra_content is kept, to be sent back with it. */
+  CHECK_EQ_INT(tm_chat_parse(&b,
+                             "{\"choices\":[{\"message\":{\"content\":null,\"tool_calls\":[{\"id\":"
+                             "\"c1\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"},"
+                             "\"extra_content\":{\"google\":{\"thought_signature\":\"sig\"}}}]},"
+                             "\"finish_reason\":\"tool_calls\"}]}",
+                             &r),
+               TM_OK);
+  char *extra = NULL;
+  CHECK_EQ_INT(tm_json_print(&b, r.calls[0].extra, &extra), TM_OK);
+  CHECK_STR(extra, "{\"google\":{\"thought_signature\":\"sig\"}}");
+  tm_free(extra);
   tm_chat_response_free(&r);
 
   /* A refusal is the reply's text when there is no content. */

@@ -66,7 +66,9 @@ static bool same_response(const tm_chat_response *a, const tm_chat_response *b) 
     return false;
   for (size_t i = 0; i < a->n_calls; i++) {
     if (!same_str(a->calls[i].id, b->calls[i].id) || !same_str(a->calls[i].name, b->calls[i].name) ||
-        !same_str(a->calls[i].arguments, b->calls[i].arguments))
+        !same_str(a->calls[i].arguments, b->calls[i].arguments) ||
+        !a->calls[i].extra != !b->calls[i].extra ||
+        (a->calls[i].extra && !cJSON_Compare(a->calls[i].extra, b->calls[i].extra, true)))
       return false;
   }
   return true;
@@ -117,9 +119,9 @@ TEST(tool_calls_by_index_equal_the_whole_body) {
   check_same_as_body(call_chunks, COUNT(call_chunks), call_body, NULL);
 }
 
-/* Text as arrays of parts (thinking parts skipped), and a streamed refusal,
- * say what the same whole bodies say. */
-TEST(text_parts_and_refusals_equal_the_whole_body) {
+/* Text as arrays of parts (thinking parts skipped), a streamed refusal and a
+ * signed tool call say what the same whole bodies say. */
+TEST(text_parts_refusals_and_signed_calls_equal_the_whole_body) {
   static const char *parts[] = {
       CHUNK(DELTA("{\"role\":\"assistant\",\"content\":[{\"type\":\"thinking\",\"thinking\":"
                   "[{\"type\":\"text\",\"text\":\"hmm\"}]}]}",
@@ -131,6 +133,20 @@ TEST(text_parts_and_refusals_equal_the_whole_body) {
                      "{\"id\":\"chatcmpl-s1\",\"choices\":[{\"message\":{\"content\":[{\"type\":\"text\",\"text\":\"Hello!\"}]},"
                      "\"finish_reason\":\"stop\"}]}",
                      "Hello!");
+  /* A call's extra_content (Gemini's thought signature), in its first
+   * fragment, as in the whole body. */
+  static const char *signed_call[] = {
+      CHUNK(DELTA("{\"role\":\"assistant\",\"tool_calls\":[{\"index\":0,\"id\":\"c\",\"extra_content\":"
+                  "{\"google\":{\"thought_signature\":\"sig\"}},\"function\":{\"name\":\"f\","
+                  "\"arguments\":\"{}\"}}]}",
+                  "\"tool_calls\"")),
+  };
+  check_same_as_body(signed_call, COUNT(signed_call),
+                     "{\"id\":\"chatcmpl-s1\",\"choices\":[{\"message\":{\"content\":null,\"tool_calls\":"
+                     "[{\"id\":\"c\",\"extra_content\":{\"google\":{\"thought_signature\":\"sig\"}},"
+                     "\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},\"finish_reason\":"
+                     "\"tool_calls\"}]}",
+                     NULL);
   static const char *refusal[] = {
       CHUNK(DELTA("{\"role\":\"assistant\",\"content\":null,\"refusal\":\"I can't\"}", "null")),
       CHUNK(DELTA("{\"refusal\":\" help.\"}", "\"stop\"")),
@@ -409,7 +425,7 @@ int main(void) {
   test_init();
   RUN(text_reply_equals_the_whole_body);
   RUN(tool_calls_by_index_equal_the_whole_body);
-  RUN(text_parts_and_refusals_equal_the_whole_body);
+  RUN(text_parts_refusals_and_signed_calls_equal_the_whole_body);
   RUN(each_feed_returns_only_its_own_text);
   RUN(calls_without_index_are_whole_calls);
   RUN(broken_streams_are_refused);

@@ -254,3 +254,36 @@ test('regression: eviction that cuts a tool turn does not send an orphan tool re
   expect(r.text).toMatch(/^Echo: next question/);
   agent.close();
 });
+
+test("a call's extra_content (Gemini's thought signature) is stored with it and sent back, whole or streamed", async () => {
+  const signature = { google: { thought_signature: 'c2lnbmF0dXJl' } };
+  const call = { id: 'c1', type: 'function', extra_content: signature, function: { name: 'get_weather', arguments: '{"city":"Oslo"}' } };
+  const bodies = [];
+  const reply = (message, finish) => JSON.stringify({ id: 'r', choices: [{ index: 0, message, finish_reason: finish }] });
+  const chunk = (delta, finish = null) => JSON.stringify({ id: 's', choices: [{ index: 0, delta, finish_reason: finish }] });
+  const chatClient = {
+    async getResponse(body) {
+      bodies.push(JSON.parse(body));
+      return bodies.length % 2 ? reply({ role: 'assistant', content: null, tool_calls: [call] }, 'tool_calls') : reply({ role: 'assistant', content: 'Mild.' }, 'stop');
+    },
+    async getStreamingResponse(body) {
+      bodies.push(JSON.parse(body));
+      const first = bodies.length % 2;
+      return (async function* () {
+        if (first) yield chunk({ role: 'assistant', tool_calls: [{ index: 0, ...call }] }, 'tool_calls');
+        else yield chunk({ role: 'assistant', content: 'Mild.' }, 'stop');
+      })();
+    },
+  };
+  const agent = new ChatAgent({ chatClient, tools: [weatherTool()] });
+  const thread = agent.getNewThread();
+  await agent.run('Weather in Oslo?', { thread });
+  for await (const u of agent.runStream('And now?', { thread })) void u;
+  for (const sent of [bodies[1], bodies[3]]) {
+    const assistant = sent.messages.find((m) => m.role === 'assistant' && m.tool_calls);
+    expect(assistant.tool_calls[0].extra_content).toEqual(signature);
+  }
+  const stored = (await thread.messageStore.listMessages()).flatMap((m) => m.contents).filter((c) => c.type === 'function_call');
+  expect(stored.map((c) => c.additionalProperties?.extra_content ?? c.additional_properties?.extra_content)).toEqual([signature, signature]);
+  agent.close();
+});
