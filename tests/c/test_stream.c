@@ -119,8 +119,13 @@ TEST(tool_calls_by_index_equal_the_whole_body) {
   check_same_as_body(call_chunks, COUNT(call_chunks), call_body, NULL);
 }
 
+/* A whole (non-streamed) body with this message and finish reason. */
+#define WHOLE(message, finish) \
+  "{\"id\":\"chatcmpl-s1\",\"choices\":[{\"message\":" message ",\"finish_reason\":" finish "}]}"
+
 /* Text as arrays of parts (thinking parts skipped), a streamed refusal and a
- * signed tool call say what the same whole bodies say. */
+ * signed tool call (Gemini's thought signature in extra_content, in its first
+ * fragment) say what the same whole bodies say. */
 TEST(text_parts_refusals_and_signed_calls_equal_the_whole_body) {
   static const char *parts[] = {
       CHUNK(DELTA("{\"role\":\"assistant\",\"content\":[{\"type\":\"thinking\",\"thinking\":"
@@ -129,32 +134,34 @@ TEST(text_parts_refusals_and_signed_calls_equal_the_whole_body) {
       CHUNK(DELTA("{\"content\":[{\"type\":\"text\",\"text\":\"Hel\"}]}", "null")),
       CHUNK(DELTA("{\"content\":\"lo!\"}", "\"stop\"")),
   };
-  check_same_as_body(parts, COUNT(parts),
-                     "{\"id\":\"chatcmpl-s1\",\"choices\":[{\"message\":{\"content\":[{\"type\":\"text\",\"text\":\"Hello!\"}]},"
-                     "\"finish_reason\":\"stop\"}]}",
-                     "Hello!");
-  /* A call's extra_content (Gemini's thought signature), in its first
-   * fragment, as in the whole body. */
-  static const char *signed_call[] = {
-      CHUNK(DELTA("{\"role\":\"assistant\",\"tool_calls\":[{\"index\":0,\"id\":\"c\",\"extra_content\":"
-                  "{\"google\":{\"thought_signature\":\"sig\"}},\"function\":{\"name\":\"f\","
-                  "\"arguments\":\"{}\"}}]}",
-                  "\"tool_calls\"")),
-  };
-  check_same_as_body(signed_call, COUNT(signed_call),
-                     "{\"id\":\"chatcmpl-s1\",\"choices\":[{\"message\":{\"content\":null,\"tool_calls\":"
-                     "[{\"id\":\"c\",\"extra_content\":{\"google\":{\"thought_signature\":\"sig\"}},"
-                     "\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},\"finish_reason\":"
-                     "\"tool_calls\"}]}",
-                     NULL);
   static const char *refusal[] = {
       CHUNK(DELTA("{\"role\":\"assistant\",\"content\":null,\"refusal\":\"I can't\"}", "null")),
       CHUNK(DELTA("{\"refusal\":\" help.\"}", "\"stop\"")),
   };
-  check_same_as_body(refusal, COUNT(refusal),
-                     "{\"id\":\"chatcmpl-s1\",\"choices\":[{\"message\":{\"content\":null,\"refusal\":\"I can't help.\"},"
-                     "\"finish_reason\":\"stop\"}]}",
-                     "I can't help.");
+  static const char *signed_call[] = {
+      CHUNK(DELTA("{\"role\":\"assistant\",\"tool_calls\":[{\"index\":0,\"id\":\"c\","
+                  "\"extra_content\":{\"google\":{\"thought_signature\":\"sig\"}},"
+                  "\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}",
+                  "\"tool_calls\"")),
+  };
+  static const struct {
+    const char **chunks;
+    size_t n;
+    const char *body, *deltas;
+  } cases[] = {
+      {parts, COUNT(parts),
+       WHOLE("{\"content\":[{\"type\":\"text\",\"text\":\"Hello!\"}]}", "\"stop\""), "Hello!"},
+      {refusal, COUNT(refusal),
+       WHOLE("{\"content\":null,\"refusal\":\"I can't help.\"}", "\"stop\""), "I can't help."},
+      {signed_call, COUNT(signed_call),
+       WHOLE("{\"content\":null,\"tool_calls\":[{\"id\":\"c\",\"extra_content\":{\"google\":"
+             "{\"thought_signature\":\"sig\"}},\"function\":{\"name\":\"f\","
+             "\"arguments\":\"{}\"}}]}",
+             "\"tool_calls\""),
+       NULL},
+  };
+  for (size_t i = 0; i < COUNT(cases); i++)
+    check_same_as_body(cases[i].chunks, cases[i].n, cases[i].body, cases[i].deltas);
 }
 
 TEST(each_feed_returns_only_its_own_text) {
