@@ -383,10 +383,18 @@ export class ChatAgent {
       llmOpen: async (body) => {
         closeReply();
         if (signal?.aborted) throw new ThreadmemError('ABORTED', 'the run was aborted', { cause: signal.reason });
+        let opening;
         let chunks;
         try {
-          chunks = await untilAborted(client.getStreamingResponse(body, { signal }), signal);
+          opening = client.getStreamingResponse(body, { signal });
+          chunks = await untilAborted(opening, signal);
         } catch (err) {
+          // A reply that opens after the abort is closed unread.
+          if (signal?.aborted) {
+            Promise.resolve(opening)
+              .then((late) => late?.[Symbol.asyncIterator]?.().return?.())
+              .catch(() => {});
+          }
           throw wrapError('LLM_ERROR', 'the chat client failed', err);
         }
         if (!chunks || typeof chunks[Symbol.asyncIterator] !== 'function') {

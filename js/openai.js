@@ -89,7 +89,10 @@ export class OpenAIChatClient {
       res.body?.cancel().catch(() => {});
       throw new ThreadmemError('INVALID_RESPONSE', `the model endpoint answered ${type || 'without a content type'} instead of an event stream`);
     }
-    return sseData(res.body, deadline, (err) => this._failure(err, deadline, signal, true));
+    return closable(sseData(res.body, deadline, (err) => this._failure(err, deadline, signal, true)), () => {
+      deadline.stop();
+      res.body.cancel().catch(() => {});
+    });
   }
 
   // Sends the request, with retries, until the endpoint answers 2xx. With
@@ -275,6 +278,26 @@ async function* sseData(body, deadline, failure) {
     deadline.stop();
     if (!finished) reader.cancel().catch(() => {});
   }
+}
+
+// The events, with a `return()` that also works before the first `next()`:
+// a generator closed before it starts never runs its `finally`, which would
+// leave the connection open, and the model writing, until the timeout.
+function closable(events, closeUnread) {
+  let started = false;
+  return {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    next() {
+      started = true;
+      return events.next();
+    },
+    return(value) {
+      if (!started) closeUnread();
+      return events.return(value);
+    },
+  };
 }
 
 function aborted(signal) {

@@ -1,6 +1,7 @@
 // A run from the call to its end: close() lets the runs already called
 // finish, whatever they are waiting on; a chat client of one's own fails
-// with ThreadmemErrors; an abort wins over a client that ignores the signal;
+// with ThreadmemErrors; an abort wins over a client that ignores the signal
+// (and a reply it opens late is closed);
 // a streamed run goes on only while its reader asks, so a reader that leaves
 // early stores nothing; a run without a thread frees the store it made.
 
@@ -80,6 +81,40 @@ test('an abort wins over a chat client that ignores the signal: ABORTED, nothing
   const err = await caught(agent.run('hi', { thread, signal: controller.signal }));
   expect(err.code).toBe('ABORTED');
   await sleep(250); // the client's late answer changes nothing
+  expect(await texts(thread)).toEqual([]);
+  agent.close();
+});
+
+test('a streamed reply that a client opens after the abort is closed unread', async () => {
+  let closed;
+  const gone = new Promise((resolve) => (closed = resolve));
+  const chatClient = {
+    getResponse: async () => reply('unused'),
+    async getStreamingResponse() {
+      await sleep(100); // whatever the signal says
+      // An iterator that has not been read yet: a generator would not run
+      // its finally here, so the reply is closed through return() itself.
+      return {
+        [Symbol.asyncIterator]() {
+          return this;
+        },
+        next: async () => ({ done: true }),
+        return: async () => {
+          closed();
+          return { done: true };
+        },
+      };
+    },
+  };
+  const agent = new ChatAgent({ chatClient });
+  const thread = agent.getNewThread();
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(), 20);
+  const err = await caught(async () => {
+    for await (const u of agent.runStream('hi', { thread, signal: controller.signal })) void u;
+  });
+  expect(err.code).toBe('ABORTED');
+  await gone;
   expect(await texts(thread)).toEqual([]);
   agent.close();
 });

@@ -4,6 +4,7 @@
 // streams, and every way a stream can end early leaving the thread as it was.
 
 import { afterAll, beforeAll, beforeEach, expect, test } from '@jest/globals';
+import http from 'node:http';
 import { ChatAgent, OpenAIChatClient, ThreadmemError } from '../../js/index.js';
 import { caught, startLLMServer } from './helpers/llm-server.js';
 
@@ -227,6 +228,27 @@ test('a stream that stalls longer than timeoutMs: LLM_TIMEOUT', async () => {
   const updates = await collect(agent.runStream('slow but steady stream of words', { thread }));
   expect(updates[updates.length - 1].response.text).toMatch(/^Echo: slow but steady/);
   agent.close();
+});
+
+test('a streamed reply closed before its first read closes its connection at once', async () => {
+  let closed;
+  const gone = new Promise((resolve) => (closed = resolve));
+  const server = http.createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write(': the model is thinking\n\n'); // and says nothing more
+    res.on('close', closed);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const client = new OpenAIChatClient({
+    baseURL: `http://127.0.0.1:${server.address().port}/v1`,
+    apiKey: 'k',
+    model: 'm',
+    timeoutMs: 3_600_000, // the connection must not wait for this
+  });
+  const replyChunks = await client.getStreamingResponse('{"stream":true,"messages":[]}');
+  await replyChunks[Symbol.asyncIterator]().return();
+  await gone;
+  await new Promise((resolve) => server.close(resolve));
 });
 
 test('429 and 503 before the stream starts are retried; a body without [DONE] still ends', async () => {

@@ -508,9 +508,15 @@ export function barrier(count, timeoutMs = 2000) {
   let arrived = 0;
   let release;
   const all = new Promise((r) => (release = r));
-  return () => {
+  return async () => {
     arrived += 1;
     if (arrived >= count) release(true);
-    return Promise.race([all, new Promise((r) => setTimeout(() => r(false), timeoutMs))]);
+    let timer;
+    const late = new Promise((r) => (timer = setTimeout(() => r(false), timeoutMs)));
+    try {
+      return await Promise.race([all, late]);
+    } finally {
+      clearTimeout(timer); // a pending timer would keep the test process alive
+    }
   };
 }
