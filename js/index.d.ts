@@ -500,7 +500,8 @@ export interface ChatClient {
   getResponse(body: string, options?: { signal?: AbortSignal }): Promise<string>;
   /** For agent.runStream: posts a request body that asks for a streamed reply and resolves,
    *  once the reply has begun, with the JSON text of each server-sent "data:" event (without
-   *  "[DONE]"). */
+   *  "[DONE]"). A run that stops early calls the iterator's `return()`, even before the first
+   *  read: that is where the reply's connection should close. */
   getStreamingResponse?(body: string, options?: { signal?: AbortSignal }): Promise<AsyncIterable<string>> | AsyncIterable<string>;
   /** Takes secrets out of the text of an error before it is thrown. */
   redact?(text: string): string;
