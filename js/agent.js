@@ -95,8 +95,8 @@ export class ChatAgent {
     this.chatMessageStoreFactory = chatMessageStoreFactory;
     this.tools = toolMap(tools);
     this.contextProvider = aggregate(contextProviders);
-    this.options = options;
-    const config = { tools: [...this.tools.values()].map(toolDefinition), options };
+    this.options = optionsOf(options, 'ChatAgent: options.options');
+    const config = { tools: [...this.tools.values()].map(toolDefinition), options: this.options };
     if (instructions != null) config.instructions = instructions;
     if (name != null) config.name = name;
     if (maxToolRounds != null) config.max_tool_rounds = maxToolRounds;
@@ -160,7 +160,7 @@ export class ChatAgent {
    * thread the turn happens on a temporary one. Rejects with a ThreadmemError
    * and leaves the thread unchanged on any failure.
    */
-  run(input, options) {
+  async run(input, options) {
     return this._run(input, optionsOf(options, 'ChatAgent.run'), null);
   }
 
@@ -224,6 +224,7 @@ export class ChatAgent {
   async _run(input, options = {}, updates) {
     this._live();
     checkSignal(options.signal);
+    optionsOf(options.options, 'ChatAgent.run: options.options');
     const temporary = !options.thread;
     const t = options.thread ?? this.getNewThread();
     if (!(t instanceof AgentThread)) throw new ThreadmemError('INVALID_ARGUMENT', 'thread must be an AgentThread');
@@ -408,6 +409,9 @@ export class ChatAgent {
           next = await untilAborted(reply.next(), signal);
         } catch (err) {
           throw wrapError('LLM_STREAM_ERROR', "the model's streamed reply failed", err);
+        }
+        if (next === null || typeof next !== 'object') {
+          throw new ThreadmemError('INVALID_ARGUMENT', "the streamed reply's iterator must give { value, done } results");
         }
         if (next.done) {
           reply = null;

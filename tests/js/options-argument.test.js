@@ -117,3 +117,21 @@ test('init with options that are not an object is INVALID_ARGUMENT, and the modu
   expect(await countTokens('hello there', { encoding: 'cl100k_base' })).toBeGreaterThan(0);
   expect((await agent.run("what's my name", { thread })).text).toBe('Your name is Kim.');
 });
+
+test('the request options inside run and agent options (options.options) must be objects too', async () => {
+  for (const bad of ['xy', 5, true, ['x']]) {
+    for (const call of [() => agent.run('hi', { thread, options: bad }), () => new ChatAgent({ chatClient: client, options: bad })]) {
+      const err = await caught(call);
+      expect(err).toBeInstanceOf(ThreadmemError);
+      expect(err.code).toBe('INVALID_ARGUMENT');
+    }
+  }
+  expect(llm.requests.filter((r) => r.body?.['0'] !== undefined)).toEqual([]);
+  expect((await agent.run("what's my name", { thread, options: null })).text).toBe('Your name is Kim.');
+});
+
+test('run() fails through its promise, never by throwing at the call', async () => {
+  let promise;
+  expect(() => (promise = agent.run('hi', 'x'))).not.toThrow();
+  expect((await caught(promise)).code).toBe('INVALID_ARGUMENT');
+});

@@ -276,6 +276,24 @@ test('a model that keeps calling tools stops at maxToolRounds with nothing store
   agent.close();
 });
 
+test("a chat client's stream iterator that breaks the protocol is INVALID_ARGUMENT", async () => {
+  const chatClient = {
+    getResponse: async () => '{}',
+    getStreamingResponse: async () => ({
+      [Symbol.asyncIterator]() {
+        return { next: async () => undefined };
+      },
+    }),
+  };
+  const agent = new ChatAgent({ chatClient });
+  const thread = agent.getNewThread();
+  const err = await caught(collect(agent.runStream('hi', { thread })));
+  expect(err).toBeInstanceOf(ThreadmemError);
+  expect(err.code).toBe('INVALID_ARGUMENT');
+  expect(await thread.messageStore.count()).toBe(0);
+  agent.close();
+});
+
 test('any chat client with getStreamingResponse can stream; one without cannot', async () => {
   const chunk = (delta, finish = null) => JSON.stringify({ choices: [{ index: 0, delta, finish_reason: finish }] });
   const client = {
