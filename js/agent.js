@@ -229,9 +229,11 @@ export class ChatAgent {
     const t = options.thread ?? this.getNewThread();
     if (!(t instanceof AgentThread)) throw new ThreadmemError('INVALID_ARGUMENT', 'thread must be an AgentThread');
     this._running++;
-    const before = threadTails.get(t);
-    const mine = (before ?? Promise.resolve()).then(() => this._runNow(input, t, options, updates));
-    const tail = mine.catch(() => {});
+    // An abort while the run waits its turn ends it at once; the runs after
+    // it still wait for the ones before it.
+    const before = threadTails.get(t) ?? Promise.resolve();
+    const mine = untilAborted(before, options.signal).then(() => this._runNow(input, t, options, updates));
+    const tail = Promise.all([before, mine.catch(() => {})]);
     threadTails.set(t, tail);
     try {
       return await mine;
@@ -470,6 +472,8 @@ export class ChatAgent {
         }
       },
       storeAdd: async (json) => {
+        // The last moment an abort can take back the turn.
+        if (signal?.aborted) throw new ThreadmemError('ABORTED', 'the run was aborted', { cause: signal.reason });
         try {
           await store.addMessages(JSON.parse(json).map(fromCanonical));
         } catch (err) {
@@ -480,7 +484,8 @@ export class ChatAgent {
         const { messages } = JSON.parse(json);
         let context;
         try {
-          context = (await provider.invoking(messages.map(fromCanonical), { thread, agent: this, chatClient: client, signal })) ?? new Context();
+          const options = { thread, agent: this, chatClient: client, signal };
+          context = (await untilAborted(provider.invoking(messages.map(fromCanonical), options), signal)) ?? new Context();
         } catch (err) {
           throw wrapError('PROVIDER_ERROR', 'a context provider failed in invoking', err);
         }
@@ -493,13 +498,8 @@ export class ChatAgent {
         const { request_messages: req, response_messages: res, failed } = JSON.parse(json);
         const error = failed ? run.error() : undefined;
         try {
-          await provider.invoked((req ?? []).map(fromCanonical), (res ?? []).map(fromCanonical), {
-            thread,
-            error,
-            agent: this,
-            chatClient: client,
-            signal,
-          });
+          const options = { thread, error, agent: this, chatClient: client, signal };
+          await untilAborted(provider.invoked((req ?? []).map(fromCanonical), (res ?? []).map(fromCanonical), options), signal);
         } catch (err) {
           throw wrapError('PROVIDER_ERROR', 'a context provider failed in invoked', err);
         }

@@ -203,7 +203,7 @@ export class MemoryProvider extends ContextProvider {
   }
 
   async invoked(requestMessages, responseMessages, options) {
-    const { error, chatClient, thread } = optionsOf(options, 'MemoryProvider.invoked');
+    const { error, chatClient, thread, signal } = optionsOf(options, 'MemoryProvider.invoked');
     const conversation = turnConversation(requestMessages, responseMessages);
     if (this.extract !== 'llm' || error) return;
     const client = this.chatClient ?? chatClient;
@@ -214,8 +214,9 @@ export class MemoryProvider extends ContextProvider {
     // Extraction never fails the run: the turn is the user's, the memory a
     // bonus. Whatever goes wrong is reported and skipped.
     try {
-      await this._run(() => this._extract(client, conversation, queryText(requestMessages), thread), { steps: true });
+      await this._run(() => this._extract(client, conversation, queryText(requestMessages), thread, signal), { steps: true });
     } catch (err) {
+      if (signal?.aborted) return; // the run was taken back, and so is what it taught
       this._warn(`MemoryProvider: memory extraction failed: ${err?.message ?? err}`, err);
     }
   }
@@ -352,7 +353,7 @@ export class MemoryProvider extends ContextProvider {
     }
   }
 
-  async _extract(client, conversation, query, thread) {
+  async _extract(client, conversation, query, thread, signal) {
     if (!conversation.some((m) => m.role === 'user')) return;
 
     // The similar facts, under short ids so that the model can neither
@@ -379,7 +380,9 @@ export class MemoryProvider extends ContextProvider {
       temperature: 0,
     };
     if (client.model) body.model = client.model;
-    const decisions = parseDecisions(await client.getResponse(JSON.stringify(body)));
+    const answer = await client.getResponse(JSON.stringify(body), { signal });
+    if (signal?.aborted) throw new ThreadmemError('ABORTED', 'the run was aborted', { cause: signal.reason });
+    const decisions = parseDecisions(answer);
     if (typeof decisions === 'string') {
       this._warn(`MemoryProvider: the extraction response was ignored: ${decisions}`);
       return;

@@ -1,12 +1,13 @@
 // A run from the call to its end: close() lets the runs already called
 // finish, whatever they are waiting on; a chat client of one's own fails
 // with ThreadmemErrors; an abort wins over a client that ignores the signal
-// (and a reply it opens late is closed);
+// (and a reply it opens late is closed), wherever the run is: waiting its
+// turn, or with the providers;
 // a streamed run goes on only while its reader asks, so a reader that leaves
 // early stores nothing; a run without a thread frees the store it made.
 
 import { afterAll, beforeAll, beforeEach, expect, test } from '@jest/globals';
-import { ChatAgent, ChatMessageStore, OpenAIChatClient, ThreadmemError } from '../../js/index.js';
+import { ChatAgent, ChatMessageStore, ContextProvider, MemoryProvider, OpenAIChatClient, ThreadmemError } from '../../js/index.js';
 import { caught, startLLMServer } from './helpers/llm-server.js';
 
 let llm;
@@ -116,6 +117,110 @@ test('a streamed reply that a client opens after the abort is closed unread', as
   expect(err.code).toBe('ABORTED');
   await gone;
   expect(await texts(thread)).toEqual([]);
+  agent.close();
+});
+
+// A promise and the function that resolves it.
+function gate() {
+  let open;
+  const opened = new Promise((resolve) => (open = resolve));
+  return { opened, open };
+}
+
+test('an abort ends a run waiting its turn on the thread at once; the runs after it still wait', async () => {
+  const first = gate();
+  const asked = [];
+  const chatClient = {
+    async getResponse(body) {
+      const text = JSON.parse(body).messages.at(-1).content;
+      asked.push(text);
+      if (text === 'A') await first.opened;
+      return reply(`re ${text}`);
+    },
+  };
+  const agent = new ChatAgent({ chatClient });
+  const thread = agent.getNewThread();
+  const a = agent.run('A', { thread });
+  const controller = new AbortController();
+  const b = agent.run('B', { thread, signal: controller.signal });
+  const c = agent.run('C', { thread });
+  controller.abort();
+  expect((await caught(b)).code).toBe('ABORTED'); // while A still waits for its model
+  expect(asked).toEqual(['A']);
+  first.open();
+  await Promise.all([a, c]);
+  expect(asked).toEqual(['A', 'C']);
+  expect(await texts(thread)).toEqual(['user:A', 'assistant:re A', 'user:C', 'assistant:re C']);
+  // A stream left while it waits its turn lets go at once too.
+  const second = gate();
+  asked.length = 0;
+  chatClient.getResponse = async () => {
+    await second.opened;
+    return reply('late');
+  };
+  chatClient.getStreamingResponse = async () => {
+    throw new Error('a run that is never started never asks');
+  };
+  const d = agent.run('D', { thread });
+  const stop = new AbortController();
+  const streamed = caught(async () => {
+    for await (const u of agent.runStream('E', { thread, signal: stop.signal })) void u;
+  });
+  stop.abort();
+  expect((await streamed).code).toBe('ABORTED');
+  second.open();
+  await d;
+  agent.close();
+});
+
+test("an abort while the providers hear of the turn takes the turn back: ABORTED, nothing stored", async () => {
+  const heard = gate();
+  const held = gate();
+  class Slow extends ContextProvider {
+    async invoked() {
+      heard.open();
+      await held.opened; // a provider that ignores the signal
+    }
+  }
+  const agent = new ChatAgent({ chatClient: slowClient(0), contextProviders: new Slow() });
+  const thread = agent.getNewThread();
+  const controller = new AbortController();
+  const run = agent.run('hi', { thread, signal: controller.signal });
+  await heard.opened;
+  controller.abort();
+  expect((await caught(run)).code).toBe('ABORTED');
+  held.open();
+  await sleep(10);
+  expect(await texts(thread)).toEqual([]);
+  agent.close();
+});
+
+test('an aborted run teaches MemoryProvider nothing, even from an extraction that answers late', async () => {
+  const extracting = gate();
+  const answer = gate();
+  const chatClient = {
+    async getResponse(body) {
+      if (!JSON.parse(body).response_format) return reply('Nice to meet you, Alice.');
+      extracting.open();
+      await answer.opened; // whatever the signal says
+      return reply(JSON.stringify({ memories: [{ event: 'ADD', text: 'The user is called Alice' }] }));
+    },
+  };
+  const warnings = [];
+  const memory = new MemoryProvider({ userId: 'alice', onWarning: (m) => warnings.push(m) });
+  const agent = new ChatAgent({ chatClient, contextProviders: memory });
+  const thread = agent.getNewThread();
+  const controller = new AbortController();
+  const run = agent.run('My name is Alice.', { thread, signal: controller.signal });
+  await extracting.opened;
+  controller.abort();
+  expect((await caught(run)).code).toBe('ABORTED');
+  answer.open();
+  await memory.list(); // after the extraction, in the provider's order
+  expect(await memory.list()).toEqual([]);
+  expect(warnings).toEqual([]);
+  expect(await texts(thread)).toEqual([]);
+  memory.close();
   agent.close();
 });
 
