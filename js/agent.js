@@ -435,14 +435,22 @@ export class ChatAgent {
       close: closeReply,
       tools: async (callsJson) => {
         const calls = JSON.parse(callsJson);
-        const results = await Promise.all(
+        // The calls of a round share a signal that aborts with the run or
+        // when one of them fails, and the round waits for every call: no
+        // tool is still at work once the run has failed.
+        const round = new AbortController();
+        const onAbort = () => round.abort(signal.reason);
+        if (signal?.aborted) onAbort();
+        else signal?.addEventListener('abort', onAbort, { once: true });
+        let failure;
+        const results = await Promise.allSettled(
           calls.map(async (c) => {
             const tool =
               runTools.agent.get(c.name) ?? runTools.provider.get(c.name) ?? runTools.run.get(c.name);
             try {
               if (signal?.aborted) throw new ThreadmemError('ABORTED', 'the run was aborted');
               const args = typeof c.arguments === 'string' ? JSON.parse(c.arguments || '{}') : (c.arguments ?? {});
-              const result = await tool.execute(args, { thread, signal });
+              const result = await tool.execute(args, { thread, signal: round.signal });
               // Serialized here, once per call, so a result JSON cannot hold
               // (a BigInt, a cycle) fails as this tool's error.
               let resultText;
@@ -453,12 +461,17 @@ export class ChatAgent {
               }
               return `{"call_id":${JSON.stringify(c.call_id)},"result":${resultText}}`;
             } catch (err) {
-              if (err instanceof ThreadmemError && err.code === 'ABORTED') throw err;
-              throw wrapError('TOOL_ERROR', `tool "${c.name}" failed`, err);
+              const error =
+                err instanceof ThreadmemError && err.code === 'ABORTED' ? err : wrapError('TOOL_ERROR', `tool "${c.name}" failed`, err);
+              failure ??= error;
+              round.abort(error);
+              throw error;
             }
           }),
         );
-        return `[${results.join(',')}]`;
+        signal?.removeEventListener('abort', onAbort);
+        if (failure) throw failure;
+        return `[${results.map((r) => r.value).join(',')}]`;
       },
       storeList: async () => {
         try {

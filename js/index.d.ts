@@ -324,7 +324,8 @@ export interface Tool {
   description?: string;
   /** JSON schema of the arguments. */
   parameters?: Record<string, unknown>;
-  execute(args: any, options: { thread: AgentThread; signal?: AbortSignal }): unknown | Promise<unknown>;
+  /** `signal` aborts with the run, or when another call of the same round fails. */
+  execute(args: any, options: { thread: AgentThread; signal: AbortSignal }): unknown | Promise<unknown>;
 }
 
 export class Context {

@@ -287,3 +287,39 @@ test("a call's extra_content (Gemini's thought signature) is stored with it and 
   expect(stored.map((c) => c.additionalProperties?.extra_content ?? c.additional_properties?.extra_content)).toEqual([signature, signature]);
   agent.close();
 });
+
+test('a failed call aborts the other calls of its round, and the run fails only once they have all stopped', async () => {
+  const events = [];
+  const slow = {
+    name: 'slow_task',
+    parameters: { type: 'object', properties: {} },
+    execute: (args, { signal }) =>
+      new Promise((resolve) => {
+        const done = () => {
+          events.push(`slow stopped (aborted: ${signal.aborted})`);
+          resolve('done');
+        };
+        const timer = setTimeout(done, 5000);
+        signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          done();
+        });
+      }),
+  };
+  const failing = {
+    name: 'failing_task',
+    parameters: { type: 'object', properties: {} },
+    execute: async () => {
+      events.push('failing throws');
+      throw new Error('boom');
+    },
+  };
+  const agent = new ChatAgent({ chatClient: client, tools: [slow, failing] });
+  const thread = agent.getNewThread();
+  const err = await caught(agent.run('call slow_task {} call failing_task {}', { thread }));
+  events.push(`run rejected ${err.code}`);
+  expect(events).toEqual(['failing throws', 'slow stopped (aborted: true)', 'run rejected TOOL_ERROR']);
+  expect(err.cause.message).toBe('boom');
+  expect(await thread.messageStore.count()).toBe(0);
+  agent.close();
+});
