@@ -422,6 +422,8 @@ export interface Mem0ProviderOptions extends MemoryScope {
   topK?: number;
   contextPrompt?: string;
   fetch?: typeof fetch;
+  /** The limit of each request, answer included (default 30000): then MEM0_NETWORK_ERROR. */
+  timeoutMs?: number;
   onWarning?: (message: string, cause?: unknown) => void;
 }
 

@@ -6,6 +6,7 @@
 // scope (the failure of Agent Framework's issue #6237, where a search
 // scoped by user and agent found nothing).
 
+import { Deadline } from './deadline.js';
 import { ThreadmemError } from './errors.js';
 import { Context, ContextProvider, hookMessages, turnConversation } from './providers.js';
 import { DEFAULT_CONTEXT_PROMPT } from './memory.js';
@@ -15,7 +16,7 @@ export class Mem0Provider extends ContextProvider {
   /**
    * @param {{apiKey: string, userId?: string, agentId?: string, applicationId?: string,
    *          threadId?: string, scopeToPerOperationThreadId?: boolean, host?: string,
-   *          topK?: number, contextPrompt?: string, fetch?: typeof fetch,
+   *          topK?: number, contextPrompt?: string, fetch?: typeof fetch, timeoutMs?: number,
    *          onWarning?: (message: string, cause?: unknown) => void}} options
    */
   constructor(options) {
@@ -30,6 +31,7 @@ export class Mem0Provider extends ContextProvider {
       topK = 5,
       contextPrompt = DEFAULT_CONTEXT_PROMPT,
       fetch: fetchFn,
+      timeoutMs = 30000,
       onWarning,
     } = optionsOf(options, 'Mem0Provider');
     super();
@@ -42,6 +44,10 @@ export class Mem0Provider extends ContextProvider {
         'Mem0Provider needs a scope: userId, agentId, applicationId, threadId or scopeToPerOperationThreadId',
       );
     }
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+      throw new ThreadmemError('INVALID_ARGUMENT', 'Mem0Provider: timeoutMs must be a positive number');
+    }
+    this.timeoutMs = timeoutMs;
     this.host = String(host).replace(/\/+$/, '');
     this.scope = Object.fromEntries(
       Object.entries({ userId, agentId, applicationId, threadId }).filter(([, v]) => v !== undefined),
@@ -61,7 +67,7 @@ export class Mem0Provider extends ContextProvider {
   }
 
   async invoking(messages, options) {
-    const { thread } = optionsOf(options, 'Mem0Provider.invoking');
+    const { thread, signal } = optionsOf(options, 'Mem0Provider.invoking');
     const query = hookMessages(messages, 'invoking')
       .filter((m) => m?.role === 'user' && m.text)
       .map((m) => m.text)
@@ -69,7 +75,7 @@ export class Mem0Provider extends ContextProvider {
     if (!query.trim()) return undefined;
     const ids = this._ids(thread);
     const filters = { AND: Object.entries(ids).map(([k, v]) => ({ [k]: v })) };
-    const body = await this._post('/v2/memories/search/', { query, filters, top_k: this.topK });
+    const body = await this._post('/v2/memories/search/', { query, filters, top_k: this.topK }, signal);
     const list = Array.isArray(body) ? body : body?.results;
     if (!Array.isArray(list)) throw new ThreadmemError('INVALID_RESPONSE', 'Mem0 search answered without a list of memories');
     const texts = list.map((m) => m?.memory).filter((t) => typeof t === 'string' && t);
@@ -78,14 +84,15 @@ export class Mem0Provider extends ContextProvider {
   }
 
   async invoked(requestMessages, responseMessages, options) {
-    const { thread, error } = optionsOf(options, 'Mem0Provider.invoked');
+    const { thread, error, signal } = optionsOf(options, 'Mem0Provider.invoked');
     const messages = turnConversation(requestMessages, responseMessages);
     if (error) return;
     if (!messages.some((m) => m.role === 'user')) return;
     // Remembering is a bonus: a failure is reported, never the run's end.
     try {
-      await this._post('/v1/memories/', { messages, ...this._ids(thread) });
+      await this._post('/v1/memories/', { messages, ...this._ids(thread) }, signal);
     } catch (err) {
+      if (signal?.aborted) return; // the run was taken back
       this._warn(`Mem0Provider: the turn was not remembered: ${err.message}`, err);
     }
   }
@@ -105,7 +112,11 @@ export class Mem0Provider extends ContextProvider {
     return ids;
   }
 
-  async _post(path, payload) {
+  // One request, its answer read whole within `timeoutMs`, or stopped by
+  // the run's `signal`.
+  async _post(path, payload, signal) {
+    if (signal?.aborted) throw new ThreadmemError('ABORTED', 'the run was aborted', { cause: signal.reason });
+    const deadline = new Deadline(this.timeoutMs, signal);
     let res;
     let text;
     try {
@@ -113,10 +124,15 @@ export class Mem0Provider extends ContextProvider {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Token ${this._apiKey}` },
         body: JSON.stringify(payload),
+        signal: deadline.controller.signal,
       });
       text = await res.text();
     } catch (err) {
+      if (signal?.aborted) throw new ThreadmemError('ABORTED', 'the run was aborted', { cause: signal.reason });
+      if (deadline.expired) throw new ThreadmemError('MEM0_NETWORK_ERROR', `Mem0 did not answer within ${this.timeoutMs} ms`);
       throw new ThreadmemError('MEM0_NETWORK_ERROR', `cannot reach Mem0: ${this._redact(String(err?.message ?? err))}`);
+    } finally {
+      deadline.stop();
     }
     if (!res.ok) {
       throw new ThreadmemError('MEM0_HTTP_ERROR', `Mem0 answered HTTP ${res.status}: ${this._redact(text.slice(0, 300))}`, {

@@ -2,6 +2,7 @@
 // OpenAI-compatible chat-completions endpoint, with retries. It is the only
 // place that does HTTP for the model.
 
+import { Deadline } from './deadline.js';
 import { ThreadmemError } from './errors.js';
 import { optionsOf } from './options.js';
 
@@ -191,40 +192,6 @@ function serverMessage(text) {
     return typeof msg === 'string' ? `: ${msg.slice(0, 500)}` : '';
   } catch {
     return '';
-  }
-}
-
-// The time limit of one attempt, and the abort that stops its request:
-// fired by the timer or by the caller's signal.
-class Deadline {
-  constructor(ms, signal) {
-    this.ms = ms;
-    this.signal = signal;
-    this.controller = new AbortController();
-    this.expired = false;
-    this._timer = null;
-    this._onAbort = () => this.controller.abort();
-    signal?.addEventListener('abort', this._onAbort, { once: true });
-    this.arm();
-  }
-
-  /** Starts (again) the wait that must not exceed `ms`. */
-  arm() {
-    clearTimeout(this._timer);
-    this._timer = setTimeout(() => {
-      this.expired = true;
-      this.controller.abort();
-    }, this.ms);
-  }
-
-  /** Stops the clock between waits (while the reader is busy elsewhere). */
-  pause() {
-    clearTimeout(this._timer);
-  }
-
-  stop() {
-    clearTimeout(this._timer);
-    this.signal?.removeEventListener('abort', this._onAbort);
   }
 }
 

@@ -3,6 +3,7 @@
 // kept out of errors and serialized state.
 
 import { afterAll, beforeAll, beforeEach, expect, jest, test } from '@jest/globals';
+import http from 'node:http';
 import { ChatAgent, Mem0Provider, OpenAIChatClient, ThreadmemError } from '../../js/index.js';
 import { caught, startLLMServer } from './helpers/llm-server.js';
 import { startMem0Server } from './helpers/mem0-server.js';
@@ -111,4 +112,41 @@ test('the API key never appears in errors, warnings or serialized state', async 
 test('bad options', () => {
   expect(() => new Mem0Provider({ userId: 'u' })).toThrow(/apiKey/);
   expect(() => new Mem0Provider({ apiKey: KEY })).toThrow(/scope/);
+  for (const timeoutMs of [0, -1, NaN, '5']) {
+    expect(() => new Mem0Provider({ apiKey: KEY, userId: 'u', timeoutMs })).toThrow(ThreadmemError);
+  }
+});
+
+test('a Mem0 that never answers: MEM0_NETWORK_ERROR after timeoutMs, or ABORTED with the run, the request closed', async () => {
+  const arrived = [];
+  const closed = [];
+  let onRequest = () => {};
+  const silent = http.createServer((req, res) => {
+    arrived.push(req.url);
+    res.on('close', () => closed.push(req.url));
+    onRequest();
+  });
+  await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const host = `http://127.0.0.1:${silent.address().port}`;
+  const next = () => new Promise((resolve) => (onRequest = resolve));
+
+  const timed = new Mem0Provider({ apiKey: KEY, userId: 'u-silent', host, timeoutMs: 100 });
+  expect((await caught(timed.invoking([{ role: 'user', text: 'hello' }], {}))).code).toBe('MEM0_NETWORK_ERROR');
+
+  const patient = new Mem0Provider({ apiKey: KEY, userId: 'u-silent', host, timeoutMs: 3_600_000 });
+  const agent = new ChatAgent({ chatClient: client, contextProviders: patient });
+  const thread = agent.getNewThread();
+  const controller = new AbortController();
+  const searching = next();
+  const run = agent.run('hello', { thread, signal: controller.signal });
+  await searching;
+  controller.abort();
+  expect((await caught(run)).code).toBe('ABORTED');
+  while (closed.length < arrived.length) await new Promise((resolve) => setTimeout(resolve, 5));
+  expect(arrived).toHaveLength(2);
+  expect(llm.requests).toEqual([]);
+  expect(await thread.messageStore.count()).toBe(0);
+  agent.close();
+  silent.closeAllConnections();
+  await new Promise((resolve) => silent.close(resolve));
 });
