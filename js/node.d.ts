@@ -47,6 +47,8 @@ export interface RedisChatMessageStoreOptions extends StoreLimits {
   keyPrefix?: string;
   /** Expire the thread this long after its last append (EXPIRE in the same atomic script). */
   ttlSeconds?: number;
+  /** How long each command's answer is awaited, in ms (default 10000); then STORAGE_ERROR. */
+  timeoutMs?: number;
   /** Encrypt every record at rest (AES-GCM); the key is never serialized. */
   encryption?: EncryptionOptions;
 }

@@ -18,8 +18,10 @@ import { optionsOf } from './options.js';
 
 // How long a call waits for Redis: for a reconnecting client to be ready
 // again, or for the first connection, which then gives up (a wrong URL or
-// password, a server that is down) instead of keeping the call waiting.
+// password, a server that is down or silent) instead of keeping the call
+// waiting.
 const READY_WAIT_MS = 3000;
+const COMMAND_TIMEOUT_MS = 10000; // the default limit of one command's answer
 const PUSH_CHUNK = 1000; // records per RPUSH inside the script (Lua's unpack has a limit)
 
 // KEYS[1] the list; ARGV: the entry the writer last saw at its end ('' for
@@ -44,7 +46,7 @@ export class RedisChatMessageStore extends PersistentChatMessageStore {
   /**
    * @param {{redisUrl?: string, client?: object, threadId?: string, keyPrefix?: string,
    *          maxMessages?: number, maxTokens?: number, encoding?: string, ttlSeconds?: number,
-   *          encryption?: {key: CryptoKey|string}}} options
+   *          timeoutMs?: number, encryption?: {key: CryptoKey|string}}} options
    * `client` is a connected node-redis client shared by stores (closed by its
    * owner); else `redisUrl` opens one that close() ends.
    */
@@ -58,9 +60,10 @@ export class RedisChatMessageStore extends PersistentChatMessageStore {
       maxTokens,
       encoding,
       ttlSeconds,
+      timeoutMs = COMMAND_TIMEOUT_MS,
       encryption,
     } = optionsOf(options, 'RedisChatMessageStore');
-    super(new RedisBackend({ redisUrl, client, keyPrefix }), {
+    super(new RedisBackend({ redisUrl, client, keyPrefix, timeoutMs }), {
       threadId: threadId ?? randomUUID(),
       maxMessages,
       maxTokens,
@@ -82,11 +85,16 @@ class RedisBackend {
   // error about the URL, never shows it.
   #url;
 
-  constructor({ redisUrl, client, keyPrefix }) {
+  constructor({ redisUrl, client, keyPrefix, timeoutMs }) {
     if (!client) checkRedisUrl(redisUrl);
     if (typeof keyPrefix !== 'string' || !KEY_PREFIX.test(keyPrefix)) {
       throw new ThreadmemError('INVALID_ARGUMENT', 'keyPrefix must be 1-64 characters of A-Z a-z 0-9 . _ : -');
     }
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+      throw new ThreadmemError('INVALID_ARGUMENT', 'RedisChatMessageStore: timeoutMs must be a positive number');
+    }
+    this.timeoutMs = timeoutMs;
+    this._closed = new AbortController(); // ends the waits of calls under way
     this.kind = 'redis';
     this.inPlace = true;
     this.keyPrefix = keyPrefix;
@@ -116,24 +124,35 @@ class RedisBackend {
     if (typeof ref.key_prefix === 'string' && KEY_PREFIX.test(ref.key_prefix)) this.keyPrefix = ref.key_prefix;
   }
 
+  // The answer to a command, within timeoutMs (the client's own command
+  // timeout ends once the command is sent, so a hung server would keep the
+  // call waiting). A command that times out may still be applied by a
+  // server that was only slow; the store then finds it on its next read, as
+  // after a connection lost mid-write.
+  _answer(command) {
+    return this._within(command, this.timeoutMs, `Redis did not answer in ${this.timeoutMs} ms`);
+  }
+
+  // The client, connected.
   async _redis() {
-    if (this._client?.isReady) return this._client;
+    if (this._closed.signal.aborted) throw closedError();
+    await this._ready();
+    return this._client;
+  }
+
+  async _ready() {
+    if (this._client?.isReady) return;
     if (this._client?.isOpen && !this._connecting) {
       // Reconnecting (the server restarted): wait a little, then fail.
       const client = this._client;
-      const ready = await new Promise((resolve) => {
-        const onReady = () => {
-          clearTimeout(timer);
-          resolve(true);
-        };
-        const timer = setTimeout(() => {
-          client.off('ready', onReady);
-          resolve(false);
-        }, READY_WAIT_MS);
-        client.once('ready', onReady);
-      });
-      if (!ready) throw new ThreadmemError('STORAGE_ERROR', 'Redis is not reachable');
-      return client;
+      let onReady;
+      const ready = new Promise((resolve) => client.once('ready', (onReady = resolve)));
+      try {
+        await this._within(ready, READY_WAIT_MS, 'Redis is not reachable');
+      } finally {
+        client.off('ready', onReady);
+      }
+      return;
     }
     if (!this._client) {
       // Commands fail at once while disconnected (never queue a turn that
@@ -159,16 +178,41 @@ class RedisBackend {
     }
     if (!this._connecting) {
       this._connectStart = Date.now();
-      this._connecting = this._client.connect().finally(() => {
-        this._connecting = null;
+      const connecting = this._client.connect().finally(() => {
+        if (this._connecting === connecting) this._connecting = null;
       });
+      this._connecting = connecting;
     }
     try {
-      await this._connecting;
+      // The client gives up on its own after READY_WAIT_MS, with the
+      // reason (refused, a wrong password); this bound is for a server
+      // that accepts the connection and then says nothing.
+      await this._within(this._connecting, READY_WAIT_MS + 1000, `Redis did not answer in ${READY_WAIT_MS} ms`);
     } catch (err) {
-      throw wrapError('STORAGE_ERROR', 'cannot connect to Redis', err);
+      if (!this._client?.isReady && !this._everReady) {
+        // A server that accepts but never answers: start afresh next time.
+        if (this._client?.isOpen) this._client.destroy();
+        this._client = null;
+        this._connecting = null;
+      }
+      throw err.code === 'CLOSED' ? err : wrapError('STORAGE_ERROR', 'cannot connect to Redis', err);
     }
-    return this._client;
+  }
+
+  // `promise`, or STORAGE_ERROR (`late`) after `ms`, or CLOSED as soon as
+  // the store is closed.
+  _within(promise, ms, late) {
+    const closed = this._closed.signal;
+    let timer;
+    let onClose;
+    const limit = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new ThreadmemError('STORAGE_ERROR', late)), ms);
+      closed.addEventListener('abort', (onClose = () => reject(closedError())), { once: true });
+    });
+    return Promise.race([promise, limit]).finally(() => {
+      clearTimeout(timer);
+      closed.removeEventListener('abort', onClose);
+    });
   }
 
   // The append script detects another writer's turn: no lock needed.
@@ -179,9 +223,9 @@ class RedisBackend {
   async read(threadId, since) {
     const redis = await this._redis();
     const key = this.key(threadId);
-    const last = await redis.lIndex(key, -1);
+    const last = await this._answer(redis.lIndex(key, -1));
     if (since && last === since.mark) return { unchanged: true };
-    const entries = last === null ? [] : await redis.lRange(key, 0, -1);
+    const entries = last === null ? [] : await this._answer(redis.lRange(key, 0, -1));
     const records = entries.map((e) => new Uint8Array(Buffer.from(e, 'base64')));
     return { records, firstSeq: 0, full: true, mark: entries.length ? entries[entries.length - 1] : null };
   }
@@ -190,37 +234,47 @@ class RedisBackend {
     const redis = await this._redis();
     const texts = records.map((r) => Buffer.from(r).toString('base64'));
     const keep = dropBefore ? firstSeq + records.length - dropBefore : 0;
-    const written = await redis.eval(APPEND_SCRIPT, {
-      keys: [this.key(threadId)],
-      arguments: [since?.mark ?? '', String(keep), String(ttlSeconds ?? 0), ...texts],
-    });
+    const written = await this._answer(
+      redis.eval(APPEND_SCRIPT, {
+        keys: [this.key(threadId)],
+        arguments: [since?.mark ?? '', String(keep), String(ttlSeconds ?? 0), ...texts],
+      }),
+    );
     return written === 1 ? texts[texts.length - 1] : false; // false: another writer was first
   }
 
   async remove(threadId) {
-    await (await this._redis()).del(this.key(threadId));
+    const redis = await this._redis();
+    await this._answer(redis.del(this.key(threadId)));
   }
 
   /** Thread ids with a list under this key prefix. */
   async list() {
     const redis = await this._redis();
     const ids = new Set();
-    for await (const keys of redis.scanIterator({ MATCH: `${this.keyPrefix}:{*}`, COUNT: 500 })) {
-      for (const k of Array.isArray(keys) ? keys : [keys]) {
+    let cursor = '0';
+    do {
+      const reply = await this._answer(redis.scan(cursor, { MATCH: `${this.keyPrefix}:{*}`, COUNT: 500 }));
+      cursor = String(reply.cursor);
+      for (const k of reply.keys) {
         const m = /^.*:\{(.+)\}$/.exec(k);
         if (m && k === this.key(m[1])) ids.add(m[1]);
       }
-    }
+    } while (cursor !== '0');
     return [...ids];
   }
 
-  /** Ends the connection this store opened (a shared client stays open). */
+  /** Ends the connection this store opened (a shared client stays open);
+   *  calls still waiting for Redis end with CLOSED. The connection is
+   *  dropped, not ended with QUIT, which a hung server would never answer. */
   async close() {
-    if (this._ownsClient && this._client?.isOpen) {
-      if (this._client.isReady) await this._client.quit().catch(() => {});
-      else this._client.destroy();
-    }
+    this._closed.abort();
+    if (this._ownsClient && this._client?.isOpen) this._client.destroy();
   }
+}
+
+function closedError() {
+  return new ThreadmemError('CLOSED', 'the store is closed');
 }
 
 // A redis:// or rediss:// URL, or INVALID_ARGUMENT saying so without quoting

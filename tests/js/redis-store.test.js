@@ -84,6 +84,7 @@ test('listThreads, deleteThread, and bad options', async () => {
   expect((await caught(() => open({ threadId: 'a}b' }))).code).toBe('INVALID_ARGUMENT');
   expect((await caught(() => new RedisChatMessageStore({}))).code).toBe('INVALID_ARGUMENT');
   expect((await caught(() => open({ ttlSeconds: 0 }))).code).toBe('INVALID_ARGUMENT');
+  for (const timeoutMs of [0, -5, NaN, '100']) expect((await caught(() => open({ timeoutMs }))).code).toBe('INVALID_ARGUMENT');
   await a.close();
   await b.close();
 });
@@ -200,6 +201,47 @@ test('no server, or a wrong password: the call fails with STORAGE_ERROR, and a l
     await wrong.close();
     await server?.stop();
   }
+}, 30_000);
+
+test('a server that hangs: each call fails with STORAGE_ERROR after timeoutMs, and close() does not wait for it', async () => {
+  const server = await startRedis();
+  const store = new RedisChatMessageStore({ redisUrl: server.url, threadId: 'hung', timeoutMs: 300 });
+  try {
+    await store.addMessages([user('before')]);
+    server.pause();
+    const err = await caught(store.addMessages([user('while hung')]));
+    expect([err.constructor, err.code]).toEqual([ThreadmemError, 'STORAGE_ERROR']);
+    expect((await caught(store.count())).code).toBe('STORAGE_ERROR');
+    await store.close(); // QUIT is never answered
+    expect(store._backend._client.isOpen).toBe(false);
+  } finally {
+    await server.stop();
+  }
+}, 30_000);
+
+test('a server that accepts the connection and says nothing: STORAGE_ERROR, not a call that never ends', async () => {
+  const net = await import('node:net');
+  const sockets = new Set();
+  const silent = net.createServer((s) => sockets.add(s));
+  await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const store = new RedisChatMessageStore({ redisUrl: `redis://127.0.0.1:${silent.address().port}`, threadId: 'silent' });
+  const err = await caught(store.count());
+  expect([err.constructor, err.code]).toEqual([ThreadmemError, 'STORAGE_ERROR']);
+  await store.close();
+  for (const s of sockets) s.destroy();
+  await new Promise((resolve) => silent.close(resolve));
+}, 30_000);
+
+test('close() ends a call that waits for Redis to come back with CLOSED', async () => {
+  const server = await startRedis();
+  const store = new RedisChatMessageStore({ redisUrl: server.url, threadId: 'closing' });
+  await store.addMessages([user('before')]);
+  await server.stop();
+  const waiting = caught(store.count());
+  await new Promise((resolve) => setTimeout(resolve, 50)); // the call is waiting for the reconnect
+  await store.close();
+  const err = await waiting;
+  expect([err.constructor, err.code]).toEqual([ThreadmemError, 'CLOSED']);
 }, 30_000);
 
 test("the URL's password is never shown: not by printing the store, nor by an error about the URL", async () => {

@@ -16,7 +16,7 @@ export function freePort() {
 
 // With `dir`, the server keeps an append-only file there (fsync always), so
 // that a restart on the same port and dir finds the data again; with
-// `password`, clients must give it.
+// `password`, clients must give it; pause() freezes it, as a hung server.
 export async function startRedis({ port, dir, password } = {}) {
   port ??= await freePort();
   const durable = dir ? ['--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
@@ -45,7 +45,15 @@ export async function startRedis({ port, dir, password } = {}) {
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
+    /** Freezes the server (SIGSTOP): connections stay open, nothing is answered. */
+    pause() {
+      child.kill('SIGSTOP');
+    },
+    resume() {
+      child.kill('SIGCONT');
+    },
     async stop() {
+      this.resume();
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;
     },
