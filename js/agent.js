@@ -148,7 +148,7 @@ export class ChatAgent {
       try {
         await store.updateFromState(canonical.chat_message_store_state);
       } catch (err) {
-        if (store instanceof ChatMessageStore) store.close();
+        await Promise.resolve(store.close?.()).catch(() => {});
         throw wrapError('STORE_ERROR', 'the message store cannot load the state', err);
       }
     }

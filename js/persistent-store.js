@@ -102,7 +102,12 @@ export class PersistentChatMessageStore {
     this._mirror = new ChatMessageStore({ maxMessages, maxTokens, encoding });
     this.maxMessages = this._mirror.maxMessages;
     this.maxTokens = this._mirror.maxTokens;
-    this._codec = new RecordCodec(encryption);
+    try {
+      this._codec = new RecordCodec(encryption);
+    } catch (err) {
+      this._mirror.close();
+      throw err;
+    }
     this._queue = Promise.resolve();
     this._reset();
     /** What the last load of the whole thread repaired: { tail: 'torn', bytes } or null. */

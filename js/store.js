@@ -60,7 +60,14 @@ export class ChatMessageStore {
     this._pins = 0;
     this._closing = false;
     finalizer.register(this, { module: this.#module, ptr: this._ptr }, this);
-    if (messages) this._add(messages);
+    if (messages) {
+      try {
+        this._add(messages);
+      } catch (err) {
+        this.close(); // no one will hold a store that failed to be made
+        throw err;
+      }
+    }
   }
 
   /** Appends messages, all or nothing; missing ids and times are filled in. */

@@ -2,12 +2,24 @@
 // finish, whatever they are waiting on; a chat client of one's own fails
 // with ThreadmemErrors; an abort wins over a client that ignores the signal
 // (and a reply it opens late is closed), wherever the run is: waiting its
-// turn, or with the providers;
-// a streamed run goes on only while its reader asks, so a reader that leaves
-// early stores nothing; a run without a thread frees the store it made.
-
+// turn, or with the providers; a streamed run goes on only while its reader
+// asks, so a reader that leaves early stores nothing; a run without a
+// thread, a thread that fails to resume and a store that fails to be made
+// free what they took.
 import { afterAll, beforeAll, beforeEach, expect, test } from '@jest/globals';
-import { ChatAgent, ChatMessageStore, ContextProvider, MemoryProvider, OpenAIChatClient, ThreadmemError } from '../../js/index.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { mod } from '../../js/core.js';
+import {
+  ChatAgent,
+  ChatMessageStore,
+  ContextProvider,
+  FileChatMessageStore,
+  MemoryProvider,
+  OpenAIChatClient,
+  ThreadmemError,
+} from '../../js/node.js';
 import { caught, startLLMServer } from './helpers/llm-server.js';
 
 let llm;
@@ -262,4 +274,54 @@ test('a run without a thread frees the store it made for the turn', async () => 
   await agent.run('kept', { thread });
   expect(thread.messageStore.closed).toBe(false); // a caller's thread keeps its store
   agent.close();
+});
+
+test('a thread that fails to resume closes the store it was given, whatever its kind', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'threadmem-resume-'));
+  const custom = () => ({
+    closed: false,
+    addMessages() {},
+    listMessages: () => [],
+    serialize: () => ({}),
+    updateFromState() {
+      throw new Error('not my state');
+    },
+    close() {
+      this.closed = true;
+    },
+  });
+  // A reference to a Redis thread: no file store or custom store can load it.
+  const state = {
+    type: 'agent_thread_state',
+    chat_message_store_state: { type: 'store_reference', kind: 'redis', key_prefix: 'p', thread_id: 'x' },
+  };
+  try {
+    for (const factory of [() => new ChatMessageStore(), () => new FileChatMessageStore({ directory: dir }), custom]) {
+      let made;
+      const agent = new ChatAgent({ chatClient: slowClient(0), chatMessageStoreFactory: () => (made = factory()) });
+      expect((await caught(agent.deserializeThread(state))).code).toMatch(/INVALID_FORMAT|INVALID_ARGUMENT|STORE_ERROR/);
+      expect(made.closed).toBe(true);
+      agent.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a store whose making fails frees the core's memory it took", () => {
+  const module = mod();
+  const free = module._tm_store_free;
+  let freed = 0;
+  module._tm_store_free = (ptr) => {
+    freed += 1;
+    return free(ptr);
+  };
+  try {
+    expect(() => new ChatMessageStore([{ role: 'wizard', text: 'x' }])).toThrow(ThreadmemError);
+    expect(freed).toBe(1);
+    expect(() => new FileChatMessageStore({ directory: tmpdir(), encryption: { key: 42 } })).toThrow(ThreadmemError);
+    expect(freed).toBe(2); // its in-memory copy
+  } finally {
+    module._tm_store_free = free;
+  }
 });
