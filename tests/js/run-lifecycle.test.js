@@ -6,6 +6,7 @@
 // asks, so a reader that leaves early stores nothing; a run without a
 // thread, a thread that fails to resume and a store that fails to be made
 // free what they took.
+
 import { afterAll, beforeAll, beforeEach, expect, test } from '@jest/globals';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
