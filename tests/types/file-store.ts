@@ -15,7 +15,7 @@ async function fileStoreExample(agent: ChatAgent): Promise<string[]> {
 void fileStoreExample;
 
 async function redisStoreExample(): Promise<number> {
-  const store = new RedisChatMessageStore({ redisUrl: 'redis://127.0.0.1:6379', maxMessages: 50, ttlSeconds: 3600 });
+  const store = new RedisChatMessageStore({ redisUrl: 'redis://127.0.0.1:6379', maxMessages: 50, ttlSeconds: 3600, timeoutMs: 5000 });
   await store.addMessages({ role: 'user', text: 'hi' });
   const n = await store.count();
   const window = await store.getContextWindow({ maxTokens: 8000, encoding: 'estimate' });

@@ -32,6 +32,6 @@ async function main(): Promise<void> {
 void main;
 
 import { Mem0Provider } from 'threadmem';
-const mem0 = new Mem0Provider({ apiKey: 'k', userId: 'u', agentId: 'a', host: 'http://127.0.0.1:1' });
+const mem0 = new Mem0Provider({ apiKey: 'k', userId: 'u', agentId: 'a', host: 'http://127.0.0.1:1', timeoutMs: 10_000 });
 const shown: { host: string } = mem0.toJSON();
 void shown;
