@@ -17,6 +17,9 @@ export const DEFAULT_CONTEXT_PROMPT = '## Memories\nConsider the following memor
 const DEFAULT_STORAGE_KEY = 'threadmem-memory';
 // How many existing facts the extraction request sees to decide against.
 const EXTRACTION_NEIGHBOURS = 10;
+// The tail of the operations on each storage object (or provider without
+// one): see _run.
+const queues = new WeakMap();
 
 export const EXTRACTION_PROMPT = `You maintain long-term memory about the user: short, durable facts (who they are, their preferences, plans, relationships). From the conversation, extract such facts and decide for each, against the existing memories given with their ids, one event:
 - ADD: a new fact (no id);
@@ -111,7 +114,6 @@ export class MemoryProvider extends ContextProvider {
     this._index = new MemoryIndex();
     this._seen = undefined; // the snapshot text last read from or written to storage
     this._lastQuery = null; // { text, vector } of the last search with embed
-    this._queue = Promise.resolve();
   }
 
   // ---- the direct API ----
@@ -119,14 +121,14 @@ export class MemoryProvider extends ContextProvider {
   /** Adds one memory; returns the stored record. */
   async add(text, options) {
     const { metadata } = optionsOf(options, 'MemoryProvider.add');
-    return (await this._run(() => this._addTexts([text], metadata, undefined)))[0];
+    return (await this._run(() => this._addTexts([text], metadata)))[0];
   }
 
   /** Adds several memories, all or nothing; returns the stored records. */
   async addMany(texts, options) {
     const { metadata } = optionsOf(options, 'MemoryProvider.addMany');
     if (!Array.isArray(texts)) throw new ThreadmemError('INVALID_ARGUMENT', 'addMany needs an array of texts');
-    return this._run(() => this._addTexts(texts, metadata, undefined));
+    return this._run(() => this._addTexts(texts, metadata));
   }
 
   /** The memories of this scope that best match `query`, best first, each
@@ -214,7 +216,7 @@ export class MemoryProvider extends ContextProvider {
     // Extraction never fails the run: the turn is the user's, the memory a
     // bonus. Whatever goes wrong is reported and skipped.
     try {
-      await this._run(() => this._extract(client, conversation, queryText(requestMessages), thread, signal), { steps: true });
+      await this._extract(client, conversation, queryText(requestMessages), thread, signal);
     } catch (err) {
       if (signal?.aborted) return; // the run was taken back, and so is what it taught
       this._warn(`MemoryProvider: memory extraction failed: ${err?.message ?? err}`, err);
@@ -223,13 +225,15 @@ export class MemoryProvider extends ContextProvider {
 
   // ---- internals ----
 
-  // Runs `fn` after every earlier operation of this provider, with the
-  // index brought up to date from storage. A change (`writes`) is all or
-  // nothing: it is stored, or undone when storing fails, or when it fails
-  // part way through (a change of several `steps`; one step is all or
-  // nothing in the core).
+  // Runs `fn` after every earlier operation of this provider, and of every
+  // other provider of this process on the same storage object, with the
+  // index brought up to date from storage: none writes over a change it has
+  // not read. A change (`writes`) is all or nothing: it is stored, or undone
+  // when storing fails, or when it fails part way through (a change of
+  // several `steps`; one step is all or nothing in the core).
   _run(fn, { writes = true, steps = false } = {}) {
-    const result = this._queue.then(async () => {
+    const owner = this._storage ?? this;
+    const result = (queues.get(owner) ?? Promise.resolve()).then(async () => {
       await this._sync();
       const before = writes && (this._storage || steps) ? this._index.serialize() : null;
       try {
@@ -241,7 +245,7 @@ export class MemoryProvider extends ContextProvider {
         throw err;
       }
     });
-    this._queue = result.catch(() => {});
+    queues.set(owner, result.catch(() => {}));
     return result;
   }
 
@@ -292,8 +296,8 @@ export class MemoryProvider extends ContextProvider {
     }
   }
 
-  async _addTexts(texts, metadata, thread) {
-    const scope = this._scopeFor(thread);
+  async _addTexts(texts, metadata) {
+    const scope = this._scopeFor(undefined);
     const vectors = this._embed && texts.length ? await this._vectors(texts) : [];
     return this._withDimension(() =>
       this._index.add(texts.map((text, i) => ({ text, scope, metadata, embedding: vectors[i] }))),
@@ -353,17 +357,17 @@ export class MemoryProvider extends ContextProvider {
     }
   }
 
+  // An extraction in three steps, so that only the first and the last hold
+  // the provider (the model and the embed calls between them may be slow,
+  // and other runs' searches go on meanwhile): the similar facts are read;
+  // the model decides and the new texts are embedded; the decisions are
+  // applied all together, to the facts as they are then.
   async _extract(client, conversation, query, thread, signal) {
     if (!conversation.some((m) => m.role === 'user')) return;
+    const similar = await this._run(() => this._similar(query, thread), { writes: false });
 
-    // The similar facts, under short ids so that the model can neither
+    // The similar facts go under short ids, so that the model can neither
     // mistype a UUID nor name a record outside this scope.
-    let similar = [];
-    try {
-      similar = await this._search(query, { topK: EXTRACTION_NEIGHBOURS, minScore: 0 }, thread);
-    } catch (err) {
-      if (!(err instanceof ThreadmemError && err.code === 'EMPTY_QUERY')) throw err;
-    }
     const ids = new Map(similar.map((r, i) => [String(i + 1), r]));
     const body = {
       messages: [
@@ -381,13 +385,42 @@ export class MemoryProvider extends ContextProvider {
     };
     if (client.model) body.model = client.model;
     const answer = await client.getResponse(JSON.stringify(body), { signal });
-    if (signal?.aborted) throw new ThreadmemError('ABORTED', 'the run was aborted', { cause: signal.reason });
+    checkAborted(signal);
     const decisions = parseDecisions(answer);
     if (typeof decisions === 'string') {
       this._warn(`MemoryProvider: the extraction response was ignored: ${decisions}`);
       return;
     }
+    const changes = this._changes(decisions, ids, similar);
+    const texts = [...changes.adds, ...changes.updates.map((u) => u.text)];
+    const vectors = this._embed && texts.length ? await this._vectors(texts) : [];
+    checkAborted(signal);
+    await this._run(
+      () => {
+        checkAborted(signal); // the last moment an abort takes the lesson back
+        this._apply(changes, vectors, thread);
+      },
+      { steps: true },
+    );
+  }
+
+  // The facts of this scope most like the turn (none for a turn without a
+  // word).
+  async _similar(query, thread) {
+    try {
+      return await this._search(query, { topK: EXTRACTION_NEIGHBOURS, minScore: 0 }, thread);
+    } catch (err) {
+      if (err instanceof ThreadmemError && err.code === 'EMPTY_QUERY') return [];
+      throw err;
+    }
+  }
+
+  // The model's decisions as changes: texts to add, records to update or
+  // delete (each at most once); what cannot be used is reported and skipped.
+  _changes(decisions, ids, similar) {
     const adds = [];
+    const updates = [];
+    const deletes = [];
     const known = new Set(similar.map((r) => r.text));
     const decided = new Set(); // the ids already updated or deleted
     for (const d of decisions) {
@@ -406,17 +439,46 @@ export class MemoryProvider extends ContextProvider {
         this._warn(`MemoryProvider: a second ${d.event} of memory id ${JSON.stringify(d.id)} was skipped`);
       } else if (d.event === 'DELETE') {
         decided.add(target.id);
-        this._index.delete(target.id);
+        deletes.push(target);
       } else if (typeof d.text === 'string' && d.text.trim()) {
         decided.add(target.id);
-        const embedding = this._embed ? (await this._vectors([d.text]))[0] : undefined;
-        this._withDimension(() => this._index.update(target.id, { text: d.text, embedding }));
+        updates.push({ target, text: d.text });
       } else {
         this._warn('MemoryProvider: an UPDATE without text was skipped');
       }
     }
-    if (adds.length) await this._addTexts(adds, undefined, thread);
+    return { adds, updates, deletes };
   }
+
+  // Applies the changes (`vectors`: of the adds, then of the updates) to
+  // the index as it is now. A fact changed or deleted since the model saw
+  // it keeps that newer change: the decision about it is skipped.
+  _apply({ adds, updates, deletes }, vectors, thread) {
+    const unchanged = (target, event) => {
+      let now = null;
+      try {
+        now = this._index.get(target.id);
+      } catch (err) {
+        if (!(err instanceof ThreadmemError && err.code === 'NOT_FOUND')) throw err;
+      }
+      if (now?.text === target.text) return true;
+      this._warn(`MemoryProvider: a ${event} of a memory changed meanwhile was skipped`);
+      return false;
+    };
+    for (const target of deletes) if (unchanged(target, 'DELETE')) this._index.delete(target.id);
+    updates.forEach(({ target, text }, i) => {
+      if (!unchanged(target, 'UPDATE')) return;
+      const embedding = vectors[adds.length + i];
+      this._withDimension(() => this._index.update(target.id, { text, embedding }));
+    });
+    if (!adds.length) return;
+    const scope = this._scopeFor(thread);
+    this._withDimension(() => this._index.add(adds.map((text, i) => ({ text, scope, embedding: vectors[i] }))));
+  }
+}
+
+function checkAborted(signal) {
+  if (signal?.aborted) throw new ThreadmemError('ABORTED', 'the run was aborted', { cause: signal.reason });
 }
 
 /** The search text of a run's new messages: the user's, else all. */

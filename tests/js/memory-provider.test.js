@@ -325,6 +325,89 @@ test('an extraction is applied whole or not at all; a second decision on one mem
   mem.close();
 });
 
+// A chat client whose extraction answer waits for `open()`.
+function heldDecision(memories) {
+  let open;
+  let asked;
+  const opened = new Promise((resolve) => (open = resolve));
+  const askedP = new Promise((resolve) => (asked = resolve));
+  const chatClient = {
+    async getResponse() {
+      asked();
+      await opened;
+      return JSON.stringify({ choices: [{ message: { content: JSON.stringify({ memories }) } }] });
+    },
+  };
+  return { chatClient, asked: askedP, open };
+}
+
+test('an extraction holds the provider only to read and to apply: searches and changes go on while the model decides', async () => {
+  const warn = jest.fn();
+  const mem = new MemoryProvider({ userId: 'u', storage: mapStorage(), onWarning: warn });
+  await mem.add('I like tea');
+  await mem.add('I live in Paris');
+  const said = 'I like green tea, I left Paris, and I have a cat';
+  // The facts as the extraction will show them to the model: "1", "2".
+  const [first, second] = await mem.search(said, { topK: 10 });
+  const held = heldDecision([
+    { event: 'UPDATE', id: '1', text: 'I like green tea' },
+    { event: 'DELETE', id: '2' },
+    { event: 'ADD', text: 'I have a cat' },
+  ]);
+  const extraction = mem.invoked(...turn(said), held);
+  await held.asked;
+  // Meanwhile (the model is deciding), the provider answers and changes.
+  expect((await mem.search('Paris')).map((r) => r.text)).toEqual(['I live in Paris']);
+  await mem.update(first.id, 'I like coffee');
+  held.open();
+  await extraction;
+  // The decision about the fact changed meanwhile is skipped; the rest applies.
+  expect(warn.mock.calls.map((c) => c[0])).toEqual([expect.stringMatching(/UPDATE of a memory changed meanwhile/)]);
+  expect((await mem.list()).map((r) => [r.id, r.text])).toEqual([
+    [first.id, 'I like coffee'],
+    [expect.any(String), 'I have a cat'],
+  ]);
+  expect((await mem.list()).map((r) => r.id)).not.toContain(second.id);
+  mem.close();
+});
+
+test('providers of one process sharing a storage object never write over each other', async () => {
+  const kv = mapStorage();
+  const a = new MemoryProvider({ userId: 'u', storage: kv });
+  const b = new MemoryProvider({ userId: 'u', storage: kv });
+  await Promise.all([a.add('my name is Alice'), b.add('I live in Paris'), a.add('I like tea')]);
+  const held = heldDecision([{ event: 'ADD', text: 'I work at ACME' }]);
+  const extraction = a.invoked(...turn('I work at ACME'), held);
+  await held.asked;
+  await b.add('I have a cat'); // while a's extraction waits for the model
+  held.open();
+  await extraction;
+  const all = ['I have a cat', 'I like tea', 'I live in Paris', 'I work at ACME', 'my name is Alice'];
+  for (const p of [a, b, new MemoryProvider({ userId: 'u', storage: kv })]) {
+    expect((await p.list()).map((r) => r.text).sort()).toEqual(all);
+  }
+  a.close();
+  b.close();
+});
+
+test('an abort while the new facts are embedded takes the lesson back', async () => {
+  const controller = new AbortController();
+  const embed = bagOfWords();
+  const mem = new MemoryProvider({
+    userId: 'u',
+    embed: async (texts) => {
+      if (texts.includes('I have a cat')) controller.abort(); // the run is aborted meanwhile
+      return embed(texts);
+    },
+  });
+  await mem.invoked(...turn('I adopted a cat'), {
+    chatClient: deciding([{ event: 'ADD', text: 'I have a cat' }]),
+    signal: controller.signal,
+  });
+  expect(await mem.list()).toEqual([]);
+  mem.close();
+});
+
 test('a storage write that fails changes nothing and is a STORAGE_ERROR with its cause', async () => {
   const kv = mapStorage();
   const mem = new MemoryProvider({ userId: 'u', storage: kv });
