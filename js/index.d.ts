@@ -492,9 +492,11 @@ export interface ThreadSummary {
  */
 export class SummaryProvider extends ContextProvider {
   constructor(options?: SummaryProviderOptions);
-  getSummary(thread: AgentThread): Promise<ThreadSummary | undefined>;
-  /** Deletes the thread's summary (it holds what the thread said). */
-  deleteSummary(thread: AgentThread): Promise<void>;
+  /** `thread`: the thread, or the id its summary is kept under (its store's threadId, else its id). */
+  getSummary(thread: AgentThread | string): Promise<ThreadSummary | undefined>;
+  /** Deletes the thread's summary (it holds what the thread said); a summary being made
+   *  meanwhile is not written back. */
+  deleteSummary(thread: AgentThread | string): Promise<void>;
 }
 
 export interface ChatClient {

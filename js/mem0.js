@@ -8,7 +8,7 @@
 
 import { Deadline } from './deadline.js';
 import { ThreadmemError } from './errors.js';
-import { Context, ContextProvider, hookMessages, turnConversation } from './providers.js';
+import { Context, ContextProvider, hookMessages, threadKey, turnConversation } from './providers.js';
 import { DEFAULT_CONTEXT_PROMPT } from './memory.js';
 import { optionsOf } from './options.js';
 
@@ -100,7 +100,7 @@ export class Mem0Provider extends ContextProvider {
   // Mem0's names for the scope of one operation.
   _ids(thread) {
     const s = { ...this.scope };
-    if (this.scopeToPerOperationThreadId && thread?.id) s.threadId = thread.id;
+    if (this.scopeToPerOperationThreadId && threadKey(thread)) s.threadId = threadKey(thread);
     const ids = {};
     if (s.userId) ids.user_id = s.userId;
     if (s.agentId) ids.agent_id = s.agentId;

@@ -10,7 +10,7 @@
 
 import { ThreadmemError, wrapError } from './errors.js';
 import { MemoryIndex } from './memory-index.js';
-import { Context, ContextProvider, hookMessages, turnConversation } from './providers.js';
+import { Context, ContextProvider, hookMessages, threadKey, turnConversation } from './providers.js';
 import { optionsOf } from './options.js';
 
 export const DEFAULT_CONTEXT_PROMPT = '## Memories\nConsider the following memories when answering user questions:';
@@ -278,7 +278,7 @@ export class MemoryProvider extends ContextProvider {
 
   _scopeFor(thread) {
     const scope = { ...this.scope };
-    if (this.scopeToPerOperationThreadId && thread?.id) scope.threadId = thread.id;
+    if (this.scopeToPerOperationThreadId && threadKey(thread)) scope.threadId = threadKey(thread);
     if (!scope.userId && !scope.agentId && !scope.applicationId && !scope.threadId) {
       throw new ThreadmemError('INVALID_ARGUMENT', 'MemoryProvider: this operation has no thread to scope to');
     }

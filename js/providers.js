@@ -36,6 +36,15 @@ export function turnConversation(requestMessages, responseMessages) {
     .map((m) => ({ role: m.role, content: m.text }));
 }
 
+/**
+ * The id under which a provider keeps what is a thread's own (its summary,
+ * its memories): its store's thread id, which a resumed thread keeps, else
+ * the thread's own id (a thread resumed from its state has a new one).
+ */
+export function threadKey(thread) {
+  return thread?.messageStore?.threadId ?? thread?.id;
+}
+
 /** The base class of context providers; every hook is optional. */
 export class ContextProvider {
   /** Called once for a new thread, before its first run. */

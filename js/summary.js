@@ -11,7 +11,7 @@
 
 import { ThreadmemError, wrapError } from './errors.js';
 import { ChatMessage } from './message.js';
-import { Context, ContextProvider, hookMessages } from './providers.js';
+import { Context, ContextProvider, hookMessages, threadKey } from './providers.js';
 import { Tokenizer } from './tokenizer.js';
 import { DEFAULT_ENCODING, countTokens, fitWindow } from './window.js';
 import { optionsOf } from './options.js';
@@ -61,6 +61,7 @@ export class SummaryProvider extends ContextProvider {
     this.prompt = prompt;
     this.storage = storage;
     this.onWarning = onWarning;
+    this._deletions = new Map(); // key -> how many times deleteSummary removed it
   }
 
   async invoking(messages, options) {
@@ -108,6 +109,7 @@ export class SummaryProvider extends ContextProvider {
     if (!dropped.length) return undefined;
 
     const key = summaryKey(thread);
+    const deletions = this._deletions.get(key);
     let state = await this.storage.get(key);
     const last = dropped.at(-1).messageId;
     if (state?.last_message_id !== last) {
@@ -125,6 +127,8 @@ export class SummaryProvider extends ContextProvider {
           last_created_at: dropped.at(-1).createdAt,
           message_count: (previous?.message_count ?? 0) + fresh.length,
         };
+        // A summary deleted meanwhile (its thread is going) is not written back.
+        if (this._deletions.get(key) !== deletions) return undefined;
         await this.storage.set(key, state);
       }
     }
@@ -137,18 +141,22 @@ export class SummaryProvider extends ContextProvider {
   }
 
   /** The thread's current summary ({ text, first_message_id,
-   *  last_message_id, last_created_at, message_count }), or undefined. */
+   *  last_message_id, last_created_at, message_count }), or undefined.
+   *  `thread`: the thread, or its store's thread id. */
   async getSummary(thread) {
     return this.storage.get(summaryKey(thread));
   }
 
   /** Deletes the thread's summary (with the thread, say: it holds what the
-   *  thread said). Needs a storage with delete(key), as a Map has. */
+   *  thread said); a summary being made meanwhile is not written back.
+   *  Needs a storage with delete(key), as a Map has. */
   async deleteSummary(thread) {
     if (typeof this.storage.delete !== 'function') {
       throw new ThreadmemError('INVALID_ARGUMENT', 'deleteSummary needs a storage with delete(key)');
     }
-    await this.storage.delete(summaryKey(thread));
+    const key = summaryKey(thread);
+    this._deletions.set(key, (this._deletions.get(key) ?? 0) + 1);
+    await this.storage.delete(key);
   }
 
   // One request to the model; undefined (with a warning) when its answer is
@@ -197,7 +205,11 @@ export class SummaryProvider extends ContextProvider {
 
 // Where a thread's summary is kept: under its store's id, else its own.
 function summaryKey(thread) {
-  return `summary:${thread.messageStore?.threadId ?? thread.id}`;
+  const id = typeof thread === 'string' ? thread : threadKey(thread);
+  if (typeof id !== 'string' || !id) {
+    throw new ThreadmemError('INVALID_ARGUMENT', 'a summary belongs to a thread: give the thread, or its store\'s thread id');
+  }
+  return `summary:${id}`;
 }
 
 // Where the dropped messages the summary does not cover yet begin: right

@@ -178,6 +178,11 @@ test('scopeToPerOperationThreadId keeps memories to the thread they were told in
   await agent.run('my name is Ann.', { thread: t1 });
   expect((await agent.run("what's my name?", { thread: t1 })).text).toBe('Your name is Ann.');
   expect((await agent.run("what's my name?", { thread: agent.getNewThread() })).text).toBe("I don't know your name.");
+  // A thread is known by its store's id, which a resumed thread keeps (here
+  // without its history, so that only memory can recall the name).
+  await agent.run('my name is Ann.', { thread: agent.getNewThread({ messageStore: new ChatMessageStore({ threadId: 'ann' }) }) });
+  const resumed = agent.getNewThread({ messageStore: new ChatMessageStore({ threadId: 'ann' }) });
+  expect((await agent.run("what's my name?", { thread: resumed })).text).toBe('Your name is Ann.');
   agent.close();
   mem.close();
 });

@@ -251,3 +251,40 @@ test('a summary is kept per thread in the given storage and used after the threa
   agent.close();
   again.close();
 });
+
+test('a summary deleted while it is being extended is not written back; a thread is named by itself or its id', async () => {
+  const storage = new Map();
+  let hold = null; // while set, summary requests wait for it
+  let asked;
+  const summarizer = {
+    async getResponse(body, options) {
+      if (hold) {
+        asked();
+        await hold;
+      }
+      return client.getResponse(body, options);
+    },
+  };
+  const provider = new SummaryProvider({ summaryMaxTokens: 150, storage, chatClient: summarizer });
+  const agent = agentWith(provider);
+  const thread = agent.getNewThread({ messageStore: new ChatMessageStore({ threadId: 'going' }) });
+  await chat(agent, thread, 8);
+  expect(await provider.getSummary('going')).toEqual(await provider.getSummary(thread));
+  expect(storage.has('summary:going')).toBe(true);
+
+  let release;
+  hold = new Promise((resolve) => (release = resolve));
+  const summarizing = new Promise((resolve) => (asked = resolve));
+  const run = agent.run('one more filler turn about the mild weather', { thread });
+  await summarizing;
+  await provider.deleteSummary('going'); // the thread is being deleted
+  release();
+  await run;
+  expect(storage.has('summary:going')).toBe(false);
+
+  for (const bad of [undefined, null, 42, '', {}]) {
+    expect((await caught(provider.getSummary(bad))).code).toBe('INVALID_ARGUMENT');
+    expect((await caught(provider.deleteSummary(bad))).code).toBe('INVALID_ARGUMENT');
+  }
+  agent.close();
+});
