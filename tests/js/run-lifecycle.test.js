@@ -140,6 +140,18 @@ function gate() {
   return { opened, open };
 }
 
+// Runs `text` on a new thread of `agent`, aborts it once `reached`
+// resolves, checks that it failed with ABORTED, and returns the thread.
+async function abortedOnce(agent, text, reached) {
+  const thread = agent.getNewThread();
+  const controller = new AbortController();
+  const run = agent.run(text, { thread, signal: controller.signal });
+  await reached;
+  controller.abort();
+  expect((await caught(run)).code).toBe('ABORTED');
+  return thread;
+}
+
 test('an abort ends a run waiting its turn on the thread at once; the runs after it still wait', async () => {
   const first = gate();
   const asked = [];
@@ -196,12 +208,7 @@ test("an abort while the providers hear of the turn takes the turn back: ABORTED
     }
   }
   const agent = new ChatAgent({ chatClient: slowClient(0), contextProviders: new Slow() });
-  const thread = agent.getNewThread();
-  const controller = new AbortController();
-  const run = agent.run('hi', { thread, signal: controller.signal });
-  await heard.opened;
-  controller.abort();
-  expect((await caught(run)).code).toBe('ABORTED');
+  const thread = await abortedOnce(agent, 'hi', heard.opened);
   held.open();
   await sleep(10);
   expect(await texts(thread)).toEqual([]);
@@ -222,12 +229,7 @@ test('an aborted run teaches MemoryProvider nothing, even from an extraction tha
   const warnings = [];
   const memory = new MemoryProvider({ userId: 'alice', onWarning: (m) => warnings.push(m) });
   const agent = new ChatAgent({ chatClient, contextProviders: memory });
-  const thread = agent.getNewThread();
-  const controller = new AbortController();
-  const run = agent.run('My name is Alice.', { thread, signal: controller.signal });
-  await extracting.opened;
-  controller.abort();
-  expect((await caught(run)).code).toBe('ABORTED');
+  const thread = await abortedOnce(agent, 'My name is Alice.', extracting.opened);
   answer.open();
   await memory.list(); // after the extraction, in the provider's order
   expect(await memory.list()).toEqual([]);
