@@ -73,8 +73,11 @@ export function ctx() {
 // ---- strings ----
 
 /** Copies a JS string into module memory as NUL-terminated UTF-8 (lone
- *  surrogates become U+FFFD, as TextEncoder does). The caller frees it. */
+ *  surrogates become U+FFFD, as TextEncoder does). The caller frees it. A
+ *  NUL inside would end the string early there (an id cut short names
+ *  another record): INVALID_ARGUMENT. JSON text never holds one raw. */
 function allocString(str) {
+  if (str.includes('\0')) throw new ThreadmemError('INVALID_ARGUMENT', 'a string given to the core holds a NUL character');
   const bytes = encoder.encode(str);
   const p = M._tm_malloc(bytes.length + 1);
   if (!p) throw new ThreadmemError('OUT_OF_MEMORY', 'out of memory in the WASM module');

@@ -58,6 +58,7 @@ export class ChatMessageStore {
       }
     }
     this._pins = 0;
+    this._counted = false; // a core call is counting this store's messages
     this._closing = false;
     finalizer.register(this, { module: this.#module, ptr: this._ptr }, this);
     if (messages) {
@@ -112,7 +113,9 @@ export class ChatMessageStore {
     const windowOptions = optionsOf(options, 'ChatMessageStore.getContextWindow');
     const enc = await resolveEncoding(windowOptions.encoding);
     const spec = toJSONText(windowSpec(windowOptions, enc.name));
-    const text = counted(enc, () => call(this._live(), mod()._tm_store_window, [spec], { extra: [this._ptr] }));
+    const text = counted(enc, () =>
+      this._whileCounted((ptr) => call(ptr, mod()._tm_store_window, [spec], { extra: [ptr] })),
+    );
     return windowResult(text);
   }
 
@@ -166,6 +169,9 @@ export class ChatMessageStore {
 
   _live() {
     if (this._closing) throw new ThreadmemError('CLOSED', 'the store is closed');
+    if (this._counted) {
+      throw new ThreadmemError('INVALID_STATE', "a token counter may not use the store whose messages it is counting");
+    }
     checkModule(this.#module, 'store');
     return this._ptr;
   }
@@ -179,5 +185,20 @@ export class ChatMessageStore {
 
   _unpin() {
     if (--this._pins === 0 && this._closing) this._release();
+  }
+
+  // Runs `fn(ptr)`, a core call that may call a token counter of the
+  // user's back, with the store held: the counter cannot change it under
+  // the core (every call on it is INVALID_STATE), and a close() it makes
+  // waits for the call's end.
+  _whileCounted(fn) {
+    const ptr = this._pin();
+    this._counted = true;
+    try {
+      return fn(ptr);
+    } finally {
+      this._counted = false;
+      this._unpin();
+    }
   }
 }

@@ -62,7 +62,10 @@ mergeInto(LibraryManager.library, {
   tm_host_count: function(text, len, out) {
     var n = -1;
     try {
-      n = Module['tmHost']['count'](UTF8ToString(text, len >>> 0));
+      // The text as it is: UTF8ToString would drop a leading U+FEFF from
+      // texts of more than 16 bytes (TextDecoder's default), not from others.
+      var utf8 = Module['tmUtf8'] || (Module['tmUtf8'] = new TextDecoder('utf-8', { ignoreBOM: true }));
+      n = Module['tmHost']['count'](utf8.decode(HEAPU8.subarray(text, text + (len >>> 0))));
     } catch (e) {
       n = -1;
     }

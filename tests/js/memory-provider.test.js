@@ -180,9 +180,9 @@ test('scopeToPerOperationThreadId keeps memories to the thread they were told in
   expect((await agent.run("what's my name?", { thread: agent.getNewThread() })).text).toBe("I don't know your name.");
   // A thread is known by its store's id, which a resumed thread keeps (here
   // without its history, so that only memory can recall the name).
-  await agent.run('my name is Ann.', { thread: agent.getNewThread({ messageStore: new ChatMessageStore({ threadId: 'ann' }) }) });
-  const resumed = agent.getNewThread({ messageStore: new ChatMessageStore({ threadId: 'ann' }) });
-  expect((await agent.run("what's my name?", { thread: resumed })).text).toBe('Your name is Ann.');
+  const ann = () => agent.getNewThread({ messageStore: new ChatMessageStore({ threadId: 'ann' }) });
+  await agent.run('my name is Ann.', { thread: ann() });
+  expect((await agent.run("what's my name?", { thread: ann() })).text).toBe('Your name is Ann.');
   agent.close();
   mem.close();
 });
@@ -506,4 +506,16 @@ test('a malformed extraction response is ignored with a warning; the run and its
   agent.close();
   mem.close();
   quiet.close();
+});
+
+test('an id with a NUL in it names no memory: INVALID_ARGUMENT, never the memory before the NUL', async () => {
+  const mem = new MemoryProvider({ userId: 'u' });
+  const { id } = await mem.add('I like tea');
+  const cut = `${id}\0x`;
+  for (const call of [() => mem.update(cut, 'I like coffee'), () => mem.delete(cut), () => mem.forget(cut), () => mem.history(cut)]) {
+    expect((await caught(call)).code).toBe('INVALID_ARGUMENT');
+  }
+  expect((await mem.list()).map((r) => r.text)).toEqual(['I like tea']);
+  expect((await mem.history(id)).map((e) => e.event)).toEqual(['ADD']);
+  mem.close();
 });

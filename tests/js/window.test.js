@@ -249,3 +249,45 @@ test('a run whose input cannot fit fails before any request and changes nothing'
     agent.close();
   }
 });
+
+test("a custom counter may not change the store it is counting; its close() waits; it sees each text as stored", async () => {
+  const store = new ChatMessageStore();
+  await store.addMessages(['one', 'two', 'three', 'four'].map((t) => new ChatMessage('user', `old ${t}`)));
+  const seen = [];
+  for (const change of [
+    () => store.addMessages([new ChatMessage('user', 'new')]),
+    () => store.clear(),
+    () => store.updateFromState({ messages: [] }),
+    () => store.count(),
+  ]) {
+    seen.length = 0;
+    const win = await store.getContextWindow({
+      maxTokens: 1000,
+      encoding: (text) => {
+        seen.push(change().then(() => 'changed', (e) => e.code));
+        return text.length;
+      },
+    });
+    expect(win.messages).toHaveLength(4);
+    expect(new Set(await Promise.all(seen))).toEqual(new Set(['INVALID_STATE']));
+  }
+  expect(await store.count()).toBe(4);
+  const win = await store.getContextWindow({
+    maxTokens: 1000,
+    encoding: (text) => {
+      store.close(); // frees the store only once the window is made
+      return text.length;
+    },
+  });
+  expect(win.messages.map((m) => m.text)).toEqual(['old one', 'old two', 'old three', 'old four']);
+  expect((await caught(store.count())).code).toBe('CLOSED');
+
+  // A leading U+FEFF reaches the counter, whatever the text's length.
+  const bom = new ChatMessageStore();
+  const texts = ['\uFEFFshort', '\uFEFFa text longer than sixteen bytes'];
+  await bom.addMessages(texts.map((t) => new ChatMessage('user', t)));
+  const counted = [];
+  await bom.getContextWindow({ maxTokens: 1000, encoding: (text) => (counted.push(text), 1) });
+  for (const t of texts) expect(counted).toContain(t);
+  bom.close();
+});
