@@ -236,9 +236,15 @@ test('close() ends a call that waits for Redis to come back with CLOSED', async 
   const server = await startRedis();
   const store = new RedisChatMessageStore({ redisUrl: server.url, threadId: 'closing' });
   await store.addMessages([user('before')]);
+  const client = store._backend._client;
+  const listening = client.listenerCount('ready');
   await server.stop();
+  const until = async (done) => {
+    while (!done()) await new Promise((resolve) => setTimeout(resolve, 5));
+  };
+  await until(() => !client.isReady); // the client knows the server is gone
   const waiting = caught(store.count());
-  await new Promise((resolve) => setTimeout(resolve, 50)); // the call is waiting for the reconnect
+  await until(() => client.listenerCount('ready') > listening); // the call waits for the reconnect
   await store.close();
   const err = await waiting;
   expect([err.constructor, err.code]).toEqual([ThreadmemError, 'CLOSED']);
