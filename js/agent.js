@@ -18,7 +18,7 @@ import {
   takeCounterError,
   toJSONText,
 } from './core.js';
-import { ThreadmemError, TM_EHOST, TM_OK, wrapError } from './errors.js';
+import { ThreadmemError, TM_EHOST, TM_OK, abortedError, checkAborted, wrapError } from './errors.js';
 import { fromCanonical, messageValue, messageValues } from './message.js';
 import { AggregateContextProvider, Context, contextValue, toolDefinition } from './providers.js';
 import { ChatMessageStore } from './store.js';
@@ -371,7 +371,7 @@ export class ChatAgent {
     };
     return {
       llm: async (body) => {
-        if (signal?.aborted) throw new ThreadmemError('ABORTED', 'the run was aborted', { cause: signal.reason });
+        checkAborted(signal);
         let answer;
         try {
           answer = await untilAborted(client.getResponse(body, { signal }), signal);
@@ -385,7 +385,7 @@ export class ChatAgent {
       },
       llmOpen: async (body) => {
         closeReply();
-        if (signal?.aborted) throw new ThreadmemError('ABORTED', 'the run was aborted', { cause: signal.reason });
+        checkAborted(signal);
         let opening;
         let chunks;
         try {
@@ -448,7 +448,7 @@ export class ChatAgent {
             const tool =
               runTools.agent.get(c.name) ?? runTools.provider.get(c.name) ?? runTools.run.get(c.name);
             try {
-              if (signal?.aborted) throw new ThreadmemError('ABORTED', 'the run was aborted');
+              checkAborted(signal);
               const args = typeof c.arguments === 'string' ? JSON.parse(c.arguments || '{}') : (c.arguments ?? {});
               const result = await tool.execute(args, { thread, signal: round.signal });
               // Serialized here, once per call, so a result JSON cannot hold
@@ -486,7 +486,7 @@ export class ChatAgent {
       },
       storeAdd: async (json) => {
         // The last moment an abort can take back the turn.
-        if (signal?.aborted) throw new ThreadmemError('ABORTED', 'the run was aborted', { cause: signal.reason });
+        checkAborted(signal);
         try {
           await store.addMessages(JSON.parse(json).map(fromCanonical));
         } catch (err) {
@@ -574,7 +574,7 @@ function untilAborted(promise, signal) {
   if (!signal) return promise;
   let onAbort;
   const abort = new Promise((_, reject) => {
-    onAbort = () => reject(new ThreadmemError('ABORTED', 'the run was aborted', { cause: signal.reason }));
+    onAbort = () => reject(abortedError(signal));
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
   });

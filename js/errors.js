@@ -47,6 +47,16 @@ export function codeName(rc) {
   return CODE_NAMES[rc] ?? 'INTERNAL_ERROR';
 }
 
+// An aborted run's error, its signal's reason kept as the cause.
+export function abortedError(signal) {
+  return new ThreadmemError('ABORTED', 'the run was aborted', { cause: signal?.reason });
+}
+
+/** Throws ABORTED when `signal` has aborted. */
+export function checkAborted(signal) {
+  if (signal?.aborted) throw abortedError(signal);
+}
+
 // Wraps anything thrown by user code (a tool, a store, a provider) so that the
 // public call rejects with a ThreadmemError whose cause is the original.
 export function wrapError(code, what, err) {

@@ -7,7 +7,7 @@
 // scoped by user and agent found nothing).
 
 import { Deadline } from './deadline.js';
-import { ThreadmemError } from './errors.js';
+import { ThreadmemError, checkAborted } from './errors.js';
 import { Context, ContextProvider, hookMessages, threadKey, turnConversation } from './providers.js';
 import { DEFAULT_CONTEXT_PROMPT } from './memory.js';
 import { optionsOf } from './options.js';
@@ -115,7 +115,7 @@ export class Mem0Provider extends ContextProvider {
   // One request, its answer read whole within `timeoutMs`, or stopped by
   // the run's `signal`.
   async _post(path, payload, signal) {
-    if (signal?.aborted) throw new ThreadmemError('ABORTED', 'the run was aborted', { cause: signal.reason });
+    checkAborted(signal);
     const deadline = new Deadline(this.timeoutMs, signal);
     let res;
     let text;
@@ -128,7 +128,7 @@ export class Mem0Provider extends ContextProvider {
       });
       text = await res.text();
     } catch (err) {
-      if (signal?.aborted) throw new ThreadmemError('ABORTED', 'the run was aborted', { cause: signal.reason });
+      checkAborted(signal);
       if (deadline.expired) throw new ThreadmemError('MEM0_NETWORK_ERROR', `Mem0 did not answer within ${this.timeoutMs} ms`);
       throw new ThreadmemError('MEM0_NETWORK_ERROR', `cannot reach Mem0: ${this._redact(String(err?.message ?? err))}`);
     } finally {

@@ -8,7 +8,7 @@
 // (js/memory-index.js binds them); this file decides when to search, what
 // to ask the model, and where the index is kept.
 
-import { ThreadmemError, wrapError } from './errors.js';
+import { ThreadmemError, checkAborted, wrapError } from './errors.js';
 import { MemoryIndex } from './memory-index.js';
 import { Context, ContextProvider, hookMessages, threadKey, turnConversation } from './providers.js';
 import { optionsOf } from './options.js';
@@ -475,10 +475,6 @@ export class MemoryProvider extends ContextProvider {
     const scope = this._scopeFor(thread);
     this._withDimension(() => this._index.add(adds.map((text, i) => ({ text, scope, embedding: vectors[i] }))));
   }
-}
-
-function checkAborted(signal) {
-  if (signal?.aborted) throw new ThreadmemError('ABORTED', 'the run was aborted', { cause: signal.reason });
 }
 
 /** The search text of a run's new messages: the user's, else all. */

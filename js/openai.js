@@ -3,7 +3,7 @@
 // place that does HTTP for the model.
 
 import { Deadline } from './deadline.js';
-import { ThreadmemError } from './errors.js';
+import { ThreadmemError, abortedError, checkAborted } from './errors.js';
 import { optionsOf } from './options.js';
 
 // A timeout, a rate limit, or any server-side failure (5xx) may pass.
@@ -107,7 +107,7 @@ export class OpenAIChatClient {
       else headers.authorization = `Bearer ${this._apiKey}`;
     }
     for (let attempt = 0; ; attempt++) {
-      if (signal?.aborted) throw aborted(signal);
+      checkAborted(signal);
       const deadline = new Deadline(this.timeoutMs, signal);
       let res;
       let text;
@@ -141,7 +141,7 @@ export class OpenAIChatClient {
   // The error for a fetch or a read that threw.
   _failure(err, deadline, signal, midStream) {
     if (err instanceof ThreadmemError) return err;
-    if (signal?.aborted) return aborted(signal);
+    if (signal?.aborted) return abortedError(signal);
     if (deadline.expired) {
       return new ThreadmemError(
         'LLM_TIMEOUT',
@@ -267,13 +267,9 @@ function closable(events, closeUnread) {
   };
 }
 
-function aborted(signal) {
-  return new ThreadmemError('ABORTED', 'the run was aborted', { cause: signal.reason });
-}
-
 function sleep(ms, signal) {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(aborted(signal));
+    if (signal?.aborted) return reject(abortedError(signal));
     const timer = setTimeout(done, ms);
     function done() {
       signal?.removeEventListener('abort', onAbort);
@@ -281,7 +277,7 @@ function sleep(ms, signal) {
     }
     function onAbort() {
       clearTimeout(timer);
-      reject(aborted(signal));
+      reject(abortedError(signal));
     }
     signal?.addEventListener('abort', onAbort, { once: true });
   });
