@@ -539,7 +539,8 @@ export class OpenAIChatClient implements ChatClient {
   readonly url: string;
   getResponse(body: string, options?: { signal?: AbortSignal }): Promise<string>;
   getStreamingResponse(body: string, options?: { signal?: AbortSignal }): Promise<AsyncIterable<string>>;
-  /** The text with the API key replaced by "[redacted]". */
+  /** The text with the API key and the values of credential headers (a name with auth, key,
+   *  token, secret, password or cookie) replaced by "[redacted]". */
   redact(text: string): string;
 }
 

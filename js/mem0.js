@@ -11,8 +11,14 @@ import { ThreadmemError, checkAborted } from './errors.js';
 import { Context, ContextProvider, hookMessages, threadKey, turnConversation } from './providers.js';
 import { DEFAULT_CONTEXT_PROMPT } from './memory.js';
 import { optionsOf } from './options.js';
+import { redactor } from './redact.js';
 
 export class Mem0Provider extends ContextProvider {
+  // Private, so that logging the provider, even with hidden fields, never shows them.
+  #apiKey;
+  #fetch;
+  #redact;
+
   /**
    * @param {{apiKey: string, userId?: string, agentId?: string, applicationId?: string,
    *          threadId?: string, scopeToPerOperationThreadId?: boolean, host?: string,
@@ -55,9 +61,9 @@ export class Mem0Provider extends ContextProvider {
     this.scopeToPerOperationThreadId = !!scopeToPerOperationThreadId;
     this.topK = topK;
     this.contextPrompt = contextPrompt;
-    // Kept off the enumerable fields: never logged, serialized or reported.
-    Object.defineProperty(this, '_apiKey', { value: apiKey, enumerable: false });
-    Object.defineProperty(this, '_fetch', { value: fetchFn ?? globalThis.fetch.bind(globalThis), enumerable: false });
+    this.#apiKey = apiKey;
+    this.#fetch = fetchFn ?? globalThis.fetch.bind(globalThis);
+    this.#redact = redactor(apiKey);
     this._warn = onWarning ?? ((message, cause) => console.warn(`threadmem: ${message}`, cause ?? ''));
   }
 
@@ -120,9 +126,9 @@ export class Mem0Provider extends ContextProvider {
     let res;
     let text;
     try {
-      res = await this._fetch(this.host + path, {
+      res = await this.#fetch(this.host + path, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Token ${this._apiKey}` },
+        headers: { 'content-type': 'application/json', authorization: `Token ${this.#apiKey}` },
         body: JSON.stringify(payload),
         signal: deadline.controller.signal,
       });
@@ -130,12 +136,12 @@ export class Mem0Provider extends ContextProvider {
     } catch (err) {
       checkAborted(signal);
       if (deadline.expired) throw new ThreadmemError('MEM0_NETWORK_ERROR', `Mem0 did not answer within ${this.timeoutMs} ms`);
-      throw new ThreadmemError('MEM0_NETWORK_ERROR', `cannot reach Mem0: ${this._redact(String(err?.message ?? err))}`);
+      throw new ThreadmemError('MEM0_NETWORK_ERROR', `cannot reach Mem0: ${this.#redact(err?.message ?? err)}`);
     } finally {
       deadline.stop();
     }
     if (!res.ok) {
-      throw new ThreadmemError('MEM0_HTTP_ERROR', `Mem0 answered HTTP ${res.status}: ${this._redact(text.slice(0, 300))}`, {
+      throw new ThreadmemError('MEM0_HTTP_ERROR', `Mem0 answered HTTP ${res.status}: ${this.#redact(text, 300)}`, {
         status: res.status,
       });
     }
@@ -144,10 +150,5 @@ export class Mem0Provider extends ContextProvider {
     } catch {
       throw new ThreadmemError('INVALID_RESPONSE', 'Mem0 answered with something other than JSON');
     }
-  }
-
-  // A server may quote the key back; never pass it on.
-  _redact(text) {
-    return text.split(this._apiKey).join('[redacted]');
   }
 }

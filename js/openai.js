@@ -5,11 +5,18 @@
 import { Deadline } from './deadline.js';
 import { ThreadmemError, abortedError, checkAborted } from './errors.js';
 import { optionsOf } from './options.js';
+import { redactedCause, redactor } from './redact.js';
 
 // A timeout, a rate limit, or any server-side failure (5xx) may pass.
 const retryableStatus = (status) => status === 408 || status === 429 || status >= 500;
 
 export class OpenAIChatClient {
+  // Private, so that logging the client, even with hidden fields, never shows them.
+  #apiKey;
+  #headers;
+  #fetch;
+  #redact;
+
   /**
    * @param {{baseURL?: string, apiKey?: string, model?: string,
    *          headers?: Record<string,string>, apiVersion?: string, azure?: boolean,
@@ -46,10 +53,10 @@ export class OpenAIChatClient {
     this.retryBaseDelayMs = retryBaseDelayMs;
     this.maxRetryDelayMs = maxRetryDelayMs;
     this.timeoutMs = timeoutMs;
-    // Kept off the enumerable fields so that logging the client never shows it.
-    Object.defineProperty(this, '_apiKey', { value: apiKey, enumerable: false });
-    Object.defineProperty(this, '_headers', { value: { ...headers }, enumerable: false });
-    Object.defineProperty(this, '_fetch', { value: fetchFn ?? globalThis.fetch.bind(globalThis), enumerable: false });
+    this.#apiKey = apiKey;
+    this.#headers = { ...headers };
+    this.#fetch = fetchFn ?? globalThis.fetch.bind(globalThis);
+    this.#redact = redactor(apiKey, this.#headers);
   }
 
   /** The chat-completions URL. */
@@ -101,10 +108,10 @@ export class OpenAIChatClient {
   // on the network is retried too); without, with the response and the
   // deadline of its attempt, still running for the caller to read under.
   async _accepted(body, signal, accept, read) {
-    const headers = { 'content-type': 'application/json', accept, ...this._headers };
-    if (this._apiKey) {
-      if (this.azure) headers['api-key'] = this._apiKey;
-      else headers.authorization = `Bearer ${this._apiKey}`;
+    const headers = { 'content-type': 'application/json', accept, ...this.#headers };
+    if (this.#apiKey) {
+      if (this.azure) headers['api-key'] = this.#apiKey;
+      else headers.authorization = `Bearer ${this.#apiKey}`;
     }
     for (let attempt = 0; ; attempt++) {
       checkAborted(signal);
@@ -112,7 +119,7 @@ export class OpenAIChatClient {
       let res;
       let text;
       try {
-        res = await this._fetch(this.url, { method: 'POST', headers, body, signal: deadline.controller.signal });
+        res = await this.#fetch(this.url, { method: 'POST', headers, body, signal: deadline.controller.signal });
         if (res.ok && !read) return { res, deadline };
         text = await (read && res.ok ? read(res) : res.text());
         if (res.ok) return text;
@@ -126,7 +133,7 @@ export class OpenAIChatClient {
       }
       const retryable = retryableStatus(res.status);
       if (!retryable || attempt >= this.maxRetries) {
-        const detail = this._redact(serverMessage(text));
+        const detail = serverMessage(text, this.#redact);
         throw new ThreadmemError(
           'LLM_HTTP_ERROR',
           `the model endpoint answered HTTP ${res.status}${detail}` +
@@ -150,22 +157,20 @@ export class OpenAIChatClient {
           : `the model endpoint did not answer within ${this.timeoutMs} ms`,
       );
     }
-    const detail = this._redact(String(err?.cause?.message ?? err?.message ?? err));
+    const detail = this.#redact(err?.cause?.message ?? err?.message ?? err);
+    const cause = redactedCause(err, this.#redact);
     if (midStream) {
-      return new ThreadmemError('LLM_STREAM_ERROR', `the model's streamed reply broke off: ${detail}`, { cause: err });
+      return new ThreadmemError('LLM_STREAM_ERROR', `the model's streamed reply broke off: ${detail}`, { cause });
     }
-    return new ThreadmemError('LLM_NETWORK_ERROR', `cannot reach the model endpoint: ${detail}`, { cause: err });
+    return new ThreadmemError('LLM_NETWORK_ERROR', `cannot reach the model endpoint: ${detail}`, { cause });
   }
 
-  /** `text` with the API key replaced by "[redacted]": a server may quote
-   *  the key back (in an error body, in a reply), and the agent passes what
-   *  the core reports of a reply through here before it reaches an error. */
+  /** `text` with the API key and the credential headers' values replaced by
+   *  "[redacted]": a server may quote them back (in an error body, in a
+   *  reply), and the agent passes what the core reports of a reply through
+   *  here before it reaches an error. */
   redact(text) {
-    return this._apiKey ? String(text).split(this._apiKey).join('[redacted]') : String(text);
-  }
-
-  _redact(text) {
-    return this.redact(text);
+    return this.#redact(text);
   }
 
   // The delay before retry number attempt+1: Retry-After when the server
@@ -185,11 +190,11 @@ function parseRetryAfter(value) {
   return Number.isNaN(at) ? null : Math.max(0, at - Date.now());
 }
 
-// The server's own error message, when its body is OpenAI's error shape.
-function serverMessage(text) {
+// The server's own error message, redacted, when its body is OpenAI's error shape.
+function serverMessage(text, redact) {
   try {
     const msg = JSON.parse(text)?.error?.message;
-    return typeof msg === 'string' ? `: ${msg.slice(0, 500)}` : '';
+    return typeof msg === 'string' ? `: ${redact(msg, 500)}` : '';
   } catch {
     return '';
   }

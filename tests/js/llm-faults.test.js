@@ -102,6 +102,43 @@ for (const [name, client, scripts, code, requests, modes = ['run', 'stream']] of
   }
 }
 
+// No run of 12 characters of `secret` is in `text`: a cut may keep a part.
+function expectNoPart(text, secret) {
+  for (let i = 0; i + 12 <= secret.length; i++) expect(text).not.toContain(secret.slice(i, i + 12));
+}
+
+test('a key that fetch refuses to send, quoted whole by its error: redacted in the cause chain too', async () => {
+  const badKey = `${KEY}\nX`; // not a valid header value
+  const agent = new ChatAgent({ chatClient: new OpenAIChatClient({ baseURL: llm.url, apiKey: badKey, model: 'm', maxRetries: 0 }) });
+  const err = await caught(agent.run('hi'));
+  expect(err.code).toBe('LLM_NETWORK_ERROR');
+  expect(err.cause).toBeInstanceOf(Error);
+  expect(inspect(err, { depth: 8 })).toContain('[redacted]');
+  const shown = [err.message, err.stack, inspect(err, { depth: 8 }), inspect(err.cause, { depth: 8, showHidden: true })];
+  for (const text of shown) expectNoPart(text, KEY);
+  expect(llm.requests).toHaveLength(0);
+  agent.close();
+});
+
+test('a server quoting the key across the cut of its message, or a credential header: no part of either shows', async () => {
+  const header = 'hdr-SECRET-0a1b2c3d4e5f6a7b';
+  const agent = agentWith({ maxRetries: 0, headers: { 'x-api-key': header, 'x-client-name': 'faults-suite' } });
+  llm.script({ status: 401, error: `${'.'.repeat(490)}${KEY}` });
+  const cut = await caught(agent.run('hi'));
+  expect([cut.code, cut.status]).toEqual(['LLM_HTTP_ERROR', 401]);
+  expect(cut.message).toContain('[redacted]');
+  expectNoPart(cut.message, KEY);
+  llm.script({ status: 400, error: `unknown header value ${header} from faults-suite` });
+  const quoted = await caught(agent.run('hi'));
+  expect(quoted.message).toContain('[redacted] from faults-suite'); // only credentials are taken out
+  expectNoPart(quoted.message, header);
+  expect(llm.requests.at(-1).headers['x-api-key']).toBe(header);
+  const shown = inspect(agent.chatClient, { depth: 8, showHidden: true });
+  expectNoPart(shown, KEY);
+  expectNoPart(shown, header);
+  agent.close();
+});
+
 test('429 waits as long as Retry-After says before each retry', async () => {
   const agent = agentWith({ maxRetries: 1 });
   llm.script({ status: 429, times: Infinity, headers: { 'retry-after': '1' } });

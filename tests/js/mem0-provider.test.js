@@ -4,6 +4,7 @@
 
 import { afterAll, beforeAll, beforeEach, expect, jest, test } from '@jest/globals';
 import http from 'node:http';
+import { inspect } from 'node:util';
 import { ChatAgent, Mem0Provider, OpenAIChatClient, ThreadmemError } from '../../js/index.js';
 import { caught, startLLMServer } from './helpers/llm-server.js';
 import { startMem0Server } from './helpers/mem0-server.js';
@@ -81,6 +82,12 @@ test('the API key never appears in errors, warnings or serialized state', async 
   expect(err.status).toBe(401);
   expect(err.message).not.toContain('m0-wrong-key');
   expect(err.message).toContain('[redacted]');
+  // A key the server quotes across the cut of its message: no part of it kept.
+  const long = `m0-${'k'.repeat(200)}-${'q'.repeat(100)}`;
+  const cut = await caught(new Mem0Provider({ apiKey: long, host: mem0.url, userId: 'u' }).invoking([{ role: 'user', text: 'hi' }], {}));
+  expect(cut.code).toBe('MEM0_HTTP_ERROR');
+  expect(cut.message).not.toContain('m0-kkkk');
+  expect(inspect(provider({ userId: 'u' }), { depth: 8, showHidden: true })).not.toContain(KEY);
 
   const warn = jest.fn();
   const mem = provider({ userId: 'u-key', onWarning: warn });
