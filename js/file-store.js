@@ -15,6 +15,11 @@ import { concatBytes } from './log.js';
 import { optionsOf } from './options.js';
 
 const SUFFIX = '.tmlog';
+const WINDOWS_DEVICE = /^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\.|$)/;
+// The longest name a thread's file may have: its lock's private twin
+// ("<name>.tmlog.lock.<pid>.<uuid>", a pid of up to 10 digits) must fit in
+// the 255 characters file systems allow.
+const MAX_NAME = 255 - `${SUFFIX}.lock.${'9'.repeat(10)}.${randomUUID()}`.length;
 const LOCK_WAIT_MS = 10_000; // give up on a lock after this long
 const LOCK_STALE_MS = 30_000; // a lock file older than this is from a dead writer
 // The bytes of a mark's end that are compared: more than a record's message
@@ -37,7 +42,10 @@ export class FileChatMessageStore extends PersistentChatMessageStore {
   constructor(options) {
     const { directory, threadId, maxMessages, maxTokens, encoding, fs = nodeFs, encryption } =
       optionsOf(options, 'FileChatMessageStore');
-    super(new FileBackend(directory, fs), { threadId: threadId ?? randomUUID(), maxMessages, maxTokens, encoding, encryption });
+    const backend = new FileBackend(directory, fs);
+    const id = threadId ?? randomUUID();
+    if (isThreadId(id)) backend.path(id); // too long a file name fails before anything is made
+    super(backend, { threadId: id, maxMessages, maxTokens, encoding, encryption });
   }
 
   get directory() {
@@ -68,7 +76,14 @@ class FileBackend {
   }
 
   path(threadId) {
-    return join(this.directory, fileName(threadId) + SUFFIX);
+    const name = fileName(threadId);
+    if (name.length > MAX_NAME) {
+      throw new ThreadmemError(
+        'INVALID_ARGUMENT',
+        `threadId is too long for a file name: each capital takes two characters, and ${MAX_NAME} is the most`,
+      );
+    }
+    return join(this.directory, name + SUFFIX);
   }
 
   where(threadId) {
@@ -232,14 +247,17 @@ class FileBackend {
 
 // A thread's file name: its id with each capital written as "~" and the
 // small letter, so that ids differing only in case ("Alice", "alice") never
-// share a file where names ignore case (macOS and Windows by default).
+// share a file where names ignore case (macOS and Windows by default); and
+// "~_" before a name Windows keeps for a device whatever follows its first
+// dot ("con", "nul.x", "com1"), which would open the device, not a file.
 function fileName(threadId) {
-  return threadId.replace(/[A-Z]/g, (c) => `~${c.toLowerCase()}`);
+  const name = threadId.replace(/[A-Z]/g, (c) => `~${c.toLowerCase()}`);
+  return WINDOWS_DEVICE.test(name) ? `~_${name}` : name;
 }
 
 // The thread id a file name stands for, or null for a name no id gives.
 function threadIdOf(name) {
-  const id = name.replace(/~([a-z])/g, (_, c) => c.toUpperCase());
+  const id = name.replace(/^~_/, '').replace(/~([a-z])/g, (_, c) => c.toUpperCase());
   return isThreadId(id) && fileName(id) === name ? id : null;
 }
 

@@ -81,6 +81,32 @@ test('thread ids differing only in case never share a file, even where file name
   store.close();
 });
 
+test("names Windows keeps for devices get a file of their own; an id too long for a file name is refused", async () => {
+  const ids = ['con', 'nul.backup', 'com1', 'lpt9', 'aux', 'CON', 'console', 'x'.repeat(128)];
+  for (const threadId of ids) {
+    const s = new FileChatMessageStore({ directory: dir, threadId });
+    await s.addMessages([user(`I am ${threadId}`)]);
+    s.close();
+  }
+  const names = (await readdir(dir)).filter((n) => n.endsWith('.tmlog')).sort();
+  expect(names).toEqual(
+    ['~_con', '~_nul.backup', '~_com1', '~_lpt9', '~_aux', '~c~o~n', 'console', 'x'.repeat(128)].map((n) => `${n}.tmlog`).sort(),
+  );
+  const store = new FileChatMessageStore({ directory: dir });
+  expect(await store.listThreads()).toEqual([...ids].sort());
+  const device = new FileChatMessageStore({ directory: dir, threadId: 'nul.backup' });
+  expect(texts(await device.listMessages())).toEqual(['I am nul.backup']);
+  device.close();
+  // 128 capitals would make a name of 256 characters.
+  const capitals = 'A'.repeat(128);
+  expect(() => new FileChatMessageStore({ directory: dir, threadId: capitals })).toThrow(
+    expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+  );
+  expect(await caught(store.deleteThread(capitals))).toMatchObject({ code: 'INVALID_ARGUMENT' });
+  expect(await store.listThreads()).toEqual([...ids].sort());
+  store.close();
+});
+
 test('a torn last record is cut off on reopen and appending continues', async () => {
   const a = new FileChatMessageStore({ directory: dir, threadId: 'torn' });
   await a.addMessages([user('kept 1'), user('kept 2')]);
