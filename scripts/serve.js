@@ -1,6 +1,8 @@
 // A small static file server for the web demo: serves the repository root
 // read-only on 127.0.0.1, so the demo imports the package exactly as a page
 // on any static host would (../js/index.js, ../dist/threadmem-core.wasm).
+// Only the folders the pages need are served: never node_modules, whose
+// HTML pages would run on the demo's origin, where it keeps the API key.
 //
 //   node scripts/serve.js            PORT=8080 by default; PORT=0 picks a free port
 //   import { start } from './serve.js'; const { url, close } = await start({ port: 0 });
@@ -12,6 +14,8 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+// The demo and what it imports; the browser tests' and benchmarks' pages.
+const SERVED = new Set(['web-demo', 'js', 'dist', 'tests', 'bench']);
 
 const MIME = {
   '.html': 'text/html; charset=utf-8',
@@ -106,7 +110,9 @@ async function handle(root, req, res) {
   let file = path.resolve(root, '.' + path.posix.normalize(pathname));
   if (!inside(root, file)) return send(res, 403, 'forbidden');
   const rel = path.relative(root, file).split(path.sep);
-  if (rel.some((part) => part.startsWith('.') && part.length > 0)) return send(res, 404, 'not found');
+  if (!SERVED.has(rel[0]) || rel.some((part) => part.startsWith('.') && part.length > 0)) {
+    return send(res, 404, 'not found');
+  }
 
   let info;
   try {

@@ -182,7 +182,10 @@ async function main() {
       assertEqual(wasm.headers.get('content-type'), 'application/wasm', '.wasm type');
       const mjs = await fetch(`${server.url}dist/threadmem-core.mjs`, { method: 'HEAD' });
       assert(/^text\/javascript/.test(mjs.headers.get('content-type')), `.mjs type ${mjs.headers.get('content-type')}`);
-      for (const p of ['/../../../etc/passwd', '/%2e%2e/%2e%2e/etc/passwd', '/web-demo/..%2f..%2f..%2fetc%2fpasswd', '/.git/config']) {
+      const outside = ['/../../../etc/passwd', '/%2e%2e/%2e%2e/etc/passwd', '/web-demo/..%2f..%2f..%2fetc%2fpasswd', '/.git/config'];
+      // Only the pages' folders: a page under node_modules would share the origin that keeps the API key.
+      const unserved = ['/node_modules/playwright-core/package.json', '/package.json', '/src/threadmem.h', '/scripts/serve.js'];
+      for (const p of [...outside, ...unserved]) {
         const r = await fetch(server.url.replace(/\/$/, '') + p);
         assert(r.status === 403 || r.status === 404, `${p} answered ${r.status}`);
         assert(!(await r.text()).includes('root:'), `${p} leaked a file`);
