@@ -18,12 +18,12 @@ import {
   takeCounterError,
   toJSONText,
 } from './core.js';
-import { ThreadmemError, TM_EHOST, TM_OK, abortedError, checkAborted, wrapError } from './errors.js';
+import { ThreadmemError, TM_EHOST, TM_OK, abortedError, checkAborted, checkSignal, wrapError } from './errors.js';
 import { fromCanonical, messageValue, messageValues } from './message.js';
-import { AggregateContextProvider, Context, contextValue, toolDefinition } from './providers.js';
+import { AggregateContextProvider, Context, checkContext, contextValue, toolDefinition } from './providers.js';
 import { ChatMessageStore } from './store.js';
 import { PersistentChatMessageStore } from './persistent-store.js';
-import { AgentThread } from './thread.js';
+import { AgentThread, checkMessageStore } from './thread.js';
 import { DEFAULT_ENCODING, resolveEncoding, windowSpec } from './window.js';
 import { optionsOf } from './options.js';
 
@@ -502,7 +502,7 @@ export class ChatAgent {
         } catch (err) {
           throw wrapError('PROVIDER_ERROR', 'a context provider failed in invoking', err);
         }
-        for (const tool of context.tools ?? []) {
+        for (const tool of checkContext(context).tools ?? []) {
           if (!runTools.provider.has(tool.name)) runTools.provider.set(tool.name, tool);
         }
         return toJSONText([contextValue(context)]);
@@ -522,10 +522,7 @@ export class ChatAgent {
 
   _newStore() {
     const store = this.chatMessageStoreFactory ? this.chatMessageStoreFactory() : new ChatMessageStore();
-    if (!store || typeof store.addMessages !== 'function' || typeof store.listMessages !== 'function') {
-      throw new ThreadmemError('INVALID_ARGUMENT', 'chatMessageStoreFactory must return a message store');
-    }
-    return store;
+    return checkMessageStore(store, 'what chatMessageStoreFactory returns');
   }
 
   _live() {
@@ -558,14 +555,6 @@ function redacted(err, client) {
     if (typeof err[key] === 'string') err[key] = client.redact(err[key]);
   }
   return err;
-}
-
-// A run's `signal`: absent, or an AbortSignal (anything else is a mistake
-// that would otherwise surface as a TypeError mid-run).
-function checkSignal(signal) {
-  if (signal !== undefined && !(typeof signal?.aborted === 'boolean' && typeof signal.addEventListener === 'function')) {
-    throw new ThreadmemError('INVALID_ARGUMENT', 'signal must be an AbortSignal');
-  }
 }
 
 // `promise`, or ABORTED as soon as `signal` aborts: a chat client that

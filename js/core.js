@@ -24,7 +24,12 @@ const encoder = new TextEncoder();
  *  stores and memory indexes of the old one are closed (checkModule). */
 export async function init(options) {
   const { wasmBinary, wasmUrl, vocabUrl } = optionsOf(options, 'init');
-  const module = await loadCore({ wasmBinary, wasmUrl });
+  let module;
+  try {
+    module = await loadCore({ wasmBinary, wasmUrl });
+  } catch (err) {
+    throw wrapError('NOT_INITIALIZED', 'the threadmem WASM module could not be loaded', err);
+  }
   module.tmHost = host;
   const ctx = module._tm_ctx_new();
   if (!ctx) throw new ThreadmemError('OUT_OF_MEMORY', 'cannot create the core context');
@@ -102,13 +107,17 @@ function hostString(str) {
  *  reject. A value JSON cannot carry (a BigInt, a cycle) is INVALID_ARGUMENT;
  *  NaN and the infinities become null, as JSON.stringify makes them. */
 export function toJSONText(value) {
+  let text;
   try {
-    return JSON.stringify(value, (_key, v) =>
+    text = JSON.stringify(value, (_key, v) =>
       typeof v === 'string' && v.isWellFormed && !v.isWellFormed() ? v.toWellFormed() : v,
     );
   } catch (err) {
     throw new ThreadmemError('INVALID_ARGUMENT', `a value JSON cannot carry: ${err.message}`, { cause: err });
   }
+  // Inside objects and arrays JSON drops or nulls them; alone they have no text.
+  if (text === undefined) throw new ThreadmemError('INVALID_ARGUMENT', `a value JSON cannot carry: a ${typeof value}`);
+  return text;
 }
 
 /** The error kept on `handle` after a call returned `rc`. */
@@ -262,7 +271,8 @@ export function countWithActiveCounter(text) {
     throw counterError;
   }
   if (!Number.isSafeInteger(n) || n < 0 || n > 0xffffffff) {
-    const what = n && typeof n.then === 'function' ? 'a Promise (it must be synchronous)' : String(n);
+    const what =
+      typeof n?.then === 'function' ? 'a Promise (it must be synchronous)' : typeof n === 'number' ? String(n) : `a value of type ${typeof n}`;
     counterError = new ThreadmemError(
       'INVALID_COUNTER',
       `the token counter must return a non-negative integer; it returned ${what}`,

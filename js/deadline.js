@@ -1,7 +1,11 @@
 // The time limit of one request, and the abort that stops it: fired by the
 // timer or by the caller's signal. `expired` tells a timeout from an abort.
+
+import { checkSignal } from './errors.js';
+
 export class Deadline {
   constructor(ms, signal) {
+    checkSignal(signal);
     this.ms = ms;
     this.signal = signal;
     this.controller = new AbortController();

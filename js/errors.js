@@ -57,12 +57,29 @@ export function checkAborted(signal) {
   if (signal?.aborted) throw abortedError(signal);
 }
 
+/** Throws INVALID_ARGUMENT unless `signal` is absent or an AbortSignal:
+ *  anything else would surface as a TypeError midway. */
+export function checkSignal(signal) {
+  if (signal !== undefined && !(typeof signal?.aborted === 'boolean' && typeof signal.addEventListener === 'function')) {
+    throw new ThreadmemError('INVALID_ARGUMENT', 'signal must be an AbortSignal');
+  }
+}
+
+/** The text of anything thrown, whatever it is: an error's message, else
+ *  its string form, which a null-prototype object does not have. */
+export function describe(thrown) {
+  try {
+    return typeof thrown?.message === 'string' ? thrown.message : String(thrown);
+  } catch {
+    return `a thrown ${typeof thrown} without a text`;
+  }
+}
+
 // Wraps anything thrown by user code (a tool, a store, a provider) so that the
 // public call rejects with a ThreadmemError whose cause is the original.
 export function wrapError(code, what, err) {
   if (err instanceof ThreadmemError) return err;
-  const detail = err instanceof Error ? err.message : String(err);
-  return new ThreadmemError(code, `${what}: ${detail}`, { cause: err });
+  return new ThreadmemError(code, `${what}: ${describe(err)}`, { cause: err });
 }
 
 // A full origin quota is QUOTA_EXCEEDED; anything else a storage backend

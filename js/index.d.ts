@@ -398,13 +398,16 @@ export interface KeyValueStorage {
   put(key: string, value: string): Promise<unknown> | unknown;
 }
 
+/** A vector: an array of numbers, or a typed array (Float32Array is read fastest). */
+export type Embedding = number[] | Float32Array | Float64Array;
+
 export interface MemoryProviderOptions extends MemoryScope {
   scopeToPerOperationThreadId?: boolean;
   /** Where the index is kept: a key-value backend or a message store. Default: in memory. */
   storage?: KeyValueStorage | MessageStore;
   storageKey?: string;
   /** Texts to vectors; with it search is hybrid. */
-  embed?: (texts: string[]) => Promise<ArrayLike<number>[]> | ArrayLike<number>[];
+  embed?: (texts: string[]) => Promise<Embedding[]> | Embedding[];
   topK?: number;
   minScore?: number;
   contextPrompt?: string;

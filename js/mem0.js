@@ -10,7 +10,7 @@ import { Deadline } from './deadline.js';
 import { ThreadmemError, checkAborted } from './errors.js';
 import { Context, ContextProvider, hookMessages, threadKey, turnConversation } from './providers.js';
 import { DEFAULT_CONTEXT_PROMPT } from './memory.js';
-import { optionsOf } from './options.js';
+import { checkKinds, durationOf, optionsOf } from './options.js';
 import { redactor } from './redact.js';
 
 export class Mem0Provider extends ContextProvider {
@@ -50,11 +50,15 @@ export class Mem0Provider extends ContextProvider {
         'Mem0Provider needs a scope: userId, agentId, applicationId, threadId or scopeToPerOperationThreadId',
       );
     }
-    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
-      throw new ThreadmemError('INVALID_ARGUMENT', 'Mem0Provider: timeoutMs must be a positive number');
-    }
-    this.timeoutMs = timeoutMs;
-    this.host = String(host).replace(/\/+$/, '');
+    checkKinds('Mem0Provider', {
+      host: [host, 'string'],
+      topK: [topK, 'count'],
+      contextPrompt: [contextPrompt, 'string'],
+      fetch: [fetchFn, 'function'],
+      onWarning: [onWarning, 'function'],
+    });
+    this.timeoutMs = durationOf(timeoutMs, 'Mem0Provider: timeoutMs');
+    this.host = host.replace(/\/+$/, '');
     this.scope = Object.fromEntries(
       Object.entries({ userId, agentId, applicationId, threadId }).filter(([, v]) => v !== undefined),
     );

@@ -58,12 +58,19 @@ export function filterValue({ scope, metadata, createdFrom, createdTo } = {}) {
   return f;
 }
 
+/** True for what can be an embedding: an array of numbers, or a typed array. */
+export function isVector(v) {
+  if (Array.isArray(v)) return v.every((x) => typeof x === 'number');
+  return ArrayBuffer.isView(v) && !(v instanceof DataView);
+}
+
 /** An embedding (Float32Array or array of numbers) as the core reads it
  *  fastest and exactly: the base64 of its float32 values (typed arrays are
  *  little-endian on every platform WASM runs on, as the core expects).
  *  What is not a finite float32 reaches the core as NaN or Infinity and is
  *  refused there. */
 function vectorValue(v) {
+  if (!isVector(v)) throw new ThreadmemError('INVALID_ARGUMENT', 'an embedding must be a Float32Array or an array of numbers');
   const f = v instanceof Float32Array ? v : Float32Array.from(v, Number);
   const bytes = new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
   if (typeof Buffer === 'function') return Buffer.from(bytes).toString('base64');

@@ -8,10 +8,10 @@
 // (js/memory-index.js binds them); this file decides when to search, what
 // to ask the model, and where the index is kept.
 
-import { ThreadmemError, checkAborted, wrapError } from './errors.js';
-import { MemoryIndex } from './memory-index.js';
+import { ThreadmemError, checkAborted, describe, wrapError } from './errors.js';
+import { MemoryIndex, isVector } from './memory-index.js';
 import { Context, ContextProvider, hookMessages, threadKey, turnConversation } from './providers.js';
-import { optionsOf } from './options.js';
+import { checkKinds, optionsOf } from './options.js';
 
 export const DEFAULT_CONTEXT_PROMPT = '## Memories\nConsider the following memories when answering user questions:';
 const DEFAULT_STORAGE_KEY = 'threadmem-memory';
@@ -43,7 +43,7 @@ export class MemoryProvider extends ContextProvider {
    *   listMessages; each change appends one snapshot message). Default: in
    *   memory only.
    * @param {string} [options.storageKey] the key of the index in `storage`.
-   * @param {(texts: string[]) => Promise<ArrayLike<number>[]>} [options.embed]
+   * @param {(texts: string[]) => Promise<(number[]|Float32Array)[]>} [options.embed]
    *   turns texts into vectors; with it search is hybrid.
    * @param {number} [options.topK] memories given to the model (default 5).
    * @param {number} [options.minScore] the lowest score given (default 0).
@@ -88,17 +88,20 @@ export class MemoryProvider extends ContextProvider {
     if (extract !== 'llm' && extract !== 'none') {
       throw new ThreadmemError('INVALID_ARGUMENT', "MemoryProvider: extract must be 'llm' or 'none'");
     }
-    if (embed !== undefined && typeof embed !== 'function') {
-      throw new ThreadmemError('INVALID_ARGUMENT', 'MemoryProvider: embed must be a function');
-    }
+    checkKinds('MemoryProvider', {
+      embed: [embed, 'function'],
+      onWarning: [onWarning, 'function'],
+      chatClient: [chatClient, 'chatClient'],
+      storageKey: [storageKey, 'string'],
+      topK: [topK, 'count'],
+      minScore: [minScore, 'number'],
+      contextPrompt: [contextPrompt, 'string'],
+    });
     if (storage !== undefined && !isKeyValue(storage) && !isMessageStore(storage)) {
       throw new ThreadmemError(
         'INVALID_ARGUMENT',
         'MemoryProvider: storage must have get(key) and put(key, value), or addMessages and listMessages',
       );
-    }
-    if (onWarning !== undefined && typeof onWarning !== 'function') {
-      throw new ThreadmemError('INVALID_ARGUMENT', 'MemoryProvider: onWarning must be a function');
     }
     this.scope = Object.fromEntries(Object.entries(scope).filter(([, v]) => v !== undefined));
     this.scopeToPerOperationThreadId = !!scopeToPerOperationThreadId;
@@ -151,6 +154,7 @@ export class MemoryProvider extends ContextProvider {
   /** Changes a memory's text (and its vector); returns the record. */
   async update(id, text) {
     return this._run(async () => {
+      checkTexts([text]);
       this._own(id);
       const embedding = this._embed ? (await this._vectors([text]))[0] : undefined;
       return this._index.update(id, { text, embedding });
@@ -219,7 +223,7 @@ export class MemoryProvider extends ContextProvider {
       await this._extract(client, conversation, queryText(requestMessages), thread, signal);
     } catch (err) {
       if (signal?.aborted) return; // the run was taken back, and so is what it taught
-      this._warn(`MemoryProvider: memory extraction failed: ${err?.message ?? err}`, err);
+      this._warn(`MemoryProvider: memory extraction failed: ${describe(err)}`, err);
     }
   }
 
@@ -297,6 +301,7 @@ export class MemoryProvider extends ContextProvider {
   }
 
   async _addTexts(texts, metadata) {
+    checkTexts(texts);
     const scope = this._scopeFor(undefined);
     const vectors = this._embed && texts.length ? await this._vectors(texts) : [];
     return this._withDimension(() =>
@@ -328,7 +333,7 @@ export class MemoryProvider extends ContextProvider {
     try {
       vectors = await this._embed(texts);
     } catch (err) {
-      throw new ThreadmemError('EMBEDDING_ERROR', `the embed function failed: ${err?.message ?? err}`, { cause: err });
+      throw new ThreadmemError('EMBEDDING_ERROR', `the embed function failed: ${describe(err)}`, { cause: err });
     }
     if (!Array.isArray(vectors) || vectors.length !== texts.length) {
       throw new ThreadmemError(
@@ -336,10 +341,8 @@ export class MemoryProvider extends ContextProvider {
         `the embed function must return one vector per text (${texts.length}), got ${Array.isArray(vectors) ? vectors.length : typeof vectors}`,
       );
     }
-    for (const v of vectors) {
-      if (!v || typeof v.length !== 'number' || typeof v === 'string') {
-        throw new ThreadmemError('EMBEDDING_ERROR', 'the embed function must return arrays of numbers (Float32Array)');
-      }
+    if (!vectors.every(isVector)) {
+      throw new ThreadmemError('EMBEDDING_ERROR', 'the embed function must return arrays of numbers (Float32Array)');
     }
     return vectors;
   }
@@ -505,6 +508,13 @@ function parseDecisions(body) {
   const good = list.filter((d) => d && typeof d === 'object' && events.has(d.event));
   if (good.length !== list.length) return 'an entry of "memories" is not {event: ADD|UPDATE|DELETE|NONE, id?, text?}';
   return good;
+}
+
+// Texts go to the embed function (a paid call) before the core sees them.
+function checkTexts(texts) {
+  if (!texts.every((t) => typeof t === 'string')) {
+    throw new ThreadmemError('INVALID_ARGUMENT', "a memory's text must be a string");
+  }
 }
 
 // ---- storage: a key-value object, or a message store ----

@@ -23,6 +23,9 @@ export class ChatMessage {
     }
     if (authorName != null) raw.author_name = authorName;
     if (messageId != null) raw.message_id = messageId;
+    if (createdAt instanceof Date && Number.isNaN(createdAt.getTime())) {
+      throw new ThreadmemError('INVALID_ARGUMENT', 'ChatMessage: createdAt is an invalid Date');
+    }
     if (createdAt != null) raw.created_at = createdAt instanceof Date ? createdAt.toISOString() : createdAt;
     if (metadata != null) raw.additional_properties = metadata;
     assign(this, normalize(raw));

@@ -25,7 +25,9 @@ const isNode =
  * @returns {Promise<object>} the Emscripten module (exports as `_tm_*`, plus the runtime helpers)
  */
 export async function loadCore({ wasmBinary, wasmUrl } = {}) {
-  const moduleArg = {};
+  // A module that fails to load says why in the error it rejects with;
+  // nothing is printed besides (the core itself never writes to stderr).
+  const moduleArg = { printErr: () => {} };
   if (wasmBinary) {
     moduleArg.wasmBinary = wasmBinary;
   } else if (isNode && !wasmUrl) {

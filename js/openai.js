@@ -4,7 +4,7 @@
 
 import { Deadline } from './deadline.js';
 import { ThreadmemError, abortedError, checkAborted } from './errors.js';
-import { optionsOf } from './options.js';
+import { checkKinds, durationOf, optionsOf } from './options.js';
 import { redactedCause, redactor } from './redact.js';
 
 // A timeout, a rate limit, or any server-side failure (5xx) may pass.
@@ -40,10 +40,21 @@ export class OpenAIChatClient {
     if (typeof baseURL !== 'string' || !baseURL) {
       throw new ThreadmemError('INVALID_ARGUMENT', 'OpenAIChatClient: baseURL must be a string');
     }
-    for (const [name, v] of Object.entries({ maxRetries, retryBaseDelayMs, maxRetryDelayMs, timeoutMs })) {
-      if (!Number.isFinite(v) || v < 0) {
-        throw new ThreadmemError('INVALID_ARGUMENT', `OpenAIChatClient: ${name} must be a non-negative number`);
-      }
+    checkKinds('OpenAIChatClient', {
+      apiKey: [apiKey, 'string'],
+      model: [model, 'string'],
+      apiVersion: [apiVersion, 'string'],
+      maxRetries: [maxRetries, 'count'],
+      fetch: [fetchFn, 'function'],
+    });
+    if (apiVersion?.isWellFormed() === false) {
+      throw new ThreadmemError('INVALID_ARGUMENT', 'OpenAIChatClient: apiVersion holds a lone surrogate');
+    }
+    if (!headers || typeof headers !== 'object' || Object.values(headers).some((v) => typeof v !== 'string')) {
+      throw new ThreadmemError('INVALID_ARGUMENT', 'OpenAIChatClient: headers must be an object of strings');
+    }
+    for (const [name, v] of Object.entries({ retryBaseDelayMs, maxRetryDelayMs, timeoutMs })) {
+      durationOf(v, `OpenAIChatClient: ${name}`, { zero: true });
     }
     this.baseURL = baseURL.replace(/\/+$/, '');
     this.model = model;

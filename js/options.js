@@ -1,7 +1,7 @@
 // The options object a public call takes: absent (undefined, or null as in
 // Node's own APIs) reads as no options; anything else that is not an object
 // (a string, a number, an array) is the caller's error, never a value that
-// is silently ignored.
+// is silently ignored. And the kinds an option may have.
 
 import { ThreadmemError } from './errors.js';
 
@@ -11,4 +11,38 @@ export function optionsOf(value, where) {
     throw new ThreadmemError('INVALID_ARGUMENT', `${where}: the options must be an object`);
   }
   return value;
+}
+
+// The longest wait a timer holds: past it, setTimeout fires at once.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Returns `ms`, or throws INVALID_ARGUMENT unless it is a number of
+ *  milliseconds a timer can wait: positive, or zero where `zero` allows. */
+export function durationOf(ms, where, { zero = false } = {}) {
+  if (typeof ms !== 'number' || !(zero ? ms >= 0 : ms > 0) || ms > MAX_TIMER_MS) {
+    throw new ThreadmemError(
+      'INVALID_ARGUMENT',
+      `${where} must be a ${zero ? 'non-negative' : 'positive'} number of milliseconds, at most ${MAX_TIMER_MS}`,
+    );
+  }
+  return ms;
+}
+
+// What an option of each kind must be, and how an error names it.
+const KINDS = {
+  string: [(v) => typeof v === 'string', 'a string'],
+  function: [(v) => typeof v === 'function', 'a function'],
+  count: [(v) => Number.isSafeInteger(v) && v >= 0, 'a non-negative integer'],
+  number: [(v) => Number.isFinite(v), 'a finite number'],
+  chatClient: [(v) => typeof v?.getResponse === 'function', 'a chat client (with getResponse)'],
+};
+
+/** Throws INVALID_ARGUMENT for the first option given (not undefined) that
+ *  is not of its kind: `checkKinds('X', { topK: [topK, 'count'] })`. Caught
+ *  here, a wrong kind never fails later, midway through a run. */
+export function checkKinds(where, options) {
+  for (const [name, [value, kind]] of Object.entries(options)) {
+    const [ok, what] = KINDS[kind];
+    if (value !== undefined && !ok(value)) throw new ThreadmemError('INVALID_ARGUMENT', `${where}: ${name} must be ${what}`);
+  }
 }

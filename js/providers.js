@@ -99,9 +99,7 @@ export class AggregateContextProvider extends ContextProvider {
       });
       const c = await p.invoking(messages, { ...options, context: before });
       if (c == null) continue;
-      if (typeof c !== 'object') {
-        throw new ThreadmemError('INVALID_ARGUMENT', 'invoking() must return a Context or nothing');
-      }
+      checkContext(c);
       if (c.instructions) instructions.push(c.instructions);
       if (c.messages) contextMessages.push(...c.messages);
       if (c.tools) tools.push(...c.tools);
@@ -123,9 +121,25 @@ export class AggregateContextProvider extends ContextProvider {
 /** The JSON form of a Context that the core reads (tools as definitions). */
 export function contextValue(context) {
   const value = { messages: messageValues(context.messages ?? []) };
-  if (context.instructions) value.instructions = String(context.instructions);
+  if (context.instructions) value.instructions = context.instructions;
   value.tools = (context.tools ?? []).map(toolDefinition);
   return value;
+}
+
+/** Returns what a provider's invoking() returned, or throws INVALID_ARGUMENT
+ *  when it is not a Context (its messages are the core's to check). */
+export function checkContext(context) {
+  if (typeof context !== 'object' || context === null) {
+    throw new ThreadmemError('INVALID_ARGUMENT', 'invoking() must return a Context or nothing');
+  }
+  if (context.instructions != null && typeof context.instructions !== 'string') {
+    throw new ThreadmemError('INVALID_ARGUMENT', "a context's instructions must be a string");
+  }
+  if (context.tools != null && !Array.isArray(context.tools)) {
+    throw new ThreadmemError('INVALID_ARGUMENT', "a context's tools must be an array");
+  }
+  for (const tool of context.tools ?? []) toolDefinition(tool);
+  return context;
 }
 
 /** A tool's definition as the core and the model see it. */

@@ -2,6 +2,8 @@
 // everything threadmem reports: error messages, their causes and stacks,
 // and so the warnings that carry them.
 
+import { describe } from './errors.js';
+
 // Headers whose values are credentials; others (versions, ids) are not
 // taken out, since a short common value would mangle every message.
 const CREDENTIAL_HEADER = /auth|key|token|secret|password|cookie/i;
@@ -16,7 +18,7 @@ export function redactor(apiKey, headers = {}) {
     .filter((s) => typeof s === 'string' && s !== '')
     .sort((a, b) => b.length - a.length); // a secret inside a longer one goes after it
   return (text, max = Infinity) => {
-    let s = String(text);
+    let s = typeof text === 'string' ? text : describe(text);
     for (const secret of secrets) s = s.split(secret).join('[redacted]');
     return s.length > max ? s.slice(0, max) : s;
   };

@@ -14,7 +14,7 @@ import { createClient } from 'redis';
 
 import { ThreadmemError, wrapError } from './errors.js';
 import { PersistentChatMessageStore } from './persistent-store.js';
-import { optionsOf } from './options.js';
+import { durationOf, optionsOf } from './options.js';
 
 // How long a call waits for Redis: for a reconnecting client to be ready
 // again, or for the first connection, which then gives up (a wrong URL or
@@ -90,10 +90,7 @@ class RedisBackend {
     if (typeof keyPrefix !== 'string' || !KEY_PREFIX.test(keyPrefix)) {
       throw new ThreadmemError('INVALID_ARGUMENT', 'keyPrefix must be 1-64 characters of A-Z a-z 0-9 . _ : -');
     }
-    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
-      throw new ThreadmemError('INVALID_ARGUMENT', 'RedisChatMessageStore: timeoutMs must be a positive number');
-    }
-    this.timeoutMs = timeoutMs;
+    this.timeoutMs = durationOf(timeoutMs, 'RedisChatMessageStore: timeoutMs');
     this._closed = new AbortController(); // ends the waits of calls under way
     this.kind = 'redis';
     this.inPlace = true;

@@ -14,7 +14,7 @@ import { ChatMessage } from './message.js';
 import { Context, ContextProvider, hookMessages, threadKey } from './providers.js';
 import { Tokenizer } from './tokenizer.js';
 import { DEFAULT_ENCODING, countTokens, fitWindow } from './window.js';
-import { optionsOf } from './options.js';
+import { checkKinds, optionsOf } from './options.js';
 
 const DEFAULT_PROMPT =
   'You maintain the running summary of a conversation between a user and an assistant. ' +
@@ -55,6 +55,13 @@ export class SummaryProvider extends ContextProvider {
     if (!storage || typeof storage.get !== 'function' || typeof storage.set !== 'function') {
       throw new ThreadmemError('INVALID_ARGUMENT', 'storage must have get(key) and set(key, value)');
     }
+    checkKinds('SummaryProvider', {
+      chatClient: [chatClient, 'chatClient'],
+      maxTokens: [maxTokens, 'count'],
+      reserveTokens: [reserveTokens, 'count'],
+      prompt: [prompt, 'string'],
+      onWarning: [onWarning, 'function'],
+    });
     this.chatClient = chatClient;
     this.window = maxTokens === undefined ? undefined : { maxTokens, reserveTokens, encoding };
     this.summaryMaxTokens = summaryMaxTokens;

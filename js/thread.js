@@ -10,6 +10,16 @@ export function newId() {
   return call(ctx(), mod()._tm_new_id, [], { extra: [ctx()] });
 }
 
+// What a message store must have (the README's contract for custom ones).
+const STORE_METHODS = ['addMessages', 'listMessages', 'serialize', 'updateFromState'];
+
+/** Returns `store`, or throws INVALID_ARGUMENT when it lacks a method a thread needs. */
+export function checkMessageStore(store, what) {
+  const missing = STORE_METHODS.find((name) => typeof store?.[name] !== 'function');
+  if (missing) throw new ThreadmemError('INVALID_ARGUMENT', `${what} must be a message store: it has no ${missing}()`);
+  return store;
+}
+
 export class AgentThread {
   /** @param {{messageStore?: object, serviceThreadId?: string, id?: string}} [options] */
   constructor(options) {
@@ -21,7 +31,7 @@ export class AgentThread {
       throw new ThreadmemError('INVALID_ARGUMENT', 'serviceThreadId must be a string');
     }
     this.id = id ?? newId();
-    this.messageStore = messageStore;
+    this.messageStore = messageStore == null ? messageStore : checkMessageStore(messageStore, 'messageStore');
     this.serviceThreadId = serviceThreadId;
   }
 

@@ -256,7 +256,8 @@ export class Tokenizer {
     }
     for (const s of allowedSpecial) {
       if (!isSpecial(id, s)) {
-        throw new ThreadmemError('INVALID_ARGUMENT', `${JSON.stringify(s)} is not a special token of ${this.name}`);
+        const what = typeof s === 'string' ? JSON.stringify(s) : `a ${typeof s}`;
+        throw new ThreadmemError('INVALID_ARGUMENT', `${what} is not a special token of ${this.name}`);
       }
     }
     if (allowedSpecial.length === 0) return encodeRaw(id, text, 0);
