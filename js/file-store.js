@@ -30,6 +30,7 @@ const TAIL_BYTES = 64;
 const FS_FUNCTIONS = ['open', 'readdir', 'rename', 'stat', 'unlink', 'mkdir', 'readFile', 'writeFile', 'link'];
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const isDirectory = (d) => typeof d === 'string' && d !== '' && !d.includes('\0');
 
 export class FileChatMessageStore extends PersistentChatMessageStore {
   /**
@@ -63,9 +64,7 @@ export class FileChatMessageStore extends PersistentChatMessageStore {
 // again, even to the same size) is read whole.
 class FileBackend {
   constructor(directory, fs) {
-    if (typeof directory !== 'string' || directory === '') {
-      throw new ThreadmemError('INVALID_ARGUMENT', 'directory must be a non-empty string');
-    }
+    if (!isDirectory(directory)) throw new ThreadmemError('INVALID_ARGUMENT', 'directory must be a non-empty string without NUL');
     const missing = FS_FUNCTIONS.find((name) => typeof fs?.[name] !== 'function');
     if (missing) throw new ThreadmemError('INVALID_ARGUMENT', `fs must have the node:fs/promises function ${missing}`);
     this.fs = fs;
@@ -95,7 +94,10 @@ class FileBackend {
   }
 
   adopt(ref) {
-    if (typeof ref.directory === 'string' && ref.directory) this.directory = ref.directory;
+    const directory = ref.directory ?? this.directory;
+    if (!isDirectory(directory)) throw new ThreadmemError('INVALID_FORMAT', 'the reference has a directory no store can have');
+    this.path(ref.thread_id); // an id too long for a file name fails before the switch
+    this.directory = directory;
   }
 
   // ---- the lock between processes: a file created exclusively ----
@@ -124,6 +126,7 @@ class FileBackend {
       }
     }
     try {
+      await this._moveLegacy(threadId);
       return await fn();
     } finally {
       // Once more if it fails: a lock left behind stalls every writer until
@@ -224,6 +227,23 @@ class FileBackend {
     return { size: length, ino: (await this._stat(path)).ino, tail };
   }
 
+  // A thread whose id Windows keeps for a device ("con") was kept in
+  // "con.tmlog" before such names had their "~_" (fileName), which the file
+  // systems that allow it still hold: moved on first use, never over a file
+  // of the new name.
+  async _moveLegacy(threadId) {
+    const name = fileName(threadId);
+    if (!name.startsWith('~_')) return;
+    const legacy = join(this.directory, name.slice(2) + SUFFIX);
+    try {
+      await this.fs.link(legacy, this.path(threadId));
+    } catch (err) {
+      if (err.code === 'ENOENT' || err.code === 'EEXIST') return;
+      throw err;
+    }
+    await this.fs.unlink(legacy);
+  }
+
   async remove(threadId) {
     await this.fs.unlink(this.path(threadId)).catch((err) => {
       if (err.code !== 'ENOENT') throw err;
@@ -238,10 +258,8 @@ class FileBackend {
       if (err.code === 'ENOENT') return [];
       throw err;
     }
-    return names
-      .filter((n) => n.endsWith(SUFFIX))
-      .map((n) => threadIdOf(n.slice(0, -SUFFIX.length)))
-      .filter((id) => id !== null);
+    const ids = names.filter((n) => n.endsWith(SUFFIX)).map((n) => threadIdOf(n.slice(0, -SUFFIX.length)));
+    return [...new Set(ids.filter((id) => id !== null))]; // a legacy name and its new one are one thread
   }
 }
 
@@ -255,10 +273,11 @@ function fileName(threadId) {
   return WINDOWS_DEVICE.test(name) ? `~_${name}` : name;
 }
 
-// The thread id a file name stands for, or null for a name no id gives.
+// The thread id a file name stands for (a legacy device name too, see
+// _moveLegacy), or null for a name no id gives.
 function threadIdOf(name) {
   const id = name.replace(/^~_/, '').replace(/~([a-z])/g, (_, c) => c.toUpperCase());
-  return isThreadId(id) && fileName(id) === name ? id : null;
+  return isThreadId(id) && (fileName(id) === name || fileName(id) === `~_${name}`) ? id : null;
 }
 
 // Takes the lock or fails with EEXIST. The lock appears with its owner's pid

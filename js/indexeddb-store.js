@@ -35,13 +35,13 @@ export class IndexedDBChatMessageStore extends PersistentChatMessageStore {
   }
 }
 
+const isDbName = (name) => typeof name === 'string' && name !== '' && name.length <= 256;
+
 // The mark of a thread is its first and last seq and its last record's
 // bytes: a thread deleted and refilled elsewhere differs there.
 class IndexedDBBackend {
   constructor(dbName, factory) {
-    if (typeof dbName !== 'string' || dbName === '' || dbName.length > 256) {
-      throw new ThreadmemError('INVALID_ARGUMENT', 'dbName must be a string of 1-256 characters');
-    }
+    if (!isDbName(dbName)) throw new ThreadmemError('INVALID_ARGUMENT', 'dbName must be a string of 1-256 characters');
     if (factory !== undefined && typeof factory?.open !== 'function') {
       throw new ThreadmemError('INVALID_ARGUMENT', 'indexedDB must be an IDBFactory');
     }
@@ -63,9 +63,11 @@ class IndexedDBBackend {
   }
 
   adopt(ref) {
-    if (typeof ref.db_name === 'string' && ref.db_name && ref.db_name !== this.dbName) {
+    const dbName = ref.db_name ?? this.dbName;
+    if (!isDbName(dbName)) throw new ThreadmemError('INVALID_FORMAT', 'the reference has a db_name no store can have');
+    if (dbName !== this.dbName) {
       this._disconnect();
-      this.dbName = ref.db_name;
+      this.dbName = dbName;
     }
   }
 

@@ -70,8 +70,10 @@ class LocalStorageBackend {
       }
     }
     const store = storage ?? origin;
-    if (!store || typeof store.getItem !== 'function' || typeof store.setItem !== 'function') {
-      throw new ThreadmemError('INVALID_ARGUMENT', 'no localStorage here: pass a storage object');
+    if (!store) throw new ThreadmemError('INVALID_ARGUMENT', 'no localStorage here: pass a storage object');
+    const missing = ['getItem', 'setItem', 'removeItem', 'key'].find((name) => typeof store[name] !== 'function');
+    if (missing || typeof store.length !== 'number') {
+      throw new ThreadmemError('INVALID_ARGUMENT', `storage must be a Storage: it has no ${missing ?? 'length'}`);
     }
     this.kind = 'localstorage';
     this.inPlace = true;
@@ -100,7 +102,11 @@ class LocalStorageBackend {
   }
 
   adopt(ref) {
-    if (typeof ref.key_prefix === 'string' && KEY_PREFIX.test(ref.key_prefix)) this.keyPrefix = ref.key_prefix;
+    const keyPrefix = ref.key_prefix ?? this.keyPrefix;
+    if (typeof keyPrefix !== 'string' || !KEY_PREFIX.test(keyPrefix)) {
+      throw new ThreadmemError('INVALID_FORMAT', 'the reference has a key_prefix no store can have');
+    }
+    this.keyPrefix = keyPrefix;
   }
 
   // Every operation on a thread takes its Web Lock (localStorage has no
@@ -278,7 +284,11 @@ class LocalStorageBackend {
       }
     }
     await this._announce(threadId, n);
-    for (const key of records) this.storage.removeItem(key);
+    try {
+      for (const key of records) this.storage.removeItem(key);
+    } catch {
+      // The thread is deleted: an item the empty head no longer names is never read.
+    }
   }
 
   /** The ids of the threads under this key prefix that hold messages. */

@@ -123,8 +123,16 @@ export class PersistentChatMessageStore {
     this._nextSeq = 1; // the seq the next record gets
   }
 
+  // Names the thread in an error: what the backend's where() says, unless
+  // it says nothing usable (an error must not fail for its own message).
   _where(threadId = this.threadId) {
-    return this._backend.where?.(threadId) ?? `${this._backend.kind} thread ${threadId}`;
+    try {
+      const where = this._backend.where?.(threadId);
+      if (typeof where === 'string') return where;
+    } catch {
+      // the plain name below
+    }
+    return `${this._backend.kind} thread ${threadId}`;
   }
 
   // One operation of this store at a time (the mirror follows one order);
@@ -147,16 +155,23 @@ export class PersistentChatMessageStore {
   }
 
   // fn() under the backend's lock on a thread. The store may have been
-  // closed while the lock was awaited: then storage is not touched.
-  _withLock(threadId, write, fn) {
-    return this._backend.lock(
+  // closed while the lock was awaited: then storage is not touched. The
+  // result is fn's own, whatever lock() resolves to.
+  async _withLock(threadId, write, fn) {
+    let done = false;
+    let result;
+    await this._backend.lock(
       threadId,
-      () => {
+      async () => {
         this._mirror._live();
-        return fn();
+        result = await fn();
+        done = true;
+        return result;
       },
       { write },
     );
+    if (!done) throw new ThreadmemError('STORAGE_ERROR', `${this._where(threadId)}: the backend's lock() did not run the operation`);
+    return result;
   }
 
   // ---- catching up with storage (another process or tab may have written) ----
@@ -314,7 +329,17 @@ export class PersistentChatMessageStore {
   /** A reference to this thread (no messages, no secret): thread.serialize()
    *  stores it and updateFromState() reconnects to the same stored thread. */
   async serialize() {
-    return { type: 'store_reference', kind: this._backend.kind, ...this._backend.reference(), thread_id: this.threadId };
+    this._mirror._live();
+    let where;
+    try {
+      where = await this._backend.reference();
+    } catch (err) {
+      throw storageError(err, `${this._where()}: cannot name where it is stored`);
+    }
+    if (typeof where !== 'object' || where === null) {
+      throw new ThreadmemError('STORAGE_ERROR', `${this._where()}: the backend's reference() must return an object`);
+    }
+    return { ...where, type: 'store_reference', kind: this._backend.kind, thread_id: this.threadId };
   }
 
   /** Reconnects to the thread a reference names. */
@@ -362,7 +387,15 @@ export class PersistentChatMessageStore {
    *  calls throw CLOSED. */
   close() {
     this._mirror.close();
-    return this._backend.close?.();
+    const failed = (err) => {
+      throw storageError(err, `${this._where()}: cannot close`);
+    };
+    try {
+      const closing = this._backend.close?.();
+      return typeof closing?.then === 'function' ? closing.then(undefined, failed) : closing;
+    } catch (err) {
+      return failed(err);
+    }
   }
 
   get closed() {

@@ -118,7 +118,11 @@ class RedisBackend {
   }
 
   adopt(ref) {
-    if (typeof ref.key_prefix === 'string' && KEY_PREFIX.test(ref.key_prefix)) this.keyPrefix = ref.key_prefix;
+    const keyPrefix = ref.key_prefix ?? this.keyPrefix;
+    if (typeof keyPrefix !== 'string' || !KEY_PREFIX.test(keyPrefix)) {
+      throw new ThreadmemError('INVALID_FORMAT', 'the reference has a key_prefix no store can have');
+    }
+    this.keyPrefix = keyPrefix;
   }
 
   // The answer to a command, within timeoutMs (the client's own command

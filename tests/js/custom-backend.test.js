@@ -5,7 +5,7 @@
 // keyed by seq, detects conflicts with a version number instead of a lock,
 // and drops evicted records in place.
 
-import { describe, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import * as lib from '../../js/node.js';
 import { cases, runCase } from '../storage/spec.js';
 import { instrument } from '../storage/faults.js';
@@ -120,4 +120,40 @@ test('a backend without its record interface is INVALID_ARGUMENT', () => {
     }
     if (err?.code !== 'INVALID_ARGUMENT') throw new Error(`accepted ${JSON.stringify(bad)}: ${err}`);
   }
+});
+
+test('a backend that breaks its contract fails as STORAGE_ERROR, and never writes twice', async () => {
+  const space = { threads: new Map(), version: 0 };
+  const backend = (patch) => Object.assign(new MemoryBackend(space), patch);
+  const code = async (promise) => (await promise.then(() => 'resolved', (e) => (e instanceof lib.ThreadmemError ? e.code : `raw ${String(e)}`)));
+
+  // A lock() that runs fn but forgets to return its result: one turn, one record.
+  const forgetful = new lib.PersistentChatMessageStore(backend({ async lock(id, fn) { await fn(); } }), { threadId: 't1' });
+  await forgetful.addMessages('hi');
+  expect(space.threads.get('t1').records.size).toBe(1);
+  expect(await forgetful.count()).toBe(1);
+  // One that never runs it: said, not taken for success.
+  const idle = new lib.PersistentChatMessageStore(backend({ async lock() {} }), { threadId: 't2' });
+  expect(await code(idle.addMessages('hi'))).toBe('STORAGE_ERROR');
+  expect(space.threads.has('t2')).toBe(false);
+
+  // where() that throws or names nothing usable: the error still comes, with its own code.
+  for (const where of [() => { throw Symbol('w'); }, () => Symbol('w')]) {
+    const failing = backend({ where, async read() { throw Object.create(null); } });
+    expect(await code(new lib.PersistentChatMessageStore(failing).count())).toBe('STORAGE_ERROR');
+  }
+  // reference() that throws, or tries to pass for another kind; close() that throws.
+  const thrower = new lib.PersistentChatMessageStore(backend({ reference() { throw Symbol('r'); } }));
+  expect(await code(thrower.serialize())).toBe('STORAGE_ERROR');
+  const impostor = new lib.PersistentChatMessageStore(backend({ reference: () => ({ type: 'x', kind: 'y', region: 'eu' }) }), { threadId: 't3' });
+  expect(await impostor.serialize()).toEqual({ type: 'store_reference', kind: 'memory', region: 'eu', thread_id: 't3' });
+  const closer = new lib.PersistentChatMessageStore(backend({ close() { throw Object.create(null); } }));
+  expect(() => closer.close()).toThrow(expect.objectContaining({ code: 'STORAGE_ERROR' }));
+  const asyncCloser = new lib.PersistentChatMessageStore(backend({ close: async () => { throw Symbol('c'); } }));
+  expect(await code(asyncCloser.close())).toBe('STORAGE_ERROR');
+  // After close(), serialize() is CLOSED like every other call.
+  expect(await code(impostor.serialize().then(() => impostor.close()).then(() => impostor.serialize()))).toBe('CLOSED');
+  forgetful.close();
+  idle.close();
+  thrower.close();
 });

@@ -2,7 +2,7 @@
 // reopening, recovery, eviction, references, failures and two writers.
 
 import { afterAll, afterEach, beforeAll, beforeEach, expect, test } from '@jest/globals';
-import { mkdtemp, rm, appendFile, readFile, writeFile, stat, readdir } from 'node:fs/promises';
+import { mkdtemp, rm, appendFile, readFile, writeFile, stat, readdir, rename } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChatAgent, ChatMessage, OpenAIChatClient, ThreadmemError, FileChatMessageStore } from '../../js/node.js';
@@ -104,6 +104,38 @@ test("names Windows keeps for devices get a file of their own; an id too long fo
   );
   expect(await caught(store.deleteThread(capitals))).toMatchObject({ code: 'INVALID_ARGUMENT' });
   expect(await store.listThreads()).toEqual([...ids].sort());
+  store.close();
+});
+
+test('a thread an earlier version kept under a device name ("con.tmlog") is listed and moved on first use', async () => {
+  const legacy = new FileChatMessageStore({ directory: dir, threadId: 'legacy' });
+  await legacy.addMessages([user('said before the upgrade')]);
+  legacy.close();
+  await rename(join(dir, 'legacy.tmlog'), join(dir, 'con.tmlog'));
+  const store = new FileChatMessageStore({ directory: dir, threadId: 'con' });
+  expect(await store.listThreads()).toEqual(['con']);
+  expect(texts(await store.listMessages())).toEqual(['said before the upgrade']);
+  expect((await readdir(dir)).filter((n) => n.endsWith('.tmlog'))).toEqual(['~_con.tmlog']);
+  await store.addMessages([user('and after')]);
+  expect(texts(await store.listMessages())).toEqual(['said before the upgrade', 'and after']);
+  store.close();
+});
+
+test('a reference to a directory or thread no store can have is refused, and the store stays where it was', async () => {
+  const store = new FileChatMessageStore({ directory: dir, threadId: 'home' });
+  await store.addMessages([user('at home')]);
+  const ref = await store.serialize();
+  for (const [bad, code] of [
+    [{ thread_id: 'A'.repeat(128) }, 'INVALID_ARGUMENT'],
+    [{ directory: 'a\0b' }, 'INVALID_FORMAT'],
+    [{ directory: 42 }, 'INVALID_FORMAT'],
+    [{ directory: '' }, 'INVALID_FORMAT'],
+  ]) {
+    expect(await caught(store.updateFromState({ ...ref, ...bad }))).toMatchObject({ code });
+    expect(store.threadId).toBe('home');
+    expect(texts(await store.listMessages())).toEqual(['at home']);
+  }
+  expect(() => new FileChatMessageStore({ directory: 'a\0b' })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
   store.close();
 });
 

@@ -361,6 +361,15 @@ export const cases = [
         await other.close();
       }
       equal(texts(await s.listMessages()), ['x'], 'the good thread');
+      // A reference whose location (directory, key prefix, database) no store
+      // can have: refused, and the store stays on its thread.
+      const { type: _t, kind: _k, thread_id: _id, ...where } = await s.serialize();
+      for (const field of Object.keys(where)) {
+        for (const value of [42, {}, '', 'a\0b'.repeat(200)]) {
+          await rejects(s.updateFromState({ ...(await s.serialize()), [field]: value }), 'INVALID_FORMAT', `${field} ${JSON.stringify(value).slice(0, 20)}`);
+          equal([s.threadId, texts(await s.listMessages())], ['good', ['x']], 'still on the good thread');
+        }
+      }
       const generated = b.open({});
       ok(/^[0-9a-f-]{36}$/.test(generated.threadId), 'a generated id is a UUID');
       await closeAll(s, generated);
@@ -494,6 +503,10 @@ cases.push(
       await rejects(() => b.open({ encryption: { key: '' } }), 'INVALID_ARGUMENT', 'an empty passphrase');
       await rejects(() => b.open({ encryption: { key: 42 } }), 'INVALID_ARGUMENT', 'a key of the wrong type');
       await rejects(() => b.open({ encryption: {} }), 'INVALID_ARGUMENT', 'no key');
+      // "\uD800" and "\uDFFF" would both derive the key of U+FFFD.
+      await rejects(() => b.open({ encryption: { key: 'pass\uD800' } }), 'INVALID_ARGUMENT', 'a lone surrogate');
+      const forged = { [Symbol.toStringTag]: 'CryptoKey', algorithm: { name: 'AES-GCM' }, usages: null };
+      await rejects(() => b.open({ encryption: { key: forged } }), 'INVALID_ARGUMENT', 'a key without usages');
       const hmac = await globalThis.crypto.subtle.generateKey({ name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
       await rejects(() => b.open({ encryption: { key: hmac } }), 'INVALID_ARGUMENT', 'a key for another algorithm');
       await closeAll(sealed, plain, noKey, withKey);
