@@ -25,7 +25,7 @@ import { ChatMessageStore } from './store.js';
 import { PersistentChatMessageStore } from './persistent-store.js';
 import { AgentThread, checkMessageStore } from './thread.js';
 import { DEFAULT_ENCODING, resolveEncoding, windowSpec } from './window.js';
-import { optionsOf } from './options.js';
+import { checkKinds, optionsOf } from './options.js';
 
 // Freed in the module it was made in, which init() may have replaced since.
 const finalizer = new FinalizationRegistry(({ module, ptr }) => module._tm_agent_free(ptr));
@@ -85,9 +85,7 @@ export class ChatAgent {
     if (!chatClient || typeof chatClient.getResponse !== 'function') {
       throw new ThreadmemError('INVALID_ARGUMENT', 'ChatAgent needs a chatClient with getResponse()');
     }
-    if (chatMessageStoreFactory !== undefined && typeof chatMessageStoreFactory !== 'function') {
-      throw new ThreadmemError('INVALID_ARGUMENT', 'chatMessageStoreFactory must be a function');
-    }
+    checkKinds('ChatAgent', { chatMessageStoreFactory: [chatMessageStoreFactory, 'function'] });
     this.chatClient = chatClient;
     this.name = name;
     this.description = description;

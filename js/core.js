@@ -116,7 +116,7 @@ export function toJSONText(value) {
     throw new ThreadmemError('INVALID_ARGUMENT', `a value JSON cannot carry: ${err.message}`, { cause: err });
   }
   // Inside objects and arrays JSON drops or nulls them; alone they have no text.
-  if (text === undefined) throw new ThreadmemError('INVALID_ARGUMENT', `a value JSON cannot carry: a ${typeof value}`);
+  if (text === undefined) throw new ThreadmemError('INVALID_ARGUMENT', `a value JSON cannot carry: a value of type ${typeof value}`);
   return text;
 }
 

@@ -57,10 +57,10 @@ export function checkAborted(signal) {
   if (signal?.aborted) throw abortedError(signal);
 }
 
-/** Throws INVALID_ARGUMENT unless `signal` is absent or an AbortSignal:
- *  anything else would surface as a TypeError midway. */
+/** Throws INVALID_ARGUMENT unless `signal` is absent (or null) or an
+ *  AbortSignal: anything else would surface as a TypeError midway. */
 export function checkSignal(signal) {
-  if (signal !== undefined && !(typeof signal?.aborted === 'boolean' && typeof signal.addEventListener === 'function')) {
+  if (signal != null && !(typeof signal.aborted === 'boolean' && typeof signal.addEventListener === 'function')) {
     throw new ThreadmemError('INVALID_ARGUMENT', 'signal must be an AbortSignal');
   }
 }

@@ -398,8 +398,8 @@ export interface KeyValueStorage {
   put(key: string, value: string): Promise<unknown> | unknown;
 }
 
-/** A vector: an array of numbers, or a typed array (Float32Array is read fastest). */
-export type Embedding = number[] | Float32Array | Float64Array;
+/** A vector: an array (or array-like) of numbers, or a typed array (Float32Array is read fastest). */
+export type Embedding = ArrayLike<number>;
 
 export interface MemoryProviderOptions extends MemoryScope {
   scopeToPerOperationThreadId?: boolean;
@@ -542,8 +542,8 @@ export class OpenAIChatClient implements ChatClient {
   readonly url: string;
   getResponse(body: string, options?: { signal?: AbortSignal }): Promise<string>;
   getStreamingResponse(body: string, options?: { signal?: AbortSignal }): Promise<AsyncIterable<string>>;
-  /** The text with the API key and the values of credential headers (a name with auth, key,
-   *  token, secret, password or cookie) replaced by "[redacted]". */
+  /** The text with the API key and the values of credential headers (a name with a word such as
+   *  auth, key, token, secret, password or cookie) replaced by "[redacted]". */
   redact(text: string): string;
 }
 

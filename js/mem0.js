@@ -21,7 +21,7 @@ export class Mem0Provider extends ContextProvider {
 
   /**
    * @param {{apiKey: string, userId?: string, agentId?: string, applicationId?: string,
-   *          threadId?: string, scopeToPerOperationThreadId?: boolean, host?: string,
+   *          threadId?: string, scopeToPerOperationThreadId?: boolean, host?: string|URL,
    *          topK?: number, contextPrompt?: string, fetch?: typeof fetch, timeoutMs?: number,
    *          onWarning?: (message: string, cause?: unknown) => void}} options
    */
@@ -33,9 +33,9 @@ export class Mem0Provider extends ContextProvider {
       applicationId,
       threadId,
       scopeToPerOperationThreadId = false,
-      host = 'https://api.mem0.ai',
+      host,
       topK = 5,
-      contextPrompt = DEFAULT_CONTEXT_PROMPT,
+      contextPrompt,
       fetch: fetchFn,
       timeoutMs = 30000,
       onWarning,
@@ -51,20 +51,20 @@ export class Mem0Provider extends ContextProvider {
       );
     }
     checkKinds('Mem0Provider', {
-      host: [host, 'string'],
+      host: [host instanceof URL ? host.href : host, 'string'],
       topK: [topK, 'count'],
       contextPrompt: [contextPrompt, 'string'],
       fetch: [fetchFn, 'function'],
       onWarning: [onWarning, 'function'],
     });
     this.timeoutMs = durationOf(timeoutMs, 'Mem0Provider: timeoutMs');
-    this.host = host.replace(/\/+$/, '');
+    this.host = String(host ?? 'https://api.mem0.ai').replace(/\/+$/, '');
     this.scope = Object.fromEntries(
       Object.entries({ userId, agentId, applicationId, threadId }).filter(([, v]) => v !== undefined),
     );
     this.scopeToPerOperationThreadId = !!scopeToPerOperationThreadId;
     this.topK = topK;
-    this.contextPrompt = contextPrompt;
+    this.contextPrompt = contextPrompt ?? DEFAULT_CONTEXT_PROMPT;
     this.#apiKey = apiKey;
     this.#fetch = fetchFn ?? globalThis.fetch.bind(globalThis);
     this.#redact = redactor(apiKey);
@@ -140,7 +140,7 @@ export class Mem0Provider extends ContextProvider {
     } catch (err) {
       checkAborted(signal);
       if (deadline.expired) throw new ThreadmemError('MEM0_NETWORK_ERROR', `Mem0 did not answer within ${this.timeoutMs} ms`);
-      throw new ThreadmemError('MEM0_NETWORK_ERROR', `cannot reach Mem0: ${this.#redact(err?.message ?? err)}`);
+      throw new ThreadmemError('MEM0_NETWORK_ERROR', `cannot reach Mem0: ${this.#redact(err)}`);
     } finally {
       deadline.stop();
     }

@@ -58,10 +58,18 @@ export function filterValue({ scope, metadata, createdFrom, createdTo } = {}) {
   return f;
 }
 
-/** True for what can be an embedding: an array of numbers, or a typed array. */
+// Far above any dimension the core takes: a length past it is no vector,
+// and is refused before anything that size is allocated.
+const MAX_VECTOR_LENGTH = 1 << 16;
+
+/** True for what can be an embedding: a typed array, or an array (or
+ *  array-like) of numbers, without holes. */
 export function isVector(v) {
-  if (Array.isArray(v)) return v.every((x) => typeof x === 'number');
-  return ArrayBuffer.isView(v) && !(v instanceof DataView);
+  if (ArrayBuffer.isView(v)) return !(v instanceof DataView);
+  const n = v !== null && typeof v === 'object' ? v.length : undefined;
+  if (!Number.isSafeInteger(n) || n < 0 || n > MAX_VECTOR_LENGTH) return false;
+  for (let i = 0; i < n; i++) if (typeof v[i] !== 'number') return false;
+  return true;
 }
 
 /** An embedding (Float32Array or array of numbers) as the core reads it

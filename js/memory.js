@@ -43,7 +43,7 @@ export class MemoryProvider extends ContextProvider {
    *   listMessages; each change appends one snapshot message). Default: in
    *   memory only.
    * @param {string} [options.storageKey] the key of the index in `storage`.
-   * @param {(texts: string[]) => Promise<(number[]|Float32Array)[]>} [options.embed]
+   * @param {(texts: string[]) => Promise<ArrayLike<number>[]>} [options.embed]
    *   turns texts into vectors; with it search is hybrid.
    * @param {number} [options.topK] memories given to the model (default 5).
    * @param {number} [options.minScore] the lowest score given (default 0).
@@ -63,11 +63,11 @@ export class MemoryProvider extends ContextProvider {
       threadId,
       scopeToPerOperationThreadId = false,
       storage,
-      storageKey = DEFAULT_STORAGE_KEY,
+      storageKey,
       embed,
       topK = 5,
       minScore = 0,
-      contextPrompt = DEFAULT_CONTEXT_PROMPT,
+      contextPrompt,
       extract = 'llm',
       chatClient,
       onWarning,
@@ -107,9 +107,9 @@ export class MemoryProvider extends ContextProvider {
     this.scopeToPerOperationThreadId = !!scopeToPerOperationThreadId;
     this.topK = topK;
     this.minScore = minScore;
-    this.contextPrompt = contextPrompt;
+    this.contextPrompt = contextPrompt ?? DEFAULT_CONTEXT_PROMPT;
     this.extract = extract;
-    this.storageKey = storageKey;
+    this.storageKey = storageKey ?? DEFAULT_STORAGE_KEY;
     this.chatClient = chatClient;
     this._storage = storage;
     this._embed = embed;

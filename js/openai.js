@@ -3,7 +3,7 @@
 // place that does HTTP for the model.
 
 import { Deadline } from './deadline.js';
-import { ThreadmemError, abortedError, checkAborted } from './errors.js';
+import { ThreadmemError, abortedError, checkAborted, describe } from './errors.js';
 import { checkKinds, durationOf, optionsOf } from './options.js';
 import { redactedCause, redactor } from './redact.js';
 
@@ -50,12 +50,13 @@ export class OpenAIChatClient {
     if (apiVersion?.isWellFormed() === false) {
       throw new ThreadmemError('INVALID_ARGUMENT', 'OpenAIChatClient: apiVersion holds a lone surrogate');
     }
-    if (!headers || typeof headers !== 'object' || Object.values(headers).some((v) => typeof v !== 'string')) {
+    const headerValue = (v) => typeof v === 'string' || Number.isFinite(v);
+    if (typeof headers !== 'object' || (headers !== null && !Object.values(headers).every(headerValue))) {
       throw new ThreadmemError('INVALID_ARGUMENT', 'OpenAIChatClient: headers must be an object of strings');
     }
-    for (const [name, v] of Object.entries({ retryBaseDelayMs, maxRetryDelayMs, timeoutMs })) {
-      durationOf(v, `OpenAIChatClient: ${name}`, { zero: true });
-    }
+    durationOf(retryBaseDelayMs, 'OpenAIChatClient: retryBaseDelayMs', { zero: true });
+    durationOf(maxRetryDelayMs, 'OpenAIChatClient: maxRetryDelayMs', { zero: true });
+    durationOf(timeoutMs, 'OpenAIChatClient: timeoutMs');
     this.baseURL = baseURL.replace(/\/+$/, '');
     this.model = model;
     this.apiVersion = apiVersion;
@@ -65,7 +66,7 @@ export class OpenAIChatClient {
     this.maxRetryDelayMs = maxRetryDelayMs;
     this.timeoutMs = timeoutMs;
     this.#apiKey = apiKey;
-    this.#headers = { ...headers };
+    this.#headers = Object.fromEntries(Object.entries(headers ?? {}).map(([name, v]) => [name, String(v)]));
     this.#fetch = fetchFn ?? globalThis.fetch.bind(globalThis);
     this.#redact = redactor(apiKey, this.#headers);
   }
@@ -168,7 +169,7 @@ export class OpenAIChatClient {
           : `the model endpoint did not answer within ${this.timeoutMs} ms`,
       );
     }
-    const detail = this.#redact(err?.cause?.message ?? err?.message ?? err);
+    const detail = this.#redact(describe(reasonOf(err)));
     const cause = redactedCause(err, this.#redact);
     if (midStream) {
       return new ThreadmemError('LLM_STREAM_ERROR', `the model's streamed reply broke off: ${detail}`, { cause });
@@ -199,6 +200,15 @@ function parseRetryAfter(value) {
   if (/^\d+(\.\d+)?$/.test(value.trim())) return Number(value) * 1000;
   const at = Date.parse(value);
   return Number.isNaN(at) ? null : Math.max(0, at - Date.now());
+}
+
+// What fetch's "fetch failed" wraps (the reason: refused, reset), else the error.
+function reasonOf(err) {
+  try {
+    return err?.cause ?? err;
+  } catch {
+    return err;
+  }
 }
 
 // The server's own error message, redacted, when its body is OpenAI's error shape.

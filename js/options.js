@@ -28,13 +28,15 @@ export function durationOf(ms, where, { zero = false } = {}) {
   return ms;
 }
 
-// What an option of each kind must be, and how an error names it.
+// What an option of each kind must be, and how an error names it. A text,
+// a function or a client given as null is left out, as the options object
+// itself may be; a number must be one.
 const KINDS = {
-  string: [(v) => typeof v === 'string', 'a string'],
-  function: [(v) => typeof v === 'function', 'a function'],
+  string: [(v) => v === null || typeof v === 'string', 'a string'],
+  function: [(v) => v === null || typeof v === 'function', 'a function'],
+  chatClient: [(v) => v === null || typeof v?.getResponse === 'function', 'a chat client (with getResponse)'],
   count: [(v) => Number.isSafeInteger(v) && v >= 0, 'a non-negative integer'],
   number: [(v) => Number.isFinite(v), 'a finite number'],
-  chatClient: [(v) => typeof v?.getResponse === 'function', 'a chat client (with getResponse)'],
 };
 
 /** Throws INVALID_ARGUMENT for the first option given (not undefined) that

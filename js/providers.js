@@ -135,8 +135,10 @@ export function checkContext(context) {
   if (context.instructions != null && typeof context.instructions !== 'string') {
     throw new ThreadmemError('INVALID_ARGUMENT', "a context's instructions must be a string");
   }
-  if (context.tools != null && !Array.isArray(context.tools)) {
-    throw new ThreadmemError('INVALID_ARGUMENT', "a context's tools must be an array");
+  for (const field of ['messages', 'tools']) {
+    if (context[field] != null && !Array.isArray(context[field])) {
+      throw new ThreadmemError('INVALID_ARGUMENT', `a context's ${field} must be an array`);
+    }
   }
   for (const tool of context.tools ?? []) toolDefinition(tool);
   return context;

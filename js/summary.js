@@ -45,9 +45,9 @@ export class SummaryProvider extends ContextProvider {
       reserveTokens,
       encoding,
       summaryMaxTokens = 1000,
-      prompt = DEFAULT_PROMPT,
+      prompt,
       storage = new Map(),
-      onWarning = (message) => console.warn(`threadmem: ${message}`),
+      onWarning,
     } = optionsOf(options, 'SummaryProvider');
     if (!Number.isSafeInteger(summaryMaxTokens) || summaryMaxTokens <= MESSAGE_OVERHEAD) {
       throw new ThreadmemError('INVALID_ARGUMENT', `summaryMaxTokens must be an integer above ${MESSAGE_OVERHEAD}`);
@@ -65,9 +65,9 @@ export class SummaryProvider extends ContextProvider {
     this.chatClient = chatClient;
     this.window = maxTokens === undefined ? undefined : { maxTokens, reserveTokens, encoding };
     this.summaryMaxTokens = summaryMaxTokens;
-    this.prompt = prompt;
+    this.prompt = prompt ?? DEFAULT_PROMPT;
     this.storage = storage;
-    this.onWarning = onWarning;
+    this.onWarning = onWarning ?? ((message) => console.warn(`threadmem: ${message}`));
     this._deletions = new Map(); // key -> how many times deleteSummary removed it
   }
 

@@ -37,7 +37,8 @@ export class AgentThread {
 
   /** Agent Framework's agent_thread_state, a JSON-safe object. */
   async serialize() {
-    const storeState = this.messageStore ? toJSONText(await this.messageStore.serialize()) : null;
+    const state = this.messageStore ? await this.messageStore.serialize() : undefined;
+    const storeState = state === undefined ? null : toJSONText(state); // a store may keep no state
     const text = call(ctx(), mod()._tm_thread_state_build, [this.serviceThreadId ?? null, storeState], {
       extra: [ctx()],
     });

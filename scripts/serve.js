@@ -1,8 +1,10 @@
 // A small static file server for the web demo: serves the repository root
 // read-only on 127.0.0.1, so the demo imports the package exactly as a page
 // on any static host would (../js/index.js, ../dist/threadmem-core.wasm).
-// Only the folders the pages need are served: never node_modules, whose
-// HTML pages would run on the demo's origin, where it keeps the API key.
+// Of the repository only the folders the pages need are served: never
+// node_modules, whose HTML pages would run on the demo's origin, where it
+// keeps the API key. Another `root` (an app of the package's own tests) is
+// served whole.
 //
 //   node scripts/serve.js            PORT=8080 by default; PORT=0 picks a free port
 //   import { start } from './serve.js'; const { url, close } = await start({ port: 0 });
@@ -58,8 +60,9 @@ const COMMON_HEADERS = {
  */
 export async function start({ port = 8080, host = '127.0.0.1', root = ROOT, log = false } = {}) {
   const realRoot = await realpath(root);
+  const folders = root === ROOT ? SERVED : null;
   const server = http.createServer((req, res) => {
-    handle(realRoot, req, res).catch(() => {
+    handle(realRoot, folders, req, res).catch(() => {
       if (!res.headersSent) send(res, 500, 'internal error');
       else res.destroy();
     });
@@ -90,7 +93,9 @@ export async function start({ port = 8080, host = '127.0.0.1', root = ROOT, log 
   };
 }
 
-async function handle(root, req, res) {
+// Serves one request from `root`, within `folders` (its top-level folders
+// that may be served; null: all).
+async function handle(root, folders, req, res) {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     return send(res, 405, 'method not allowed', { allow: 'GET, HEAD' });
   }
@@ -110,7 +115,8 @@ async function handle(root, req, res) {
   let file = path.resolve(root, '.' + path.posix.normalize(pathname));
   if (!inside(root, file)) return send(res, 403, 'forbidden');
   const rel = path.relative(root, file).split(path.sep);
-  if (!SERVED.has(rel[0]) || rel.some((part) => part.startsWith('.') && part.length > 0)) {
+  const served = (parts) => !folders || folders.has(parts[0]);
+  if (!served(rel) || rel.some((part) => part.startsWith('.') && part.length > 0)) {
     return send(res, 404, 'not found');
   }
 
@@ -118,6 +124,7 @@ async function handle(root, req, res) {
   try {
     file = await realpath(file);
     if (!inside(root, file)) return send(res, 403, 'forbidden');
+    if (!served(path.relative(root, file).split(path.sep))) return send(res, 404, 'not found');
     info = await stat(file);
     if (info.isDirectory()) {
       // Redirected to the directory it resolved to, re-encoded: never to

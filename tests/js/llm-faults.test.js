@@ -112,7 +112,7 @@ test('a key that fetch refuses to send, quoted whole by its error: redacted in t
   const agent = new ChatAgent({ chatClient: new OpenAIChatClient({ baseURL: llm.url, apiKey: badKey, model: 'm', maxRetries: 0 }) });
   const err = await caught(agent.run('hi'));
   expect(err.code).toBe('LLM_NETWORK_ERROR');
-  expect(err.cause).toBeInstanceOf(Error);
+  expect(err.cause.message).toContain('[redacted]'); // fetch's own error, the key taken out
   expect(inspect(err, { depth: 8 })).toContain('[redacted]');
   const shown = [err.message, err.stack, inspect(err, { depth: 8 }), inspect(err.cause, { depth: 8, showHidden: true })];
   for (const text of shown) expectNoPart(text, KEY);
@@ -137,6 +137,24 @@ test('a server quoting the key across the cut of its message, or a credential he
   expectNoPart(shown, KEY);
   expectNoPart(shown, header);
   agent.close();
+});
+
+test('credential headers: the token after its scheme and each cookie value are taken out too, other headers are not', async () => {
+  const token = 'tok-SECRET-1a2b3c4d5e';
+  const sid = 'sid-SECRET-6f7a8b9c';
+  const agent = agentWith({ maxRetries: 0, headers: { 'Proxy-Authorization': `Bearer ${token}`, Cookie: `a=1; sid=${sid}`, 'x-portkey-provider': 'openai' } });
+  llm.script({ status: 401, error: `invalid token ${token} for session ${sid} via openai` });
+  const err = await caught(agent.run('hi'));
+  expect(err.message).toContain('invalid token [redacted] for session [redacted] via openai');
+  agent.close();
+});
+
+test('an error without a secret is kept as the cause as it was thrown', async () => {
+  const refused = Object.assign(new TypeError('fetch failed'), { code: 'ECONNREFUSED' });
+  const client = new OpenAIChatClient({ apiKey: KEY, maxRetries: 0, fetch: async () => { throw refused; } });
+  const err = await caught(client.getResponse('{}'));
+  expect(err.code).toBe('LLM_NETWORK_ERROR');
+  expect(err.cause).toBe(refused);
 });
 
 test('429 waits as long as Retry-After says before each retry', async () => {

@@ -10,6 +10,7 @@ import {
   ChatAgent,
   ChatMessage,
   ChatMessageStore,
+  LocalStorageChatMessageStore,
   Mem0Provider,
   MemoryProvider,
   OpenAIChatClient,
@@ -48,12 +49,14 @@ test('the OpenAI client: options of the wrong kind fail at construction; a signa
     { apiKey: 42 },
     { model: {} },
     { apiVersion: '\uD800' },
-    { headers: { 'x-n': 1 } },
+    { headers: { 'x-n': {} } },
+    { headers: 'x-n: 1' },
     { maxRetries: 1.5 },
     { fetch: 'fetch' },
     { timeoutMs: 2 ** 31 },
     { maxRetryDelayMs: Infinity },
     { retryBaseDelayMs: -1 },
+    { timeoutMs: 0 },
   ]) {
     await expectCode(() => new OpenAIChatClient(options), 'INVALID_ARGUMENT');
   }
@@ -149,4 +152,50 @@ test('a module that cannot load is NOT_INITIALIZED, and the one loaded before go
   await expectCode(init({ wasmBinary: new Uint8Array(8) }), 'NOT_INITIALIZED');
   await expectCode(init({ wasmUrl: 'file:///nonexistent/threadmem-core.wasm' }), 'NOT_INITIALIZED');
   expect(await countTokens('hello world')).toBe(before);
+});
+
+test('null is an option left out; numbers in headers are sent as text; array-likes of numbers are vectors', async () => {
+  const sent = [];
+  const fetch = async (url, init) => {
+    sent.push(init.headers);
+    return new Response(reply({ role: 'assistant', content: 'ok' }));
+  };
+  const client = new OpenAIChatClient({ apiKey: null, model: null, apiVersion: null, headers: { 'x-n': 1 }, fetch });
+  await client.getResponse('{}', { signal: null });
+  expect(sent[0]['x-n']).toBe('1');
+  expect(sent[0].authorization).toBeUndefined();
+  expect(new OpenAIChatClient({ headers: null, fetch: null }).url).toMatch(/chat\/completions$/);
+
+  const summary = new SummaryProvider({ chatClient: null, onWarning: null, prompt: null });
+  expect(typeof summary.onWarning).toBe('function');
+  expect(summary.prompt).toEqual(expect.any(String));
+  const memory = new MemoryProvider({ userId: 'u', extract: 'none', contextPrompt: null, storageKey: null, onWarning: null });
+  expect([typeof memory.contextPrompt, typeof memory.storageKey]).toEqual(['string', 'string']);
+  memory.close();
+  expect(new Mem0Provider({ apiKey: 'k', userId: 'u', host: new URL('http://127.0.0.1:9/') }).host).toBe('http://127.0.0.1:9');
+
+  const arrayLike = new MemoryProvider({ userId: 'u', extract: 'none', embed: (t) => t.map(() => ({ 0: 1, 1: 0, length: 2 })) });
+  expect((await arrayLike.add('tea')).text).toBe('tea');
+  arrayLike.close();
+  // eslint-disable-next-line no-sparse-arrays
+  const holes = new MemoryProvider({ userId: 'u', extract: 'none', embed: (t) => t.map(() => [1, , 3]) });
+  await expectCode(holes.add('tea'), 'EMBEDDING_ERROR');
+  holes.close();
+});
+
+test('a context whose messages are not an array, a store that keeps no state', async () => {
+  const agent = new ChatAgent({ chatClient: echo, contextProviders: [{ invoking: async () => ({ messages: {} }) }] });
+  await expectCode(agent.run('hi'), 'INVALID_ARGUMENT');
+  agent.close();
+  const stateless = { addMessages: async () => {}, listMessages: async () => [], serialize: async () => {}, updateFromState: async () => {} };
+  expect(await new AgentThread({ messageStore: stateless }).serialize()).toEqual({ type: 'agent_thread_state' });
+});
+
+test('a storage for LocalStorageChatMessageStore must have all of Storage', async () => {
+  const full = { getItem: () => null, setItem() {}, removeItem() {}, key: () => null, length: 0 };
+  for (const missing of ['getItem', 'setItem', 'removeItem', 'key', 'length']) {
+    const { [missing]: _gone, ...storage } = full;
+    await expectCode(() => new LocalStorageChatMessageStore({ storage }), 'INVALID_ARGUMENT');
+  }
+  new LocalStorageChatMessageStore({ storage: full }).close();
 });
