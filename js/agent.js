@@ -146,7 +146,7 @@ export class ChatAgent {
       try {
         await store.updateFromState(canonical.chat_message_store_state);
       } catch (err) {
-        await Promise.resolve(store.close?.()).catch(() => {});
+        await closeQuietly(store);
         throw wrapError('STORE_ERROR', 'the message store cannot load the state', err);
       }
     }
@@ -238,7 +238,7 @@ export class ChatAgent {
     } finally {
       if (threadTails.get(t) === tail) threadTails.delete(t);
       // A thread no caller holds: its store goes with the run.
-      if (temporary) await Promise.resolve(t.messageStore?.close?.()).catch(() => {});
+      if (temporary) await closeQuietly(t.messageStore);
       if (--this._running === 0 && this._closing) this._free();
     }
   }
@@ -553,6 +553,16 @@ function redacted(err, client) {
     if (typeof err[key] === 'string') err[key] = client.redact(err[key]);
   }
   return err;
+}
+
+// Closes a store no caller holds: its failing to close (at once or later)
+// is nobody's to handle, and must not undo what was done with it.
+async function closeQuietly(store) {
+  try {
+    await store?.close?.();
+  } catch {
+    // nothing holds it any more
+  }
 }
 
 // `promise`, or ABORTED as soon as `signal` aborts: a chat client that

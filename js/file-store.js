@@ -126,7 +126,6 @@ class FileBackend {
       }
     }
     try {
-      await this._moveLegacy(threadId);
       return await fn();
     } finally {
       // Once more if it fails: a lock left behind stalls every writer until
@@ -227,23 +226,6 @@ class FileBackend {
     return { size: length, ino: (await this._stat(path)).ino, tail };
   }
 
-  // A thread whose id Windows keeps for a device ("con") was kept in
-  // "con.tmlog" before such names had their "~_" (fileName), which the file
-  // systems that allow it still hold: moved on first use, never over a file
-  // of the new name.
-  async _moveLegacy(threadId) {
-    const name = fileName(threadId);
-    if (!name.startsWith('~_')) return;
-    const legacy = join(this.directory, name.slice(2) + SUFFIX);
-    try {
-      await this.fs.link(legacy, this.path(threadId));
-    } catch (err) {
-      if (err.code === 'ENOENT' || err.code === 'EEXIST') return;
-      throw err;
-    }
-    await this.fs.unlink(legacy);
-  }
-
   async remove(threadId) {
     await this.fs.unlink(this.path(threadId)).catch((err) => {
       if (err.code !== 'ENOENT') throw err;
@@ -258,8 +240,10 @@ class FileBackend {
       if (err.code === 'ENOENT') return [];
       throw err;
     }
-    const ids = names.filter((n) => n.endsWith(SUFFIX)).map((n) => threadIdOf(n.slice(0, -SUFFIX.length)));
-    return [...new Set(ids.filter((id) => id !== null))]; // a legacy name and its new one are one thread
+    return names
+      .filter((n) => n.endsWith(SUFFIX))
+      .map((n) => threadIdOf(n.slice(0, -SUFFIX.length)))
+      .filter((id) => id !== null);
   }
 }
 
@@ -273,11 +257,10 @@ function fileName(threadId) {
   return WINDOWS_DEVICE.test(name) ? `~_${name}` : name;
 }
 
-// The thread id a file name stands for (a legacy device name too, see
-// _moveLegacy), or null for a name no id gives.
+// The thread id a file name stands for, or null for a name no id gives.
 function threadIdOf(name) {
   const id = name.replace(/^~_/, '').replace(/~([a-z])/g, (_, c) => c.toUpperCase());
-  return isThreadId(id) && (fileName(id) === name || fileName(id) === `~_${name}`) ? id : null;
+  return isThreadId(id) && fileName(id) === name ? id : null;
 }
 
 // Takes the lock or fails with EEXIST. The lock appears with its owner's pid

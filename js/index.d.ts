@@ -421,7 +421,7 @@ export interface Mem0ProviderOptions extends MemoryScope {
   apiKey: string;
   scopeToPerOperationThreadId?: boolean;
   /** Default https://api.mem0.ai */
-  host?: string;
+  host?: string | URL;
   topK?: number;
   contextPrompt?: string;
   fetch?: typeof fetch;
@@ -519,7 +519,7 @@ export interface OpenAIChatClientOptions {
   baseURL?: string;
   apiKey?: string;
   model?: string;
-  headers?: Record<string, string>;
+  headers?: Record<string, string | number>;
   /** Azure OpenAI's api-version query parameter. */
   apiVersion?: string;
   /** Send the key in an 'api-key' header (Azure OpenAI) instead of Authorization. */

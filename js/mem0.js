@@ -51,6 +51,10 @@ export class Mem0Provider extends ContextProvider {
       );
     }
     checkKinds('Mem0Provider', {
+      userId: [userId, 'string'],
+      agentId: [agentId, 'string'],
+      applicationId: [applicationId, 'string'],
+      threadId: [threadId, 'string'],
       host: [host instanceof URL ? host.href : host, 'string'],
       topK: [topK, 'count'],
       contextPrompt: [contextPrompt, 'string'],
@@ -60,7 +64,7 @@ export class Mem0Provider extends ContextProvider {
     this.timeoutMs = durationOf(timeoutMs, 'Mem0Provider: timeoutMs');
     this.host = String(host ?? 'https://api.mem0.ai').replace(/\/+$/, '');
     this.scope = Object.fromEntries(
-      Object.entries({ userId, agentId, applicationId, threadId }).filter(([, v]) => v !== undefined),
+      Object.entries({ userId, agentId, applicationId, threadId }).filter(([, v]) => v != null),
     );
     this.scopeToPerOperationThreadId = !!scopeToPerOperationThreadId;
     this.topK = topK;

@@ -75,7 +75,7 @@ export class MemoryProvider extends ContextProvider {
     super();
     const scope = { userId, agentId, applicationId, threadId };
     for (const [k, v] of Object.entries(scope)) {
-      if (v !== undefined && (typeof v !== 'string' || !v)) {
+      if (v != null && (typeof v !== 'string' || !v)) {
         throw new ThreadmemError('INVALID_ARGUMENT', `MemoryProvider: ${k} must be a non-empty string`);
       }
     }
@@ -97,13 +97,13 @@ export class MemoryProvider extends ContextProvider {
       minScore: [minScore, 'number'],
       contextPrompt: [contextPrompt, 'string'],
     });
-    if (storage !== undefined && !isKeyValue(storage) && !isMessageStore(storage)) {
+    if (storage != null && !isKeyValue(storage) && !isMessageStore(storage)) {
       throw new ThreadmemError(
         'INVALID_ARGUMENT',
         'MemoryProvider: storage must have get(key) and put(key, value), or addMessages and listMessages',
       );
     }
-    this.scope = Object.fromEntries(Object.entries(scope).filter(([, v]) => v !== undefined));
+    this.scope = Object.fromEntries(Object.entries(scope).filter(([, v]) => v != null));
     this.scopeToPerOperationThreadId = !!scopeToPerOperationThreadId;
     this.topK = topK;
     this.minScore = minScore;
@@ -111,7 +111,7 @@ export class MemoryProvider extends ContextProvider {
     this.extract = extract;
     this.storageKey = storageKey ?? DEFAULT_STORAGE_KEY;
     this.chatClient = chatClient;
-    this._storage = storage;
+    this._storage = storage ?? undefined;
     this._embed = embed;
     this._warn = onWarning ?? ((message, cause) => console.warn(`threadmem: ${message}`, cause ?? ''));
     this._index = new MemoryIndex();

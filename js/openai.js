@@ -25,7 +25,7 @@ export class OpenAIChatClient {
    */
   constructor(options) {
     const {
-      baseURL = 'https://api.openai.com/v1',
+      baseURL,
       apiKey,
       model,
       headers = {},
@@ -37,7 +37,7 @@ export class OpenAIChatClient {
       timeoutMs = 60000,
       fetch: fetchFn,
     } = optionsOf(options, 'OpenAIChatClient');
-    if (typeof baseURL !== 'string' || !baseURL) {
+    if (baseURL != null && (typeof baseURL !== 'string' || !baseURL)) {
       throw new ThreadmemError('INVALID_ARGUMENT', 'OpenAIChatClient: baseURL must be a string');
     }
     checkKinds('OpenAIChatClient', {
@@ -57,7 +57,7 @@ export class OpenAIChatClient {
     durationOf(retryBaseDelayMs, 'OpenAIChatClient: retryBaseDelayMs', { zero: true });
     durationOf(maxRetryDelayMs, 'OpenAIChatClient: maxRetryDelayMs', { zero: true });
     durationOf(timeoutMs, 'OpenAIChatClient: timeoutMs');
-    this.baseURL = baseURL.replace(/\/+$/, '');
+    this.baseURL = (baseURL ?? 'https://api.openai.com/v1').replace(/\/+$/, '');
     this.model = model;
     this.apiVersion = apiVersion;
     this.azure = azure;

@@ -155,23 +155,34 @@ export class PersistentChatMessageStore {
   }
 
   // fn() under the backend's lock on a thread. The store may have been
-  // closed while the lock was awaited: then storage is not touched. The
-  // result is fn's own, whatever lock() resolves to.
+  // closed while the lock was awaited: then storage is not touched. What
+  // it gives is fn's own outcome, awaited here, whatever lock() does with
+  // it: a lock that forgets to return or await it, swallows its error or
+  // calls it twice never makes an operation run twice or end unseen.
   async _withLock(threadId, write, fn) {
-    let done = false;
-    let result;
-    await this._backend.lock(
-      threadId,
-      async () => {
-        this._mirror._live();
-        result = await fn();
-        done = true;
-        return result;
-      },
-      { write },
-    );
-    if (!done) throw new ThreadmemError('STORAGE_ERROR', `${this._where(threadId)}: the backend's lock() did not run the operation`);
-    return result;
+    let running = null;
+    let lockError;
+    try {
+      await this._backend.lock(
+        threadId,
+        () => {
+          if (running) throw new ThreadmemError('STORAGE_ERROR', `${this._where(threadId)}: lock() ran an operation twice`);
+          running = (async () => {
+            this._mirror._live();
+            return fn();
+          })();
+          running.catch(() => {}); // awaited below, once lock() is done
+          return running;
+        },
+        { write },
+      );
+    } catch (err) {
+      lockError = err;
+    }
+    if (!running) {
+      throw lockError ?? new ThreadmemError('STORAGE_ERROR', `${this._where(threadId)}: lock() did not run the operation`);
+    }
+    return running; // a lock that failed after the operation did not undo it
   }
 
   // ---- catching up with storage (another process or tab may have written) ----

@@ -5,10 +5,10 @@
 import { describe } from './errors.js';
 
 // A header is a credential when a word of its name says so ("x-api-key",
-// "Proxy-Authorization", "Cookie"); others (versions, ids, "x-portkey-
-// provider") are not taken out, since a short common value would mangle
-// every message.
-const CREDENTIAL_WORD = /^(auth|authorization|key|apikey|token|secret|password|passwd|cookie|credentials?)$/i;
+// "Proxy-Authorization", "X-AuthToken", "Cookie"); others (versions, ids,
+// "x-portkey-provider") are not taken out, since a short common value would
+// mangle every message.
+const CREDENTIAL_WORD = /^(auth|authorization|key|apikey|signature|\w*(token|secret|password|passwd|cookie|credentials?))$/i;
 // Parts of a credential shorter than this are not taken out on their own.
 const MIN_PART = 8;
 
@@ -41,37 +41,49 @@ export function redactor(apiKey, headers = {}) {
 
 /**
  * What to keep of `err` as an error's cause: `err` itself when no secret is
- * in it, else a copy of the same class with its own properties (the chain
- * of causes, an AggregateError's errors) and every text redacted. The
+ * in it, else an Error of the same name with its texts redacted (message,
+ * stack, string fields), its other plain fields, and its causes (`cause`, an
+ * AggregateError's `errors`) kept the same way; a field that is an object
+ * holding a secret, or one that cannot be looked into, is left out. The
  * original may quote a secret (a rejected header value, a request's headers).
  */
 export function redactedCause(err, redact, depth = 0) {
-  if (typeof read(() => err.message) !== 'string') {
-    const text = describe(err);
-    return redact(text) === text ? err : redact(text);
-  }
-  const safe = (key, value) => {
-    if (typeof value === 'string') return redact(value);
-    if (depth >= 8) return value;
-    if (key === 'cause') return redactedCause(value, redact, depth + 1);
-    if (key === 'errors' && Array.isArray(value)) {
+  const message = read(() => err.message);
+  if (typeof message !== 'string') return holdsSecret(err, redact) ? redact(describe(err)) : err;
+  const fields = (read(() => Object.getOwnPropertyNames(err)) ?? []).map((key) => [key, read(() => err[key])]);
+  const kept = fields.map(([key, value]) => {
+    if (typeof value === 'string') return [key, redact(value)];
+    if (value === null || typeof value !== 'object') return [key, value];
+    if (depth < 8 && key === 'cause') return [key, redactedCause(value, redact, depth + 1)];
+    if (depth < 8 && key === 'errors' && Array.isArray(value)) {
       const errors = value.map((e) => redactedCause(e, redact, depth + 1));
-      return errors.every((e, i) => e === value[i]) ? value : errors;
+      return [key, errors.every((e, i) => e === value[i]) ? value : errors];
     }
-    return value;
-  };
-  const own = (read(() => Object.getOwnPropertyNames(err)) ?? []).map((key) => {
-    const value = read(() => err[key]);
-    return [key, value, safe(key, value)];
+    return [key, holdsSecret(value, redact) ? undefined : value];
   });
-  if (own.every(([, value, kept]) => kept === value)) return err;
-  const copy = new Error();
-  Object.setPrototypeOf(copy, Object.getPrototypeOf(err) ?? Error.prototype);
-  for (const [key, , kept] of own) {
-    const enumerable = read(() => Object.getOwnPropertyDescriptor(err, key)?.enumerable) ?? true;
-    Object.defineProperty(copy, key, { value: kept, writable: true, configurable: true, enumerable });
+  if (kept.every(([, value], i) => value === fields[i][1])) return err;
+  // A plain Error: a copy on the original's prototype may trip its brand
+  // checks (DOMException) or private fields.
+  const copy = new Error(redact(message));
+  const name = read(() => err.name);
+  if (typeof name === 'string') copy.name = name;
+  for (const [key, value] of kept) {
+    if (key !== 'message' && value !== undefined) Object.defineProperty(copy, key, { value, writable: true, configurable: true });
   }
   return copy;
+}
+
+// Whether a value may quote a secret: its JSON holds one, or it has no JSON
+// to look into (a cycle, a getter that throws).
+function holdsSecret(value, redact) {
+  let text;
+  try {
+    text = JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? String(v) : v));
+  } catch {
+    return true;
+  }
+  const shown = typeof text === 'string' ? text : describe(value);
+  return redact(shown) !== shown;
 }
 
 // A property read that may throw (a getter): undefined then.

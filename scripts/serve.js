@@ -60,7 +60,7 @@ const COMMON_HEADERS = {
  */
 export async function start({ port = 8080, host = '127.0.0.1', root = ROOT, log = false } = {}) {
   const realRoot = await realpath(root);
-  const folders = root === ROOT ? SERVED : null;
+  const folders = realRoot === (await realpath(ROOT)) ? SERVED : null;
   const server = http.createServer((req, res) => {
     handle(realRoot, folders, req, res).catch(() => {
       if (!res.headersSent) send(res, 500, 'internal error');
@@ -115,10 +115,10 @@ async function handle(root, folders, req, res) {
   let file = path.resolve(root, '.' + path.posix.normalize(pathname));
   if (!inside(root, file)) return send(res, 403, 'forbidden');
   const rel = path.relative(root, file).split(path.sep);
-  const served = (parts) => !folders || folders.has(parts[0]);
-  if (!served(rel) || rel.some((part) => part.startsWith('.') && part.length > 0)) {
-    return send(res, 404, 'not found');
-  }
+  // Within `folders`, and no dot-folder or dotfile on the way.
+  const served = (parts) =>
+    (!folders || folders.has(parts[0])) && !parts.some((part) => part.startsWith('.') && part.length > 0);
+  if (!served(rel)) return send(res, 404, 'not found');
 
   let info;
   try {

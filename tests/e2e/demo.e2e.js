@@ -9,6 +9,7 @@
 //   SCREENSHOT=/tmp/demo.png          where the screenshot goes (default)
 
 import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { start, CSP } from '../../scripts/serve.js';
 import { assert, assertEqual, check, launch, report, stopped } from './harness.js';
 
@@ -189,6 +190,14 @@ async function main() {
         const r = await fetch(server.url.replace(/\/$/, '') + p);
         assert(r.status === 403 || r.status === 404, `${p} answered ${r.status}`);
         assert(!(await r.text()).includes('root:'), `${p} leaked a file`);
+      }
+      // The repository named another way is still the repository.
+      const other = await start({ port: 0, root: `${fileURLToPath(new URL('../..', import.meta.url))}/.` });
+      try {
+        const r = await fetch(`${other.url}node_modules/playwright-core/package.json`);
+        assertEqual(r.status, 404, 'node_modules through the root named another way');
+      } finally {
+        await other.close();
       }
       const root = await fetch(server.url, { redirect: 'manual' });
       assertEqual(root.headers.get('location'), '/web-demo/', 'root redirect');

@@ -132,6 +132,20 @@ test('a backend that breaks its contract fails as STORAGE_ERROR, and never write
   await forgetful.addMessages('hi');
   expect(space.threads.get('t1').records.size).toBe(1);
   expect(await forgetful.count()).toBe(1);
+  // One that runs it twice, one that does not await it (and it fails), one
+  // that swallows its error: the operation runs once and its outcome is told.
+  const twice = new lib.PersistentChatMessageStore(backend({ async lock(id, fn) { await fn(); return fn(); } }), { threadId: 't4' });
+  expect(await code(twice.addMessages('once'))).toBe('resolved');
+  expect(space.threads.get('t4').records.size).toBe(1);
+  const failingAppend = { async append() { throw new Error('disk gone'); } };
+  const hasty = new lib.PersistentChatMessageStore(backend({ lock(id, fn) { fn(); }, ...failingAppend }), { threadId: 't5' });
+  expect(await code(hasty.addMessages('x'))).toBe('STORAGE_ERROR');
+  const swallowing = new lib.PersistentChatMessageStore(
+    backend({ async lock(id, fn) { await fn().catch(() => {}); }, ...failingAppend }),
+    { threadId: 't6' },
+  );
+  expect(await code(swallowing.addMessages('x'))).toBe('STORAGE_ERROR');
+  expect(space.threads.has('t5') || space.threads.has('t6')).toBe(false);
   // One that never runs it: said, not taken for success.
   const idle = new lib.PersistentChatMessageStore(backend({ async lock() {} }), { threadId: 't2' });
   expect(await code(idle.addMessages('hi'))).toBe('STORAGE_ERROR');
@@ -153,7 +167,5 @@ test('a backend that breaks its contract fails as STORAGE_ERROR, and never write
   expect(await code(asyncCloser.close())).toBe('STORAGE_ERROR');
   // After close(), serialize() is CLOSED like every other call.
   expect(await code(impostor.serialize().then(() => impostor.close()).then(() => impostor.serialize()))).toBe('CLOSED');
-  forgetful.close();
-  idle.close();
-  thrower.close();
+  for (const store of [forgetful, twice, hasty, swallowing, idle, thrower]) store.close();
 });

@@ -2,7 +2,7 @@
 // reopening, recovery, eviction, references, failures and two writers.
 
 import { afterAll, afterEach, beforeAll, beforeEach, expect, test } from '@jest/globals';
-import { mkdtemp, rm, appendFile, readFile, writeFile, stat, readdir, rename } from 'node:fs/promises';
+import { mkdtemp, rm, appendFile, readFile, writeFile, stat, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChatAgent, ChatMessage, OpenAIChatClient, ThreadmemError, FileChatMessageStore } from '../../js/node.js';
@@ -104,20 +104,6 @@ test("names Windows keeps for devices get a file of their own; an id too long fo
   );
   expect(await caught(store.deleteThread(capitals))).toMatchObject({ code: 'INVALID_ARGUMENT' });
   expect(await store.listThreads()).toEqual([...ids].sort());
-  store.close();
-});
-
-test('a thread an earlier version kept under a device name ("con.tmlog") is listed and moved on first use', async () => {
-  const legacy = new FileChatMessageStore({ directory: dir, threadId: 'legacy' });
-  await legacy.addMessages([user('said before the upgrade')]);
-  legacy.close();
-  await rename(join(dir, 'legacy.tmlog'), join(dir, 'con.tmlog'));
-  const store = new FileChatMessageStore({ directory: dir, threadId: 'con' });
-  expect(await store.listThreads()).toEqual(['con']);
-  expect(texts(await store.listMessages())).toEqual(['said before the upgrade']);
-  expect((await readdir(dir)).filter((n) => n.endsWith('.tmlog'))).toEqual(['~_con.tmlog']);
-  await store.addMessages([user('and after')]);
-  expect(texts(await store.listMessages())).toEqual(['said before the upgrade', 'and after']);
   store.close();
 });
 

@@ -149,6 +149,28 @@ test('credential headers: the token after its scheme and each cookie value are t
   agent.close();
 });
 
+test('a cause holding the key in a field, a DOMException quoting it, a thrown object: redacted, still a ThreadmemError', async () => {
+  const withConfig = Object.assign(new Error('request failed'), { config: { headers: { authorization: `Bearer ${KEY}` } }, port: 443 });
+  const quoting = new DOMException(`bad header ${KEY}`, 'SyntaxError');
+  const plain = { headers: { authorization: KEY } };
+  for (const thrown of [withConfig, quoting, plain]) {
+    const client = new OpenAIChatClient({ apiKey: KEY, maxRetries: 0, fetch: async () => { throw thrown; } });
+    const err = await caught(client.getResponse('{}'));
+    expect(err).toBeInstanceOf(ThreadmemError);
+    expect(err.code).toBe('LLM_NETWORK_ERROR');
+    expectNoKey(inspect(err, { depth: 8, showHidden: true }));
+  }
+  const err = await caught(new OpenAIChatClient({ apiKey: KEY, maxRetries: 0, fetch: async () => { throw withConfig; } }).getResponse('{}'));
+  expect([err.cause.message, err.cause.port]).toEqual(['request failed', 443]); // what holds no key is kept
+});
+
+test('credential headers named as one word: X-AuthToken, apitoken', async () => {
+  const agent = agentWith({ maxRetries: 0, headers: { 'X-AuthToken': 'hdr-SECRET-aaaa1111', apitoken: 'hdr-SECRET-bbbb2222' } });
+  llm.script({ status: 401, error: 'bad hdr-SECRET-aaaa1111 and hdr-SECRET-bbbb2222' });
+  expect((await caught(agent.run('hi'))).message).toContain('bad [redacted] and [redacted]');
+  agent.close();
+});
+
 test('an error without a secret is kept as the cause as it was thrown', async () => {
   const refused = Object.assign(new TypeError('fetch failed'), { code: 'ECONNREFUSED' });
   const client = new OpenAIChatClient({ apiKey: KEY, maxRetries: 0, fetch: async () => { throw refused; } });

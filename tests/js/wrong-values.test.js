@@ -164,12 +164,15 @@ test('null is an option left out; numbers in headers are sent as text; array-lik
   await client.getResponse('{}', { signal: null });
   expect(sent[0]['x-n']).toBe('1');
   expect(sent[0].authorization).toBeUndefined();
-  expect(new OpenAIChatClient({ headers: null, fetch: null }).url).toMatch(/chat\/completions$/);
+  expect(new OpenAIChatClient({ baseURL: null, headers: null, fetch: null }).url).toBe('https://api.openai.com/v1/chat/completions');
+  expect(new Mem0Provider({ apiKey: 'k', userId: 'u', agentId: null }).scope).toEqual({ userId: 'u' });
+  await expectCode(() => new Mem0Provider({ apiKey: 'k', userId: 5 }), 'INVALID_ARGUMENT');
 
   const summary = new SummaryProvider({ chatClient: null, onWarning: null, prompt: null });
   expect(typeof summary.onWarning).toBe('function');
   expect(summary.prompt).toEqual(expect.any(String));
-  const memory = new MemoryProvider({ userId: 'u', extract: 'none', contextPrompt: null, storageKey: null, onWarning: null });
+  const memory = new MemoryProvider({ userId: 'u', agentId: null, storage: null, extract: 'none', contextPrompt: null, storageKey: null, onWarning: null });
+  expect(memory.scope).toEqual({ userId: 'u' });
   expect([typeof memory.contextPrompt, typeof memory.storageKey]).toEqual(['string', 'string']);
   memory.close();
   expect(new Mem0Provider({ apiKey: 'k', userId: 'u', host: new URL('http://127.0.0.1:9/') }).host).toBe('http://127.0.0.1:9');
@@ -198,4 +201,25 @@ test('a storage for LocalStorageChatMessageStore must have all of Storage', asyn
     await expectCode(() => new LocalStorageChatMessageStore({ storage }), 'INVALID_ARGUMENT');
   }
   new LocalStorageChatMessageStore({ storage: full }).close();
+});
+
+test("a run's own store that fails to close: the run stands, and the agent still closes", async () => {
+  const closing = () => ({
+    items: [],
+    async addMessages(m) {
+      this.items.push(...m);
+    },
+    async listMessages() {
+      return this.items;
+    },
+    async serialize() {},
+    async updateFromState() {},
+    close() {
+      throw new Error('cannot close');
+    },
+  });
+  const agent = new ChatAgent({ chatClient: echo, chatMessageStoreFactory: closing });
+  expect((await agent.run('hi')).text).toBe('hi'); // no thread given: the run's store is closed after it
+  agent.close();
+  await expectCode(agent.run('again'), 'CLOSED');
 });
