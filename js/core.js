@@ -116,7 +116,9 @@ export function toJSONText(value) {
     throw new ThreadmemError('INVALID_ARGUMENT', `a value JSON cannot carry: ${err.message}`, { cause: err });
   }
   // Inside objects and arrays JSON drops or nulls them; alone they have no text.
-  if (text === undefined) throw new ThreadmemError('INVALID_ARGUMENT', `a value JSON cannot carry: a value of type ${typeof value}`);
+  if (text === undefined) {
+    throw new ThreadmemError('INVALID_ARGUMENT', `a value JSON cannot carry: a value of type ${typeof value}`);
+  }
   return text;
 }
 
@@ -271,8 +273,8 @@ export function countWithActiveCounter(text) {
     throw counterError;
   }
   if (!Number.isSafeInteger(n) || n < 0 || n > 0xffffffff) {
-    const what =
-      typeof n?.then === 'function' ? 'a Promise (it must be synchronous)' : typeof n === 'number' ? String(n) : `a value of type ${typeof n}`;
+    let what = typeof n === 'number' ? String(n) : `a value of type ${typeof n}`;
+    if (typeof n?.then === 'function') what = 'a Promise (it must be synchronous)';
     counterError = new ThreadmemError(
       'INVALID_COUNTER',
       `the token counter must return a non-negative integer; it returned ${what}`,

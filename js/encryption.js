@@ -58,13 +58,14 @@ export class Sealer {
     if (typeof key === 'string') {
       // A lone surrogate has no UTF-8: it would derive the key of U+FFFD.
       if (key === '' || !key.isWellFormed()) {
-        throw new ThreadmemError('INVALID_ARGUMENT', 'encryption.key: a passphrase must be a non-empty well-formed string');
+        throw new ThreadmemError('INVALID_ARGUMENT', 'encryption.key: a passphrase must be a non-empty, well-formed string');
       }
       this.#passphrase = key;
       this.#key = null;
     } else if (isCryptoKey(key)) {
       const { algorithm, usages } = key;
-      if (algorithm?.name !== 'AES-GCM' || !Array.isArray(usages) || !usages.includes('encrypt') || !usages.includes('decrypt')) {
+      const usable = Array.isArray(usages) && usages.includes('encrypt') && usages.includes('decrypt');
+      if (algorithm?.name !== 'AES-GCM' || !usable) {
         throw new ThreadmemError('INVALID_ARGUMENT', 'encryption.key: the CryptoKey must be an AES-GCM key usable to encrypt and decrypt');
       }
       this.#key = key;

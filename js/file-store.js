@@ -64,7 +64,9 @@ export class FileChatMessageStore extends PersistentChatMessageStore {
 // again, even to the same size) is read whole.
 class FileBackend {
   constructor(directory, fs) {
-    if (!isDirectory(directory)) throw new ThreadmemError('INVALID_ARGUMENT', 'directory must be a non-empty string without NUL');
+    if (!isDirectory(directory)) {
+      throw new ThreadmemError('INVALID_ARGUMENT', 'directory must be a non-empty string without NUL');
+    }
     const missing = FS_FUNCTIONS.find((name) => typeof fs?.[name] !== 'function');
     if (missing) throw new ThreadmemError('INVALID_ARGUMENT', `fs must have the node:fs/promises function ${missing}`);
     this.fs = fs;
@@ -95,7 +97,9 @@ class FileBackend {
 
   adopt(ref) {
     const directory = ref.directory ?? this.directory;
-    if (!isDirectory(directory)) throw new ThreadmemError('INVALID_FORMAT', 'the reference has a directory no store can have');
+    if (!isDirectory(directory)) {
+      throw new ThreadmemError('INVALID_FORMAT', 'the reference has a directory no store can have');
+    }
     this.path(ref.thread_id); // an id too long for a file name fails before the switch
     this.directory = directory;
   }

@@ -542,8 +542,8 @@ export class OpenAIChatClient implements ChatClient {
   readonly url: string;
   getResponse(body: string, options?: { signal?: AbortSignal }): Promise<string>;
   getStreamingResponse(body: string, options?: { signal?: AbortSignal }): Promise<AsyncIterable<string>>;
-  /** The text with the API key and the values of credential headers (a name with a word such as
-   *  auth, key, token, secret, password or cookie) replaced by "[redacted]". */
+  /** The text with the API key and the values of credential headers (a name with a word ending
+   *  as auth, key, token, secret, password, cookie or jwt does) replaced by "[redacted]". */
   redact(text: string): string;
 }
 

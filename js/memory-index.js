@@ -78,7 +78,9 @@ export function isVector(v) {
  *  What is not a finite float32 reaches the core as NaN or Infinity and is
  *  refused there. */
 function vectorValue(v) {
-  if (!isVector(v)) throw new ThreadmemError('INVALID_ARGUMENT', 'an embedding must be a Float32Array or an array of numbers');
+  if (!isVector(v)) {
+    throw new ThreadmemError('INVALID_ARGUMENT', 'an embedding must be a Float32Array or an array of numbers');
+  }
   const f = v instanceof Float32Array ? v : Float32Array.from(v, Number);
   const bytes = new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
   if (typeof Buffer === 'function') return Buffer.from(bytes).toString('base64');

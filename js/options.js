@@ -45,6 +45,8 @@ const KINDS = {
 export function checkKinds(where, options) {
   for (const [name, [value, kind]] of Object.entries(options)) {
     const [ok, what] = KINDS[kind];
-    if (value !== undefined && !ok(value)) throw new ThreadmemError('INVALID_ARGUMENT', `${where}: ${name} must be ${what}`);
+    if (value !== undefined && !ok(value)) {
+      throw new ThreadmemError('INVALID_ARGUMENT', `${where}: ${name} must be ${what}`);
+    }
   }
 }

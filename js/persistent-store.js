@@ -157,16 +157,20 @@ export class PersistentChatMessageStore {
   // fn() under the backend's lock on a thread. The store may have been
   // closed while the lock was awaited: then storage is not touched. What
   // it gives is fn's own outcome, awaited here, whatever lock() does with
-  // it: a lock that forgets to return or await it, swallows its error or
-  // calls it twice never makes an operation run twice or end unseen.
+  // it: a lock that forgets to return or await it, swallows its error, or
+  // calls it twice or after it returned never makes an operation run twice
+  // or end unseen.
   async _withLock(threadId, write, fn) {
     let running = null;
+    let settled = false; // lock() is done: too late to start the operation
     let lockError;
     try {
       await this._backend.lock(
         threadId,
         () => {
-          if (running) throw new ThreadmemError('STORAGE_ERROR', `${this._where(threadId)}: lock() ran an operation twice`);
+          if (running || settled) {
+            throw new ThreadmemError('STORAGE_ERROR', `${this._where(threadId)}: lock() ran an operation twice, or late`);
+          }
           running = (async () => {
             this._mirror._live();
             return fn();
@@ -179,8 +183,10 @@ export class PersistentChatMessageStore {
     } catch (err) {
       lockError = err;
     }
+    settled = true;
     if (!running) {
-      throw lockError ?? new ThreadmemError('STORAGE_ERROR', `${this._where(threadId)}: lock() did not run the operation`);
+      lockError ??= new ThreadmemError('STORAGE_ERROR', `${this._where(threadId)}: lock() did not run the operation`);
+      throw lockError;
     }
     return running; // a lock that failed after the operation did not undo it
   }

@@ -4,12 +4,12 @@
 
 import { describe } from './errors.js';
 
-// A header is a credential when a word of its name says so ("x-api-key",
-// "Proxy-Authorization", "X-AuthToken", "Cookie"); others (versions, ids,
-// "x-portkey-provider") are not taken out, since a short common value would
-// mangle every message.
-const CREDENTIAL_WORD = /^(auth|authorization|key|apikey|signature|\w*(token|secret|password|passwd|cookie|credentials?))$/i;
-// Parts of a credential shorter than this are not taken out on their own.
+// A header is a credential when a word of its name ends as one does
+// ("x-api-key", "Proxy-Authorization", "X-AuthToken", "CF-Access-Jwt-
+// Assertion", "Cookie"). Values shorter than MIN_PART are not taken out
+// ("x-portkey-provider: openai", "X-Cache-Key: v1"): a short common value
+// would mangle every message.
+const CREDENTIAL_WORD = /^\w*(auth|authorization|key|token|secret|password|passwd|cookie|credentials?|jwt)$/i;
 const MIN_PART = 8;
 
 // A credential header's value, and the parts a server may quote alone: the
@@ -17,7 +17,7 @@ const MIN_PART = 8;
 function credentialParts(value) {
   const parts = [value, value.replace(/^[A-Za-z]+\s+/, '')];
   for (const cookie of value.split(';')) parts.push(cookie.slice(cookie.indexOf('=') + 1).trim());
-  return parts.filter((part, i) => i === 0 || part.length >= MIN_PART);
+  return parts.filter((part) => part.length >= MIN_PART);
 }
 
 /**
@@ -40,52 +40,54 @@ export function redactor(apiKey, headers = {}) {
 }
 
 /**
- * What to keep of `err` as an error's cause: `err` itself when no secret is
- * in it, else an Error of the same name with its texts redacted (message,
- * stack, string fields), its other plain fields, and its causes (`cause`, an
- * AggregateError's `errors`) kept the same way; a field that is an object
- * holding a secret, or one that cannot be looked into, is left out. The
- * original may quote a secret (a rejected header value, a request's headers).
+ * What to keep of `err` as an error's cause: `err` itself when all it holds
+ * is texts without a secret, numbers and such, and causes kept as they are;
+ * else an Error of the same name with its texts redacted, its other
+ * primitive fields, and its causes (`cause`, an AggregateError's `errors`)
+ * kept the same way, while fields that are objects (headers, a request, a
+ * config: they may hold a secret JSON does not show) are left out. A thrown
+ * value that is no error becomes its redacted text.
  */
 export function redactedCause(err, redact, depth = 0) {
+  if (err === null || (typeof err !== 'object' && typeof err !== 'function')) {
+    return typeof err === 'string' ? redact(err) : err;
+  }
   const message = read(() => err.message);
-  if (typeof message !== 'string') return holdsSecret(err, redact) ? redact(describe(err)) : err;
+  if (typeof message !== 'string') return redact(textOf(err));
   const fields = (read(() => Object.getOwnPropertyNames(err)) ?? []).map((key) => [key, read(() => err[key])]);
   const kept = fields.map(([key, value]) => {
     if (typeof value === 'string') return [key, redact(value)];
     if (value === null || typeof value !== 'object') return [key, value];
-    if (depth < 8 && key === 'cause') return [key, redactedCause(value, redact, depth + 1)];
-    if (depth < 8 && key === 'errors' && Array.isArray(value)) {
+    if (depth >= 8) return [key, undefined];
+    if (key === 'cause') return [key, redactedCause(value, redact, depth + 1)];
+    if (key === 'errors' && Array.isArray(value)) {
       const errors = value.map((e) => redactedCause(e, redact, depth + 1));
       return [key, errors.every((e, i) => e === value[i]) ? value : errors];
     }
-    return [key, holdsSecret(value, redact) ? undefined : value];
+    return [key, undefined];
   });
-  if (kept.every(([, value], i) => value === fields[i][1])) return err;
+  const symbols = read(() => Object.getOwnPropertySymbols(err).length) ?? 1;
+  if (!symbols && kept.every(([, value], i) => value === fields[i][1])) return err;
   // A plain Error: a copy on the original's prototype may trip its brand
   // checks (DOMException) or private fields.
   const copy = new Error(redact(message));
   const name = read(() => err.name);
   if (typeof name === 'string') copy.name = name;
   for (const [key, value] of kept) {
-    if (key !== 'message' && value !== undefined) Object.defineProperty(copy, key, { value, writable: true, configurable: true });
+    if (key === 'message' || value === undefined) continue;
+    Object.defineProperty(copy, key, { value, writable: true, configurable: true });
   }
   return copy;
 }
 
-// Whether a value may quote a secret: its JSON holds one, or it has no JSON
-// to look into (a cycle, a getter that throws).
-function holdsSecret(value, redact) {
-  let text;
+// The text of a thrown value that is no error: its JSON, else its string form.
+function textOf(value) {
   try {
-    text = JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? String(v) : v));
+    return JSON.stringify(value) ?? describe(value);
   } catch {
-    return true;
+    return describe(value);
   }
-  const shown = typeof text === 'string' ? text : describe(value);
-  return redact(shown) !== shown;
 }
-
 // A property read that may throw (a getter): undefined then.
 function read(get) {
   try {

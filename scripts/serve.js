@@ -120,18 +120,23 @@ async function handle(root, folders, req, res) {
     (!folders || folders.has(parts[0])) && !parts.some((part) => part.startsWith('.') && part.length > 0);
   if (!served(rel)) return send(res, 404, 'not found');
 
+  // The file a path resolves to after links, or null when that is outside.
+  const resolved = async (p) => {
+    const real = await realpath(p);
+    return inside(root, real) && served(path.relative(root, real).split(path.sep)) ? real : null;
+  };
   let info;
   try {
-    file = await realpath(file);
-    if (!inside(root, file)) return send(res, 403, 'forbidden');
-    if (!served(path.relative(root, file).split(path.sep))) return send(res, 404, 'not found');
+    file = await resolved(file);
+    if (!file) return send(res, 404, 'not found');
     info = await stat(file);
     if (info.isDirectory()) {
       // Redirected to the directory it resolved to, re-encoded: never to
       // the decoded request path, whose "%2f%2f" would name another host.
       const location = `/${rel.map(encodeURIComponent).join('/')}/`;
       if (!pathname.endsWith('/')) return send(res, 301, 'moved', { location });
-      file = path.join(file, 'index.html');
+      file = await resolved(path.join(file, 'index.html'));
+      if (!file) return send(res, 404, 'not found');
       info = await stat(file);
     }
   } catch {

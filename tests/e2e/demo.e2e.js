@@ -8,7 +8,9 @@
 //   node tests/e2e/demo.e2e.js        (tests/e2e/run.sh does the set-up first)
 //   SCREENSHOT=/tmp/demo.png          where the screenshot goes (default)
 
-import { readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { start, CSP } from '../../scripts/serve.js';
 import { assert, assertEqual, check, launch, report, stopped } from './harness.js';
@@ -190,6 +192,18 @@ async function main() {
         const r = await fetch(server.url.replace(/\/$/, '') + p);
         assert(r.status === 403 || r.status === 404, `${p} answered ${r.status}`);
         assert(!(await r.text()).includes('root:'), `${p} leaked a file`);
+      }
+      // A directory's index.html that links out of the root is not served.
+      const site = await mkdtemp(join(tmpdir(), 'threadmem-serve-'));
+      await writeFile(join(site, 'outside.html'), 'outside');
+      await mkdir(join(site, 'root', 'sub'), { recursive: true });
+      await symlink(join(site, 'outside.html'), join(site, 'root', 'sub', 'index.html'));
+      const linked = await start({ port: 0, root: join(site, 'root') });
+      try {
+        assertEqual((await fetch(`${linked.url}sub/`)).status, 404, 'an index.html linked out of the root');
+      } finally {
+        await linked.close();
+        await rm(site, { recursive: true, force: true });
       }
       // The repository named another way is still the repository.
       const other = await start({ port: 0, root: `${fileURLToPath(new URL('../..', import.meta.url))}/.` });

@@ -145,7 +145,13 @@ test('a backend that breaks its contract fails as STORAGE_ERROR, and never write
     { threadId: 't6' },
   );
   expect(await code(swallowing.addMessages('x'))).toBe('STORAGE_ERROR');
-  expect(space.threads.has('t5') || space.threads.has('t6')).toBe(false);
+  // One that runs it only after it returned: too late, refused, never written behind the caller's back.
+  let late;
+  const later = (fn) => new Promise((resolve) => setTimeout(() => resolve(Promise.resolve().then(fn).catch((e) => e)), 5));
+  const tardy = new lib.PersistentChatMessageStore(backend({ lock(id, fn) { late = later(fn); } }), { threadId: 't7' });
+  expect(await code(tardy.addMessages('x'))).toBe('STORAGE_ERROR');
+  expect(await late).toMatchObject({ code: 'STORAGE_ERROR' });
+  expect(space.threads.has('t5') || space.threads.has('t6') || space.threads.has('t7')).toBe(false);
   // One that never runs it: said, not taken for success.
   const idle = new lib.PersistentChatMessageStore(backend({ async lock() {} }), { threadId: 't2' });
   expect(await code(idle.addMessages('hi'))).toBe('STORAGE_ERROR');
@@ -167,5 +173,5 @@ test('a backend that breaks its contract fails as STORAGE_ERROR, and never write
   expect(await code(asyncCloser.close())).toBe('STORAGE_ERROR');
   // After close(), serialize() is CLOSED like every other call.
   expect(await code(impostor.serialize().then(() => impostor.close()).then(() => impostor.serialize()))).toBe('CLOSED');
-  for (const store of [forgetful, twice, hasty, swallowing, idle, thrower]) store.close();
+  for (const store of [forgetful, twice, hasty, swallowing, tardy, idle, thrower]) store.close();
 });

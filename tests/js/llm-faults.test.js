@@ -153,7 +153,13 @@ test('a cause holding the key in a field, a DOMException quoting it, a thrown ob
   const withConfig = Object.assign(new Error('request failed'), { config: { headers: { authorization: `Bearer ${KEY}` } }, port: 443 });
   const quoting = new DOMException(`bad header ${KEY}`, 'SyntaxError');
   const plain = { headers: { authorization: KEY } };
-  for (const thrown of [withConfig, quoting, plain]) {
+  const hidden = Object.assign(new Error('request failed'), {
+    request: new Request('http://127.0.0.1:9/', { headers: { authorization: `Bearer ${KEY}` } }), // JSON shows {}
+    originalError: new Error(`denied ${KEY}`),
+  });
+  let deep = new Error(`innermost ${KEY}`);
+  for (let i = 0; i < 12; i++) deep = new Error(`level ${i}`, { cause: deep });
+  for (const thrown of [withConfig, quoting, plain, hidden, deep]) {
     const client = new OpenAIChatClient({ apiKey: KEY, maxRetries: 0, fetch: async () => { throw thrown; } });
     const err = await caught(client.getResponse('{}'));
     expect(err).toBeInstanceOf(ThreadmemError);
@@ -164,10 +170,17 @@ test('a cause holding the key in a field, a DOMException quoting it, a thrown ob
   expect([err.cause.message, err.cause.port]).toEqual(['request failed', 443]); // what holds no key is kept
 });
 
-test('credential headers named as one word: X-AuthToken, apitoken', async () => {
-  const agent = agentWith({ maxRetries: 0, headers: { 'X-AuthToken': 'hdr-SECRET-aaaa1111', apitoken: 'hdr-SECRET-bbbb2222' } });
-  llm.script({ status: 401, error: 'bad hdr-SECRET-aaaa1111 and hdr-SECRET-bbbb2222' });
-  expect((await caught(agent.run('hi'))).message).toContain('bad [redacted] and [redacted]');
+test('credential headers named as one word (X-AuthToken, AccessKey, CF-Access-Jwt-Assertion); short values left alone', async () => {
+  const headers = {
+    'X-AuthToken': 'hdr-SECRET-aaaa1111',
+    AccessKey: 'hdr-SECRET-bbbb2222',
+    'CF-Access-Jwt-Assertion': 'hdr-SECRET-cccc3333',
+    'X-Cache-Key': 'v1',
+    'x-portkey-provider': 'openai',
+  };
+  const agent = agentWith({ maxRetries: 0, headers });
+  llm.script({ status: 401, error: 'bad hdr-SECRET-aaaa1111, hdr-SECRET-bbbb2222, hdr-SECRET-cccc3333 (v1, openai)' });
+  expect((await caught(agent.run('hi'))).message).toContain('bad [redacted], [redacted], [redacted] (v1, openai)');
   agent.close();
 });
 
