@@ -88,6 +88,7 @@ function textOf(value) {
     return describe(value);
   }
 }
+
 // A property read that may throw (a getter): undefined then.
 function read(get) {
   try {
