@@ -55,7 +55,7 @@ export class Mem0Provider extends ContextProvider {
       agentId: [agentId, 'string'],
       applicationId: [applicationId, 'string'],
       threadId: [threadId, 'string'],
-      host: [host instanceof URL ? host.href : host, 'string'],
+      host: [host instanceof URL ? host.href : host, 'url'],
       topK: [topK, 'count'],
       contextPrompt: [contextPrompt, 'string'],
       fetch: [fetchFn, 'function'],

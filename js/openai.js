@@ -37,10 +37,8 @@ export class OpenAIChatClient {
       timeoutMs = 60000,
       fetch: fetchFn,
     } = optionsOf(options, 'OpenAIChatClient');
-    if (baseURL != null && (typeof baseURL !== 'string' || !baseURL)) {
-      throw new ThreadmemError('INVALID_ARGUMENT', 'OpenAIChatClient: baseURL must be a string');
-    }
     checkKinds('OpenAIChatClient', {
+      baseURL: [baseURL, 'url'],
       apiKey: [apiKey, 'string'],
       model: [model, 'string'],
       apiVersion: [apiVersion, 'string'],

@@ -28,11 +28,24 @@ export function durationOf(ms, where, { zero = false } = {}) {
   return ms;
 }
 
+// Whether a URL names a user or password ("https://user:pass@host"): fetch
+// refuses such a URL and quotes it whole in its error, password and all.
+function hasCredentials(url) {
+  if (/^([a-z][\w+.-]*:[/\\]*|[/\\]{2})[^/\\?#]*@/i.test(url.trim())) return true;
+  try {
+    const parsed = new URL(url, globalThis.location?.href);
+    return parsed.username !== '' || parsed.password !== '';
+  } catch {
+    return false; // relative where there is no page to resolve it: fetch says so
+  }
+}
+
 // What an option of each kind must be, and how an error names it. A text,
 // a function or a client given as null is left out, as the options object
 // itself may be; a number must be one.
 const KINDS = {
   string: [(v) => v === null || typeof v === 'string', 'a string'],
+  url: [(v) => v === null || (typeof v === 'string' && v !== '' && !hasCredentials(v)), 'a URL without credentials'],
   function: [(v) => v === null || typeof v === 'function', 'a function'],
   chatClient: [(v) => v === null || typeof v?.getResponse === 'function', 'a chat client (with getResponse)'],
   count: [(v) => Number.isSafeInteger(v) && v >= 0, 'a non-negative integer'],

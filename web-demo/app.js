@@ -732,7 +732,11 @@ async function main() {
     onWarning: showWarning,
   });
   wire();
-  currentAgent();
+  try {
+    currentAgent();
+  } catch (err) {
+    showError(err); // saved settings the client refuses: the page starts, to change them
+  }
   threads = new ThreadList({ backend: settings.storage });
   await threads.load();
   const saved = storageGet(localStorage, CURRENT_KEY);

@@ -532,6 +532,25 @@ async function main() {
       await page.check('input[name="provider"][value="offline"]');
     });
 
+    await check('an endpoint URL with a password is refused unquoted, and a reload with it saved still starts', async () => {
+      await page.check('input[name="provider"][value="openai"]');
+      await page.fill('#base-url', 'https://user:pw-e2e-secret@llm.invalid/v1');
+      const before = (await messageTexts(page)).length;
+      await page.fill('#input', 'Not sent');
+      await page.click('#send');
+      const sent = await errorBanner(page);
+      assertEqual(sent.code, 'INVALID_ARGUMENT', 'code on send');
+      await page.reload();
+      await waitReady(page);
+      const started = await errorBanner(page);
+      assertEqual(started.code, 'INVALID_ARGUMENT', 'code on start');
+      for (const { message } of [sent, started]) assert(!message.includes('pw-e2e-secret'), `the password is shown: ${message}`);
+      assertEqual((await messageTexts(page)).length, before, 'messages');
+      await page.click('#error-dismiss');
+      await page.fill('#base-url', FAKE_LLM);
+      await page.check('input[name="provider"][value="offline"]');
+    });
+
     await check('a reload finds every thread and message as it was, an empty thread too (IndexedDB)', async () => {
       await newThread(page);
       const names = await threadNames(page);

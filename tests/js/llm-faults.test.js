@@ -6,7 +6,7 @@
 
 import { afterAll, afterEach, beforeAll, beforeEach, expect, jest, test } from '@jest/globals';
 import { inspect } from 'node:util';
-import { ChatAgent, OpenAIChatClient, ThreadmemError } from '../../js/index.js';
+import { ChatAgent, Mem0Provider, OpenAIChatClient, ThreadmemError } from '../../js/index.js';
 import { caught, startLLMServer } from './helpers/llm-server.js';
 
 const KEY = 'sk-faults-SECRET-9f8e7d6c5b4a';
@@ -190,6 +190,27 @@ test('an error without a secret is kept as the cause as it was thrown', async ()
   const err = await caught(client.getResponse('{}'));
   expect(err.code).toBe('LLM_NETWORK_ERROR');
   expect(err.cause).toBe(refused);
+});
+
+test('a URL with credentials in it is refused at once, without quoting them; a user name alone too', async () => {
+  const password = 'pw-SECRET-0a1b2c3d';
+  const urls = [
+    `${llm.url.replace('//', `//user:${password}@`)}/v1`,
+    `https:user:${password}@api.example.com`, // parsed as https://user:…@api.example.com
+    ` https://us\ner:${password}@api.example.com`, // the parser drops the newline
+    'https://someone@api.example.com/v1',
+    `//user:${password}@api.example.com/v1`, // relative to the page's scheme
+  ];
+  for (const baseURL of urls) {
+    const err = await caught((async () => new OpenAIChatClient({ baseURL, apiKey: KEY }))());
+    expect(err.code).toBe('INVALID_ARGUMENT');
+    const url = new URL(baseURL.trim(), 'ftp://page.example'); // a base of another scheme: "https:user:…" stays whole
+    const host = await caught((async () => new Mem0Provider({ apiKey: KEY, userId: 'u', host: url }))());
+    expect(host.code).toBe('INVALID_ARGUMENT');
+    for (const text of [err.message, err.stack, host.message]) expectNoPart(text, password);
+  }
+  expect(llm.requests).toHaveLength(0);
+  expect(new OpenAIChatClient({ baseURL: `${llm.url}/v1?user=a@b`, apiKey: KEY }).baseURL).toContain('a@b');
 });
 
 test('429 waits as long as Retry-After says before each retry', async () => {
