@@ -11,6 +11,7 @@ import { describe } from './errors.js';
 // would mangle every message.
 const CREDENTIAL_WORD = /^\w*(auth|authorization|key|token|secret|password|passwd|cookie|credentials?|jwt)$/i;
 const MIN_PART = 8;
+const isCredentialName = (name) => name.split(/[-_]/).some((word) => CREDENTIAL_WORD.test(word));
 
 // A credential header's value, and the parts a server may quote alone: the
 // credentials after an auth scheme ("Bearer <token>"), each cookie's value.
@@ -20,15 +21,37 @@ function credentialParts(value) {
   return parts.filter((part) => part.length >= MIN_PART);
 }
 
+// The credentials inside a header whose value is JSON, as gateways' config
+// headers are ('x-portkey-config: {"api_key": …}'): the texts of its fields
+// named as credentials, to a depth no real config reaches.
+function credentialsInJSON(value) {
+  if (!/^\s*[[{]/.test(value)) return [];
+  let parsed;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return [];
+  }
+  const found = [];
+  const walk = (node, depth) => {
+    for (const [key, field] of Object.entries(node)) {
+      if (typeof field === 'string' && isCredentialName(key)) found.push(...credentialParts(field));
+      else if (field !== null && typeof field === 'object' && depth < 32) walk(field, depth + 1);
+    }
+  };
+  walk(parsed, 0);
+  return found;
+}
+
 /**
- * The function that takes `apiKey` and the credential headers' values out
- * of a text, and then, given `max`, cuts it to that many characters:
- * cutting first could leave the start of a secret that no longer matches.
+ * The function that takes `apiKey` and the credentials in headers out of a
+ * text, and then, given `max`, cuts it to that many characters: cutting
+ * first could leave the start of a secret that no longer matches.
  */
 export function redactor(apiKey, headers = {}) {
   const credentials = Object.entries(headers)
-    .filter(([name, value]) => typeof value === 'string' && name.split(/[-_]/).some((w) => CREDENTIAL_WORD.test(w)))
-    .flatMap(([, value]) => credentialParts(value));
+    .filter(([, value]) => typeof value === 'string')
+    .flatMap(([name, value]) => [...(isCredentialName(name) ? credentialParts(value) : []), ...credentialsInJSON(value)]);
   const secrets = [apiKey, ...credentials]
     .filter((s) => typeof s === 'string' && s !== '')
     .sort((a, b) => b.length - a.length); // a secret inside a longer one goes after it

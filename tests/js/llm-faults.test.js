@@ -149,6 +149,18 @@ test('credential headers: the token after its scheme and each cookie value are t
   agent.close();
 });
 
+test('credentials inside a JSON header (a gateway config) are taken out; its other fields are not', async () => {
+  const config = { provider: 'openai', api_key: 'cfg-SECRET-1a2b3c4d', targets: [{ virtualKey: 'cfg-SECRET-5e6f7a8b', weight: 1 }] };
+  const headers = {
+    'x-portkey-config': JSON.stringify(config),
+    'x-gateway-config': '{"auth": {"token": "cfg-SECRET-9c0d1e2f"}, "trace": "trace-0001"}',
+  };
+  const agent = agentWith({ maxRetries: 0, headers });
+  llm.script({ status: 400, error: 'bad: cfg-SECRET-1a2b3c4d / cfg-SECRET-5e6f7a8b / cfg-SECRET-9c0d1e2f (openai, trace-0001)' });
+  expect((await caught(agent.run('hi'))).message).toContain('bad: [redacted] / [redacted] / [redacted] (openai, trace-0001)');
+  agent.close();
+});
+
 test('a cause holding the key in a field, a DOMException quoting it, a thrown object: redacted, still a ThreadmemError', async () => {
   const withConfig = Object.assign(new Error('request failed'), { config: { headers: { authorization: `Bearer ${KEY}` } }, port: 443 });
   const quoting = new DOMException(`bad header ${KEY}`, 'SyntaxError');
