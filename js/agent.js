@@ -100,6 +100,7 @@ export class ChatAgent {
     if (maxToolRounds != null) config.max_tool_rounds = maxToolRounds;
     if (toolChoice != null) config.tool_choice = toolChoice;
     if (contextWindow != null) {
+      optionsOf(contextWindow, 'ChatAgent: contextWindow');
       // The vocabulary is loaded before each run (it may not be yet).
       const enc = contextWindow.encoding ?? DEFAULT_ENCODING;
       if (typeof enc !== 'function' && typeof enc !== 'string') {

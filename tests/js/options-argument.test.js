@@ -118,9 +118,13 @@ test('init with options that are not an object is INVALID_ARGUMENT, and the modu
   expect((await agent.run("what's my name", { thread })).text).toBe('Your name is Kim.');
 });
 
-test('the request options inside run and agent options (options.options) must be objects too', async () => {
+test('the options inside run and agent options (options.options, contextWindow) must be objects too', async () => {
   for (const bad of ['xy', 5, true, ['x']]) {
-    for (const call of [() => agent.run('hi', { thread, options: bad }), () => new ChatAgent({ chatClient: client, options: bad })]) {
+    for (const call of [
+      () => agent.run('hi', { thread, options: bad }),
+      () => new ChatAgent({ chatClient: client, options: bad }),
+      () => new ChatAgent({ chatClient: client, contextWindow: bad }),
+    ]) {
       const err = await caught(call);
       expect(err).toBeInstanceOf(ThreadmemError);
       expect(err.code).toBe('INVALID_ARGUMENT');
