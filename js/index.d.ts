@@ -2,13 +2,18 @@
 
 export type Role = 'system' | 'user' | 'assistant' | 'tool';
 
+/** The type of a global the environment's own types declare (`indexedDB`
+ *  with the DOM library), else `object`: a Node program needs no DOM types. */
+type GlobalType<Name extends string> = typeof globalThis extends { [K in Name]: infer T } ? T : object;
+type GlobalInstance<Name extends string> = typeof globalThis extends { [K in Name]: { prototype: infer T } } ? T : object;
+
 export type Content =
   | { type: 'text'; text: string; additional_properties?: Record<string, unknown> }
   | { type: 'function_call'; call_id: string; name: string; arguments?: string | Record<string, unknown>; additional_properties?: Record<string, unknown> }
   | { type: 'function_result'; call_id: string; result?: unknown; additional_properties?: Record<string, unknown> }
   | { type: 'data'; uri: string; media_type?: string; additional_properties?: Record<string, unknown> }
   | { type: 'uri'; uri: string; media_type?: string; additional_properties?: Record<string, unknown> }
-  | { type: 'text_reasoning'; text: string; additional_properties?: Record<string, unknown> };
+  | { type: 'text_reasoning'; text?: string; additional_properties?: Record<string, unknown> };
 
 /** Agent Framework's serialized chat_message. */
 export interface ChatMessageJSON {
@@ -34,7 +39,7 @@ export type ThreadmemErrorCode =
   | 'OUT_OF_MEMORY' | 'INVALID_RESPONSE' | 'MAX_TOOL_ROUNDS' | 'LLM_ERROR' | 'LLM_HTTP_ERROR'
   | 'LLM_NETWORK_ERROR' | 'LLM_TIMEOUT' | 'LLM_STREAM_ERROR' | 'ABORTED' | 'TOOL_ERROR' | 'STORE_ERROR'
   | 'PROVIDER_ERROR' | 'CLOSED' | 'NOT_FOUND' | 'NOT_INITIALIZED' | 'HOST_ERROR'
-  | 'RUN_FAILED' | 'INTERNAL_ERROR' | 'UNKNOWN_ENCODING' | 'ENCODING_NOT_LOADED'
+  | 'INTERNAL_ERROR' | 'UNKNOWN_ENCODING' | 'ENCODING_NOT_LOADED'
   | 'CONTEXT_WINDOW_EXCEEDED' | 'INVALID_COUNTER' | 'COUNTER_ERROR'
   | 'STORAGE_ERROR' | 'CORRUPT_RECORD' | 'LOCK_TIMEOUT' | 'QUOTA_EXCEEDED'
   | 'EMPTY_QUERY' | 'DIMENSION_MISMATCH' | 'EMBEDDING_ERROR' | 'MEM0_HTTP_ERROR' | 'MEM0_NETWORK_ERROR'
@@ -44,7 +49,7 @@ export class ThreadmemError extends Error {
   constructor(code: ThreadmemErrorCode, message: string, options?: { cause?: unknown; status?: number });
   readonly name: 'ThreadmemError';
   readonly code: ThreadmemErrorCode;
-  /** The HTTP status, for LLM_HTTP_ERROR. */
+  /** The HTTP status, for LLM_HTTP_ERROR and MEM0_HTTP_ERROR. */
   readonly status?: number;
 }
 
@@ -139,7 +144,7 @@ export interface IndexedDBChatMessageStoreOptions extends StoreLimits {
   /** 1-128 characters of A-Z a-z 0-9 . _ - ; a UUID when absent. */
   threadId?: string;
   /** Default: globalThis.indexedDB. */
-  indexedDB?: IDBFactory;
+  indexedDB?: GlobalType<'indexedDB'>;
   /** Encrypt every record at rest (AES-GCM); the key is never serialized. */
   encryption?: EncryptionOptions;
 }
@@ -157,19 +162,17 @@ export interface EncryptionOptions {
    *  stretched with PBKDF2-SHA-256 (600,000 iterations, a random salt per
    *  thread kept in its records). Keys derived from a passphrase are cached
    *  per options object: share one object between stores. */
-  key: CryptoKey | string;
+  key: GlobalInstance<'CryptoKey'> | string;
 }
 
 /** A reference to an IndexedDB thread: what thread.serialize() stores. */
-export interface IndexedDBStoreReference {
+export interface IndexedDBStoreReference extends PersistentStoreReference {
   type: 'store_reference';
   kind: 'indexeddb';
   db_name: string;
   thread_id: string;
 }
 
-/** Browsers: one IndexedDB record per message; each turn is one transaction,
- *  committed before it is acknowledged; tabs appending to one thread merge. */
 /** What every persistent store does; `Ref` is the reference it serializes to. */
 export interface PersistentStore<Ref> extends MessageStore {
   addMessages(messages: MessageInput | MessageInput[]): Promise<void>;
@@ -200,7 +203,7 @@ export interface PersistentStoreReference {
  *  or a byte stream (records back to back) from byte `offset`. */
 export type PersistentRead =
   | { unchanged: true }
-  | { records: Uint8Array[]; firstSeq: number; full?: boolean; mark: unknown }
+  | { records: Uint8Array[]; firstSeq?: number; full?: boolean; mark: unknown }
   | { bytes: Uint8Array; offset: number; full?: boolean; mark: unknown };
 
 /** What append() is asked to write, in one atomic step. */
@@ -225,7 +228,7 @@ export interface PersistentBackend {
   readonly kind: string;
   /** true: append() drops records; false: the store calls rewrite() to compact. */
   readonly inPlace: boolean;
-  reference(): Record<string, unknown>;
+  reference(): Record<string, unknown> | Promise<Record<string, unknown>>;
   adopt(ref: PersistentStoreReference): void | Promise<void>;
   where?(threadId: string): string;
   lock<T>(threadId: string, fn: () => Promise<T>, options: { write: boolean }): Promise<T>;
@@ -233,7 +236,7 @@ export interface PersistentBackend {
   append(threadId: string, records: Uint8Array[], options: PersistentAppend): Promise<unknown>;
   rewrite?(threadId: string, records: Uint8Array[], firstSeq: number): Promise<unknown>;
   truncate?(threadId: string, length: number): Promise<unknown>;
-  remove(threadId: string): Promise<void>;
+  remove(threadId: string): unknown;
   list(): string[] | Promise<string[]>;
   close?(): void | Promise<void>;
 }
@@ -258,14 +261,14 @@ export class PersistentChatMessageStore {
 }
 export interface PersistentChatMessageStore extends PersistentStore<PersistentStoreReference> {}
 
-export class IndexedDBChatMessageStore {
+/** Browsers: one IndexedDB record per message; each turn is one transaction,
+ *  committed before it is acknowledged; tabs appending to one thread merge. */
+export class IndexedDBChatMessageStore extends PersistentChatMessageStore {
   constructor(options?: IndexedDBChatMessageStoreOptions);
   readonly dbName: string;
-  readonly threadId: string;
-  /** Bytes written by the last addMessages. */
-  readonly lastAppendBytes?: number;
+  serialize(): Promise<IndexedDBStoreReference>;
+  updateFromState(state: IndexedDBStoreReference | string): Promise<void>;
 }
-export interface IndexedDBChatMessageStore extends PersistentStore<IndexedDBStoreReference> {}
 
 /** What LocalStorageChatMessageStore needs of a storage (localStorage and sessionStorage have it). */
 export interface StorageLike {
@@ -287,7 +290,7 @@ export interface LocalStorageChatMessageStoreOptions extends StoreLimits {
 }
 
 /** A reference to a localStorage thread. */
-export interface LocalStorageStoreReference {
+export interface LocalStorageStoreReference extends PersistentStoreReference {
   type: 'store_reference';
   kind: 'localstorage';
   key_prefix: string;
@@ -296,14 +299,13 @@ export interface LocalStorageStoreReference {
 
 /** Browsers: one localStorage item per message plus a head item per thread;
  *  a turn that meets a full quota is QUOTA_EXCEEDED and leaves nothing behind. */
-export class LocalStorageChatMessageStore {
+export class LocalStorageChatMessageStore extends PersistentChatMessageStore {
   constructor(options?: LocalStorageChatMessageStoreOptions);
   readonly keyPrefix: string;
-  readonly threadId: string;
   readonly storage: StorageLike;
-  readonly lastAppendBytes?: number;
+  serialize(): Promise<LocalStorageStoreReference>;
+  updateFromState(state: LocalStorageStoreReference | string): Promise<void>;
 }
-export interface LocalStorageChatMessageStore extends PersistentStore<LocalStorageStoreReference> {}
 
 export interface AgentThreadState {
   type: 'agent_thread_state';
@@ -592,6 +594,7 @@ export type RunUpdate =
 export class ChatAgent {
   constructor(options: ChatAgentOptions);
   readonly name?: string;
+  readonly description?: string;
   readonly instructions?: string;
   readonly chatClient: ChatClient;
   readonly contextWindow?: WindowOptions;

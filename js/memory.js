@@ -10,6 +10,7 @@
 
 import { ThreadmemError, checkAborted, describe, wrapError } from './errors.js';
 import { MemoryIndex, isVector } from './memory-index.js';
+import { ChatMessage } from './message.js';
 import { Context, ContextProvider, hookMessages, threadKey, turnConversation } from './providers.js';
 import { checkKinds, optionsOf } from './options.js';
 
@@ -538,15 +539,18 @@ async function readSnapshot(storage, key) {
   return newestSnapshot(await storage.listMessages(), key);
 }
 
+// A store of one's own may give back what it was given, or its JSON: the
+// snapshot is read from whichever form it returns.
 function newestSnapshot(messages, key) {
   for (let i = messages.length - 1; i >= 0; i--) {
     const m = messages[i];
-    if (m?.metadata?.threadmem_memory === key) return m.text;
+    const metadata = m instanceof ChatMessage ? m.metadata : (m?.metadata ?? m?.additional_properties);
+    if (metadata?.threadmem_memory === key) return (m instanceof ChatMessage ? m : ChatMessage.fromJSON(m)).text;
   }
   return null;
 }
 
 async function writeSnapshot(storage, key, text) {
   if (isKeyValue(storage)) return storage.put(key, text);
-  return storage.addMessages([{ role: 'system', text, additional_properties: { threadmem_memory: key } }]);
+  return storage.addMessages([new ChatMessage('system', text, { metadata: { threadmem_memory: key } })]);
 }

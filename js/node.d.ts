@@ -1,6 +1,7 @@
 // Types of the Node entry point 'threadmem/node'.
 export * from './index.js';
-import type { EncryptionOptions, PersistentStore, StoreLimits } from './index.js';
+import { PersistentChatMessageStore } from './index.js';
+import type { EncryptionOptions, PersistentStoreReference, StoreLimits } from './index.js';
 
 export interface FileChatMessageStoreOptions extends StoreLimits {
   /** The directory holding one `<threadId>.tmlog` file per thread. */
@@ -14,7 +15,7 @@ export interface FileChatMessageStoreOptions extends StoreLimits {
 }
 
 /** A reference to a persistent thread: what thread.serialize() stores. */
-export interface FileStoreReference {
+export interface FileStoreReference extends PersistentStoreReference {
   type: 'store_reference';
   kind: 'file';
   directory: string;
@@ -23,19 +24,15 @@ export interface FileStoreReference {
 
 /** One append-only file of records per thread; each turn is written and
  *  fsynced before it is acknowledged. */
-export class FileChatMessageStore {
+export class FileChatMessageStore extends PersistentChatMessageStore {
   constructor(options: FileChatMessageStoreOptions);
   readonly directory: string;
-  readonly threadId: string;
   /** The file of this thread. */
   readonly path: string;
-  /** What the last load repaired (a torn last record), or null. */
-  readonly lastRecovery: { tail: 'torn'; bytes: number } | null;
-  /** Bytes written by the last addMessages. */
-  readonly lastAppendBytes?: number;
+  serialize(): Promise<FileStoreReference>;
+  updateFromState(state: FileStoreReference | string): Promise<void>;
   close(): void;
 }
-export interface FileChatMessageStore extends PersistentStore<FileStoreReference> {}
 
 export interface RedisChatMessageStoreOptions extends StoreLimits {
   /** e.g. 'redis://127.0.0.1:6379'; required unless `client` is given. */
@@ -54,7 +51,7 @@ export interface RedisChatMessageStoreOptions extends StoreLimits {
 }
 
 /** A reference to a Redis thread: no URL, no password. */
-export interface RedisStoreReference {
+export interface RedisStoreReference extends PersistentStoreReference {
   type: 'store_reference';
   kind: 'redis';
   key_prefix: string;
@@ -64,11 +61,10 @@ export interface RedisStoreReference {
 /** One Redis list per thread, one record per entry; append, trim and expire
  *  in one atomic script that first checks the list still ends where the
  *  store read it (a concurrent append is merged and retried). */
-export class RedisChatMessageStore {
+export class RedisChatMessageStore extends PersistentChatMessageStore {
   constructor(options: RedisChatMessageStoreOptions);
-  readonly threadId: string;
   readonly keyPrefix: string;
-  readonly ttlSeconds: number | undefined;
+  serialize(): Promise<RedisStoreReference>;
+  updateFromState(state: RedisStoreReference | string): Promise<void>;
   close(): Promise<void>;
 }
-export interface RedisChatMessageStore extends PersistentStore<RedisStoreReference> {}

@@ -29,8 +29,9 @@ log "package tests (Jest)"
 node --experimental-vm-modules node_modules/jest/bin/jest.js --ci
 
 # ---- types (the .d.ts files, checked through examples that use them) -------
-log "type check (tsc over tests/types and examples)"
+log "type check (tsc over tests/types, with and without the DOM library, and examples)"
 node node_modules/typescript/bin/tsc -p tests/types
+node node_modules/typescript/bin/tsc -p tests/types/tsconfig.node.json
 node node_modules/typescript/bin/tsc -p examples
 
 # ---- the package, as installed from its tarball ------------------------------

@@ -281,6 +281,21 @@ test('several snapshot keys in one message store: each provider reads its own', 
   store.close();
 });
 
+test("a message store of one's own gets ChatMessages, and may give back what it kept or its JSON", async () => {
+  for (const keep of [(m) => m, (m) => m.toJSON(), (m) => JSON.parse(JSON.stringify(m))]) {
+    const kept = [];
+    const store = {
+      addMessages: async (messages) => kept.push(...messages.map((m) => keep(m))), // m.toJSON(): a ChatMessage
+      listMessages: async () => kept,
+    };
+    const writer = new MemoryProvider({ userId: 'u', storage: store });
+    await writer.add('I grow tomatoes');
+    const reader = new MemoryProvider({ userId: 'u', storage: store });
+    expect((await reader.list()).map((r) => r.text)).toEqual(['I grow tomatoes']);
+    for (const p of [writer, reader]) p.close();
+  }
+});
+
 // A chat client whose extraction answer is these decisions.
 const deciding = (memories) => ({
   getResponse: async () => JSON.stringify({ choices: [{ message: { content: JSON.stringify({ memories }) } }] }),

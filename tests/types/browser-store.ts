@@ -1,6 +1,7 @@
 // Type check of the browser stores (compiled, never run).
 import {
   ChatAgent, IndexedDBChatMessageStore, LocalStorageChatMessageStore, ThreadmemError,
+  type PersistentChatMessageStore,
 } from 'threadmem';
 
 async function indexedDBExample(agent: ChatAgent): Promise<string[]> {
@@ -33,6 +34,8 @@ async function encryptedExample(): Promise<string[]> {
   const key = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);
   const idb = new IndexedDBChatMessageStore({ threadId: 'secret', encryption: { key } });
   const ls = new LocalStorageChatMessageStore({ encryption: { key: 'a passphrase' } });
+  const both: PersistentChatMessageStore[] = [idb, ls];
+  void both;
   try {
     return (await idb.listMessages()).map((m) => m.text);
   } catch (err) {
