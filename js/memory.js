@@ -10,7 +10,7 @@
 
 import { ThreadmemError, checkAborted, describe, wrapError } from './errors.js';
 import { MemoryIndex, isVector } from './memory-index.js';
-import { ChatMessage } from './message.js';
+import { ChatMessage, fromCanonical } from './message.js';
 import { Context, ContextProvider, hookMessages, threadKey, turnConversation } from './providers.js';
 import { checkKinds, optionsOf } from './options.js';
 
@@ -539,18 +539,22 @@ async function readSnapshot(storage, key) {
   return newestSnapshot(await storage.listMessages(), key);
 }
 
-// A store of one's own may give back what it was given, or its JSON: the
-// snapshot is read from whichever form it returns.
+// A store of one's own may give back the ChatMessage it was given, its JSON
+// (contents) or a plain { text }: the snapshot is read from any of them as
+// it is, without a pass through the core for a text that may be megabytes.
 function newestSnapshot(messages, key) {
   for (let i = messages.length - 1; i >= 0; i--) {
     const m = messages[i];
-    const metadata = m instanceof ChatMessage ? m.metadata : (m?.metadata ?? m?.additional_properties);
-    if (metadata?.threadmem_memory === key) return (m instanceof ChatMessage ? m : ChatMessage.fromJSON(m)).text;
+    if ((m?.metadata ?? m?.additional_properties)?.threadmem_memory !== key) continue;
+    if (m instanceof ChatMessage || typeof m.text === 'string') return m.text;
+    return (Array.isArray(m.contents) ? m.contents : []).filter((c) => c?.type === 'text').map((c) => c.text).join('');
   }
   return null;
 }
 
 async function writeSnapshot(storage, key, text) {
   if (isKeyValue(storage)) return storage.put(key, text);
-  return storage.addMessages([new ChatMessage('system', text, { metadata: { threadmem_memory: key } })]);
+  // Canonical as built (one text content): the store checks it as it adds it.
+  const snapshot = { role: { type: 'role', value: 'system' }, contents: [{ type: 'text', text }] };
+  return storage.addMessages([fromCanonical({ ...snapshot, additional_properties: { threadmem_memory: key } })]);
 }

@@ -29,14 +29,15 @@ export function durationOf(ms, where, { zero = false } = {}) {
 }
 
 // Whether a URL names a user or password ("https://user:pass@host"): fetch
-// refuses such a URL and quotes it whole in its error, password and all.
+// refuses such a URL and quotes it whole in its error, password and all, as
+// it quotes a URL it cannot parse. So an absolute URL that does not parse
+// and has an "@" ("https://user:pa/ss@host") is taken to hold them too.
 function hasCredentials(url) {
-  if (/^([a-z][\w+.-]*:[/\\]*|[/\\]{2})[^/\\?#]*@/i.test(url.trim())) return true;
   try {
     const parsed = new URL(url, globalThis.location?.href);
     return parsed.username !== '' || parsed.password !== '';
   } catch {
-    return false; // relative where there is no page to resolve it: fetch says so
+    return /^\s*([a-z][\w+.-]*:|[/\\]{2})/i.test(url) && url.includes('@');
   }
 }
 
@@ -45,7 +46,7 @@ function hasCredentials(url) {
 // itself may be; a number must be one.
 const KINDS = {
   string: [(v) => v === null || typeof v === 'string', 'a string'],
-  url: [(v) => v === null || (typeof v === 'string' && v !== '' && !hasCredentials(v)), 'a URL without credentials'],
+  url: [(v) => v === null || (typeof v === 'string' && v !== ''), "a URL (a non-empty string; '/' for the page's origin)"],
   function: [(v) => v === null || typeof v === 'function', 'a function'],
   chatClient: [(v) => v === null || typeof v?.getResponse === 'function', 'a chat client (with getResponse)'],
   count: [(v) => Number.isSafeInteger(v) && v >= 0, 'a non-negative integer'],
@@ -60,6 +61,9 @@ export function checkKinds(where, options) {
     const [ok, what] = KINDS[kind];
     if (value !== undefined && !ok(value)) {
       throw new ThreadmemError('INVALID_ARGUMENT', `${where}: ${name} must be ${what}`);
+    }
+    if (kind === 'url' && typeof value === 'string' && hasCredentials(value)) {
+      throw new ThreadmemError('INVALID_ARGUMENT', `${where}: ${name} must not hold credentials: send them in headers`);
     }
   }
 }

@@ -22,10 +22,13 @@ function credentialParts(value) {
 }
 
 // The credentials inside a header whose value is JSON, as gateways' config
-// headers are ('x-portkey-config: {"api_key": …}'): the texts of its fields
-// named as credentials, to a depth no real config reaches.
-function credentialsInJSON(value) {
-  if (!/^\s*[[{]/.test(value)) return [];
+// headers are ('x-portkey-config: {"api_key": …}'): every text under a field
+// named as a credential, and in a text that is JSON itself (a service
+// account's), to a depth no real config reaches.
+const MAX_DEPTH = 32;
+
+function credentialsInJSON(value, depth = 0) {
+  if (depth >= MAX_DEPTH || !/^\s*[[{]/.test(value)) return [];
   let parsed;
   try {
     parsed = JSON.parse(value);
@@ -33,13 +36,18 @@ function credentialsInJSON(value) {
     return [];
   }
   const found = [];
-  const walk = (node, depth) => {
+  const walk = (node, level, secret) => {
     for (const [key, field] of Object.entries(node)) {
-      if (typeof field === 'string' && isCredentialName(key)) found.push(...credentialParts(field));
-      else if (field !== null && typeof field === 'object' && depth < 32) walk(field, depth + 1);
+      const under = secret || isCredentialName(key);
+      if (typeof field === 'string') {
+        if (under) found.push(...credentialParts(field));
+        found.push(...credentialsInJSON(field, level + 1));
+      } else if (field !== null && typeof field === 'object' && level < MAX_DEPTH) {
+        walk(field, level + 1, under);
+      }
     }
   };
-  walk(parsed, 0);
+  walk(parsed, depth, false);
   return found;
 }
 
