@@ -41,12 +41,17 @@ function hasCredentials(url) {
   }
 }
 
-// What an option of each kind must be, and how an error names it. A text,
-// a function or a client given as null is left out, as the options object
-// itself may be; a number must be one.
+// What an option of each kind must be, and how an error names it (given
+// the value, where that tells more). A text, a function or a client given
+// as null is left out, as the options object itself may be; a number must
+// be one.
 const KINDS = {
   string: [(v) => v === null || typeof v === 'string', 'a string'],
-  url: [(v) => v === null || (typeof v === 'string' && v !== ''), "a URL (a non-empty string; '/' for the page's origin)"],
+  url: [
+    (v) => v === null || (typeof v === 'string' && v !== '' && !hasCredentials(v)),
+    (v) => (typeof v === 'string' && v !== '' ? 'a URL without credentials: send them in headers'
+      : "a URL (a non-empty string; '/' for the page's origin)"),
+  ],
   function: [(v) => v === null || typeof v === 'function', 'a function'],
   chatClient: [(v) => v === null || typeof v?.getResponse === 'function', 'a chat client (with getResponse)'],
   count: [(v) => Number.isSafeInteger(v) && v >= 0, 'a non-negative integer'],
@@ -60,10 +65,8 @@ export function checkKinds(where, options) {
   for (const [name, [value, kind]] of Object.entries(options)) {
     const [ok, what] = KINDS[kind];
     if (value !== undefined && !ok(value)) {
-      throw new ThreadmemError('INVALID_ARGUMENT', `${where}: ${name} must be ${what}`);
-    }
-    if (kind === 'url' && typeof value === 'string' && hasCredentials(value)) {
-      throw new ThreadmemError('INVALID_ARGUMENT', `${where}: ${name} must not hold credentials: send them in headers`);
+      const expected = typeof what === 'function' ? what(value) : what;
+      throw new ThreadmemError('INVALID_ARGUMENT', `${where}: ${name} must be ${expected}`);
     }
   }
 }
