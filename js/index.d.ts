@@ -7,13 +7,27 @@ export type Role = 'system' | 'user' | 'assistant' | 'tool';
 type GlobalType<Name extends string> = typeof globalThis extends { [K in Name]: infer T } ? T : object;
 type GlobalInstance<Name extends string> = typeof globalThis extends { [K in Name]: { prototype: infer T } } ? T : object;
 
-export type Content =
-  | { type: 'text'; text: string; additional_properties?: Record<string, unknown> }
-  | { type: 'function_call'; call_id: string; name: string; arguments?: string | Record<string, unknown>; additional_properties?: Record<string, unknown> }
-  | { type: 'function_result'; call_id: string; result?: unknown; additional_properties?: Record<string, unknown> }
-  | { type: 'data'; uri: string; media_type?: string; additional_properties?: Record<string, unknown> }
-  | { type: 'uri'; uri: string; media_type?: string; additional_properties?: Record<string, unknown> }
-  | { type: 'text_reasoning'; text?: string; additional_properties?: Record<string, unknown> };
+/** An annotation of a content, as Agent Framework's (a citation, say); kept as given. */
+export interface Annotation {
+  type?: string;
+  [key: string]: unknown;
+}
+
+/** What every kind of content may carry besides its own fields. */
+interface ContentCommon {
+  annotations?: Annotation[];
+  additional_properties?: Record<string, unknown>;
+}
+
+export type Content = ContentCommon &
+  (
+    | { type: 'text'; text: string }
+    | { type: 'function_call'; call_id: string; name: string; arguments?: string | Record<string, unknown> }
+    | { type: 'function_result'; call_id: string; result?: unknown }
+    | { type: 'data'; uri: string; media_type?: string }
+    | { type: 'uri'; uri: string; media_type?: string }
+    | { type: 'text_reasoning'; text?: string }
+  );
 
 /** Agent Framework's serialized chat_message. */
 export interface ChatMessageJSON {
