@@ -650,11 +650,11 @@ export interface WindowResult {
 }
 
 /**
- * Tokens of a text, or of chat messages as a chat-completions request costs them
- * (per message, per name, tool calls and results, plus the reply priming).
+ * Tokens of a text, or of chat messages (one, or a list) as a chat-completions request costs
+ * them (per message, per name, tool calls and results, plus the reply priming).
  */
 export function countTokens(
-  textOrMessages: string | MessageInput[],
+  textOrMessages: string | Exclude<MessageInput, string> | MessageInput[],
   options?: { encoding?: Encoding },
 ): Promise<number>;
 
@@ -663,7 +663,7 @@ export function countTokens(
  * their results kept or dropped together, never starting mid-turn. Throws CONTEXT_WINDOW_EXCEEDED
  * when the system messages or the newest user turn cannot fit.
  */
-export function fitWindow(messages: MessageInput[], options: WindowOptions): Promise<WindowResult>;
+export function fitWindow(messages: MessageInput | MessageInput[], options: WindowOptions): Promise<WindowResult>;
 
 /**
  * Loads (or reloads) the WASM module. `vocabUrl` is the base URL of the

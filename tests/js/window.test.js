@@ -41,6 +41,9 @@ test('countTokens applies the per-message rule to messages, and counts plain tex
   expect(await countTokens([new ChatMessage('user', 'a', { authorName: 'Al' })], { encoding: one })).toBe(5 + 2 + 3);
   expect(await countTokens([call('c1'), result('c1')], { encoding: one })).toBe(8 + 6 + 3);
   expect(await countTokens([], { encoding: one })).toBe(3);
+  // One message is a list of one; a string is a text, not a message.
+  expect(await countTokens(user('a'), { encoding: one })).toBe(5 + 3);
+  expect(await countTokens(call('c1'), { encoding: one })).toBe(8 + 3);
   expect(await countTokens('some text', { encoding: (t) => t.length })).toBe(9);
   const estimate = await countTokens([user('hello there, how are you?')], { encoding: 'estimate' });
   expect(Number.isInteger(estimate) && estimate > 3).toBe(true);
@@ -110,6 +113,11 @@ test('fitWindow keeps the system message and the newest whole turns', async () =
   // strategy 'first': the oldest that fits.
   w = await fitWindow(thread, { maxTokens: 23, encoding: one, strategy: 'first' });
   expect(w.messages.map(label)).toEqual(['sys', 'u1', 'a1', 'u2']);
+  // One message, or a bare string as one user message.
+  w = await fitWindow(user('u'), { maxTokens: 8, encoding: one });
+  expect([w.messages.map(label), w.tokens]).toEqual([['u'], 8]);
+  w = await fitWindow('u', { maxTokens: 8, encoding: one });
+  expect([w.messages.map((m) => [m.role, m.text]), w.tokens]).toEqual([[['user', 'u']], 8]);
 });
 
 test('regression: a tool result is never orphaned, a tool group is kept or dropped whole', async () => {

@@ -21,3 +21,8 @@ const agent = new ChatAgent({
 });
 const result = await agent.run('Hi');
 if (result.window) console.log(result.window.historySent, result.window.historyDropped);
+
+// One message is a list of one; a bare string is a text to count, and one user message to fit.
+const one: number = await countTokens({ role: 'user', text: 'Hello' });
+const alone: WindowResult = await fitWindow('Hello', { maxTokens: 100 });
+console.log(one, alone.tokens);
